@@ -1,0 +1,10 @@
+//! doorstep-core: the shared heart of doorstep that runs on building heads' phones and on the
+//! server. Domain model, Automerge documents, the write rules, the roll and the legal tally,
+//! register import and the phone's local store. No async runtime, no HTTP server.
+
+pub mod doc;
+pub mod error;
+pub mod model;
+pub mod rules;
+
+pub use error::{Error, Result};
