@@ -2,9 +2,16 @@
 //! server. Domain model, Automerge documents, the write rules, the roll and the legal tally,
 //! register import and the phone's local store. No async runtime, no HTTP server.
 
+pub mod ballots;
+pub mod conflicts;
 pub mod doc;
 pub mod error;
+pub mod import;
 pub mod model;
+pub mod replica;
+pub mod roll;
 pub mod rules;
+pub mod store;
+pub mod tally;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! ballots (being written).
