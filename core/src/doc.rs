@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use automerge::{ActorId, AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc, ROOT};
+use automerge::{ActorId, AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ROOT, ReadDoc};
 use autosurgeon::{Hydrate, Reconcile, hydrate, reconcile_prop};
 use serde::{Deserialize, Serialize};
 
@@ -292,12 +292,18 @@ impl Document {
 
     /// Write one record `value` under `collection/key` (e.g. `visits/<uuid>`), creating the
     /// collection map when missing. Does not commit.
-    pub fn put_record<R: Reconcile>(&mut self, collection: &str, key: &str, value: &R) -> Result<()> {
+    pub fn put_record<R: Reconcile>(
+        &mut self,
+        collection: &str,
+        key: &str,
+        value: &R,
+    ) -> Result<()> {
         let coll = match self.doc.get(ROOT, collection)? {
             Some((automerge::Value::Object(automerge::ObjType::Map), id)) => id,
             _ => {
                 use automerge::transaction::Transactable;
-                self.doc.put_object(ROOT, collection, automerge::ObjType::Map)?
+                self.doc
+                    .put_object(ROOT, collection, automerge::ObjType::Map)?
             }
         };
         reconcile_prop(&mut self.doc, coll, key, value)

@@ -144,7 +144,18 @@ pub enum CampaignKind {
 
 /// The lifecycle, never backwards: draft → published → open → closed → tallied → publicised → archived.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Hydrate, Reconcile,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
@@ -440,7 +451,9 @@ pub struct Adjudication {
 }
 
 /// One voter key's share of the frozen roll inside one building: the units it counts with.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile,
+)]
 pub struct RollEntry {
     pub unit: String,
     pub building: String,
