@@ -1,6 +1,660 @@
-//! The write rules: who may change what, decided once for phone and server.
+//! The write rules (谁可以写什么): given who is writing, the campaign's state and the time, decide
+//! whether a set of Automerge changes to a document is allowed, and say why not.
+//!
+//! Architecture Invariant: this module is the one place that decides what a write may touch. The
+//! phone calls [`check_changes`] before it keeps a local change; the server calls it on a fork
+//! before it stores anything a device sent. Both pass the same inputs and get the same answer.
+//!
+//! The check has two halves. The structural half walks every operation of every new change,
+//! resolves the path of the object it writes into (so a write into a deleted or shadowed object
+//! is still seen, which diff patches would miss) and matches it against what the writer's role
+//! may touch. The semantic half hydrates the document before and after and checks the records
+//! themselves: append-only collections only grow, references point into the frozen roll, the
+//! campaign is in a state that accepts the work, work-order transitions follow the lifecycle.
 
-/// Why a change is not allowed.
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{AutoCommit, ChangeHash, Prop, ReadDoc};
+use autosurgeon::{Hydrate, hydrate};
+
+use crate::doc::{BuildingDoc, CampaignDoc, DocId, DocKind, FieldDoc, OrdersDoc, actor_device};
+use crate::model::{
+    Answer, Ballot, Campaign, CampaignStatus, Millis, OrderStatus, QuestionKind, Role, WorkOrder,
+};
+
+/// Why a change is not allowed, in words shown to the building head or the admin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Violation(pub String);
+
+fn deny<T>(reason: impl Into<String>) -> Result<T, Violation> {
+    Err(Violation(reason.into()))
+}
+
+/// Who is writing: an account with its roles and assigned buildings, on one device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Writer {
+    pub account: String,
+    pub roles: Vec<Role>,
+    /// Building ids assigned to this account (楼栋长 assignments).
+    pub buildings: BTreeSet<String>,
+    /// The device whose actor prefix every change must carry; `None` skips that check (used
+    /// only for changes the server itself makes on an admin's behalf).
+    pub device: Option<uuid::Uuid>,
+}
+
+impl Writer {
+    pub fn is(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    fn is_admin(&self) -> bool {
+        self.is(Role::Admin)
+    }
+
+    fn works_in(&self, building: &str) -> bool {
+        self.is_admin() || (self.is(Role::BuildingHead) && self.buildings.contains(building))
+    }
+}
+
+/// Everything the rules need besides the document itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub writer: &'a Writer,
+    pub doc_id: &'a DocId,
+    /// The campaign a field document belongs to, as the checker currently knows it.
+    pub campaign: Option<&'a Campaign>,
+    /// The checker's clock (server time on the server, phone time on the phone).
+    pub now: Millis,
+}
+
+/// One operation, reduced to what the rules look at: the path of keys it writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Touch {
+    /// Map keys from the root to the written key; list positions appear as `[]`.
+    path: Vec<String>,
+    delete: bool,
+}
+
+/// Decide whether every change after `before` in `doc` is allowed for `ctx`.
+pub fn check_changes(
+    ctx: &Context<'_>,
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+) -> Result<(), Violation> {
+    let changes = doc.get_changes(before);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut touches = Vec::new();
+    for change in &changes {
+        if let Some(device) = ctx.writer.device
+            && actor_device(change.actor_id()) != Some(device)
+        {
+            return deny("a change carries another device's identity");
+        }
+        for op in change.decode().operations {
+            let mut path = object_path(doc, &op.obj)?;
+            path.push(match &op.key {
+                Key::Map(k) => k.to_string(),
+                Key::Seq(_) => "[]".to_string(),
+            });
+            touches.push(Touch {
+                path,
+                delete: matches!(op.action, OpType::Delete),
+            });
+        }
+    }
+    let mut before_doc = doc
+        .fork_at(before)
+        .map_err(|e| Violation(format!("unknown base state: {e}")))?;
+    match ctx.doc_id.kind() {
+        DocKind::Register => admin_only(ctx, "the register"),
+        DocKind::Campaign => check_campaign(ctx, &mut before_doc, doc),
+        DocKind::Building => check_building(ctx, &touches, &mut before_doc, doc),
+        DocKind::Field => check_field(ctx, &touches, &mut before_doc, doc),
+        DocKind::Orders => check_orders(ctx, &touches, &mut before_doc, doc),
+    }
+}
+
+/// The keys leading from the root to `obj`, as seen in the document (visible or not).
+fn object_path(doc: &AutoCommit, obj: &ObjectId) -> Result<Vec<String>, Violation> {
+    if matches!(obj, ObjectId::Root) {
+        return Ok(Vec::new());
+    }
+    let id = doc
+        .import_obj(&obj.to_string())
+        .map_err(|_| Violation("a change writes into an unknown object".into()))?;
+    let parents = doc
+        .parents(id)
+        .map_err(|_| Violation("a change writes into an unknown object".into()))?;
+    Ok(parents
+        .path()
+        .into_iter()
+        .map(|(_, prop)| match prop {
+            Prop::Map(k) => k,
+            Prop::Seq(_) => "[]".to_string(),
+        })
+        .collect())
+}
+
+fn read<T: Hydrate>(doc: &AutoCommit, what: &str) -> Result<T, Violation> {
+    hydrate(doc).map_err(|e| Violation(format!("{what} does not have the expected shape: {e}")))
+}
+
+fn admin_only(ctx: &Context<'_>, what: &str) -> Result<(), Violation> {
+    if ctx.writer.is_admin() {
+        Ok(())
+    } else {
+        deny(format!("only admins may change {what}"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaign documents: admin only, never backwards, frozen at publication.
+// ---------------------------------------------------------------------------------------------
+
+fn check_campaign(
+    ctx: &Context<'_>,
+    before: &mut AutoCommit,
+    after: &mut AutoCommit,
+) -> Result<(), Violation> {
+    admin_only(ctx, "campaign definitions")?;
+    if before.get_heads().is_empty() {
+        let _: CampaignDoc = read(after, "the campaign")?;
+        return Ok(());
+    }
+    let old: CampaignDoc = read(before, "the campaign")?;
+    let new: CampaignDoc = read(after, "the campaign")?;
+    check_campaign_transition(&old.campaign, &new.campaign)
+}
+
+/// A campaign may move only forward, and what publication froze never changes again.
+pub fn check_campaign_transition(old: &Campaign, new: &Campaign) -> Result<(), Violation> {
+    if new.id != old.id || new.community != old.community {
+        return deny("a campaign's identity never changes");
+    }
+    if new.status < old.status {
+        return deny(format!(
+            "a campaign never goes backwards ({:?} → {:?})",
+            old.status, new.status
+        ));
+    }
+    if old.status == CampaignStatus::Archived && new != old {
+        return deny("an archived campaign is immutable");
+    }
+    if old.status.is_frozen() {
+        let frozen_same = new.kind == old.kind
+            && new.binding == old.binding
+            && new.scope == old.scope
+            && new.rules == old.rules
+            && new.questions == old.questions
+            && new.roll_hash == old.roll_hash
+            && new.rules_hash == old.rules_hash;
+        if !frozen_same {
+            return deny("the roll, rules and questions are frozen since publication");
+        }
+        for (status, at) in &old.status_times {
+            if new.status_times.get(status) != Some(at) {
+                return deny("the campaign's history never changes");
+            }
+        }
+    }
+    if new.status.is_frozen() && new.roll_hash.is_none() {
+        return deny("a published campaign needs a frozen roll");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building documents: register fields for admins, household details for the assigned head.
+// ---------------------------------------------------------------------------------------------
+
+/// The household fields a building head may correct.
+const HOUSEHOLD_FIELDS: [&str; 5] = ["contact_name", "phone", "occupancy", "residents", "note"];
+
+fn check_building(
+    ctx: &Context<'_>,
+    touches: &[Touch],
+    before: &mut AutoCommit,
+    after: &mut AutoCommit,
+) -> Result<(), Violation> {
+    if ctx.writer.is_admin() {
+        let _: BuildingDoc = read(after, "the building")?;
+        return Ok(());
+    }
+    let building = ctx.doc_id.building().unwrap_or_default();
+    if !ctx.writer.works_in(building) {
+        return deny(format!("building {building} is not assigned to you"));
+    }
+    let old: BuildingDoc = read(before, "the building")?;
+    for touch in touches {
+        match touch.path.as_slice() {
+            [households, unit, field, ..]
+                if households == "households" && HOUSEHOLD_FIELDS.contains(&field.as_str()) =>
+            {
+                if !old.households.contains_key(unit) {
+                    return deny(format!("unit {unit} has no household to edit"));
+                }
+                if touch.delete {
+                    return deny("household details are corrected, never deleted");
+                }
+            }
+            [first, ..] if first == "units" => {
+                return deny("only admins may change the register's units, areas and owners");
+            }
+            _ => return deny("building heads may only correct household details"),
+        }
+    }
+    let new: BuildingDoc = read(after, "the building")?;
+    if new.units != old.units {
+        return deny("only admins may change the register's units, areas and owners");
+    }
+    for (unit, household) in &new.households {
+        if household.unit != *unit {
+            return deny("a household belongs to its own unit");
+        }
+        if !(0..=99).contains(&household.residents) {
+            return deny("residents must be between 0 and 99");
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field documents: append-only facts, unique ballots, adjudications by counting officers.
+// ---------------------------------------------------------------------------------------------
+
+/// The collections of a field document and who may append to them.
+const FIELD_APPEND: [&str; 3] = ["visits", "deliveries", "ballots"];
+
+fn check_field(
+    ctx: &Context<'_>,
+    touches: &[Touch],
+    before: &mut AutoCommit,
+    after: &mut AutoCommit,
+) -> Result<(), Violation> {
+    let writer = ctx.writer;
+    let building = ctx.doc_id.building().unwrap_or_default();
+    let creating = before.get_heads().is_empty();
+    let old: FieldDoc = if creating {
+        FieldDoc::default()
+    } else {
+        read(before, "the field record")?
+    };
+    let new: FieldDoc = read(after, "the field record")?;
+
+    for touch in touches {
+        match touch.path.as_slice() {
+            [coll, id, ..] if FIELD_APPEND.contains(&coll.as_str()) => {
+                if !writer.works_in(building) {
+                    return deny(format!("building {building} is not assigned to you"));
+                }
+                if touch.delete || exists(&old, coll, id) {
+                    return deny(format!(
+                        "{coll} are append-only: record a new one (a ballot correction supersedes)"
+                    ));
+                }
+            }
+            [coll, id, ..] if coll == "adjudications" => {
+                if !writer.is(Role::CountingOfficer) {
+                    return deny("only counting officers adjudicate conflicts");
+                }
+                if touch.delete || old.adjudications.contains_key(id) {
+                    return deny("an adjudication is never edited; record a new one");
+                }
+            }
+            [coll, ..] if coll == "roll" => {
+                if !old.roll.is_empty() {
+                    return deny("the roll is frozen");
+                }
+                admin_only(ctx, "the roll")?;
+            }
+            _ => {
+                if !(writer.is_admin() && creating) {
+                    return deny("only the field records of a field document may be written");
+                }
+            }
+        }
+    }
+    if old.roll != new.roll && !old.roll.is_empty() {
+        return deny("the roll is frozen");
+    }
+
+    let campaign = ctx.campaign;
+    if let Some(c) = campaign
+        && new.campaign != c.id
+    {
+        return deny("the field record belongs to another campaign");
+    }
+    for (id, visit) in added(&old.visits, &new.visits) {
+        check_record_key(id, &visit.id)?;
+        check_author(ctx, &visit.by)?;
+        check_in_roll(&new, &visit.unit)?;
+        check_accepts_field_work(campaign, "visits")?;
+    }
+    for (id, delivery) in added(&old.deliveries, &new.deliveries) {
+        check_record_key(id, &delivery.id)?;
+        check_author(ctx, &delivery.by)?;
+        let entry = check_in_roll(&new, &delivery.unit)?;
+        if entry.voter_key != delivery.voter_key {
+            return deny("the delivery's owner does not match the roll");
+        }
+        check_accepts_field_work(campaign, "deliveries")?;
+    }
+    for (id, ballot) in added(&old.ballots, &new.ballots) {
+        check_record_key(id, &ballot.id)?;
+        check_author(ctx, &ballot.by)?;
+        let entry = check_in_roll(&new, &ballot.unit)?;
+        if entry.voter_key != ballot.voter_key {
+            return deny("the ballot's owner does not match the roll");
+        }
+        let campaign = campaign.ok_or_else(|| Violation("the campaign is unknown".into()))?;
+        check_ballot_timing(campaign, ballot, ctx.now)?;
+        check_answers(campaign, ballot)?;
+        if let Some(prev) = &ballot.supersedes
+            && let Some(prev_ballot) = new.ballots.get(prev)
+            && prev_ballot.voter_key != ballot.voter_key
+        {
+            return deny("a correction supersedes a ballot of the same owner");
+        }
+    }
+    for (id, adj) in added(&old.adjudications, &new.adjudications) {
+        check_record_key(id, &adj.id)?;
+        check_author(ctx, &adj.by)?;
+        if let Some(chosen) = &adj.chosen
+            && !adj.considered.contains(chosen)
+        {
+            return deny("the chosen ballot must be one of those considered");
+        }
+        if adj.reason.trim().is_empty() {
+            return deny("an adjudication needs a reason");
+        }
+    }
+    Ok(())
+}
+
+fn exists(doc: &FieldDoc, collection: &str, id: &str) -> bool {
+    match collection {
+        "visits" => doc.visits.contains_key(id),
+        "deliveries" => doc.deliveries.contains_key(id),
+        "ballots" => doc.ballots.contains_key(id),
+        _ => false,
+    }
+}
+
+fn added<'a, T>(
+    old: &'a BTreeMap<String, T>,
+    new: &'a BTreeMap<String, T>,
+) -> impl Iterator<Item = (&'a String, &'a T)> {
+    new.iter().filter(move |(k, _)| !old.contains_key(*k))
+}
+
+fn check_record_key(key: &str, id: &str) -> Result<(), Violation> {
+    if key != id {
+        return deny("a record is stored under its own id");
+    }
+    if uuid::Uuid::parse_str(id).is_err() {
+        return deny("record ids are UUIDs made on the phone");
+    }
+    Ok(())
+}
+
+fn check_author(ctx: &Context<'_>, by: &str) -> Result<(), Violation> {
+    if by != ctx.writer.account {
+        return deny("a record names its own author");
+    }
+    Ok(())
+}
+
+fn check_in_roll<'d>(
+    doc: &'d FieldDoc,
+    unit: &str,
+) -> Result<&'d crate::model::RollEntry, Violation> {
+    doc.roll
+        .get(unit)
+        .ok_or_else(|| Violation(format!("unit {unit} is not on this building's roll")))
+}
+
+fn check_accepts_field_work(campaign: Option<&Campaign>, what: &str) -> Result<(), Violation> {
+    match campaign {
+        Some(c) if c.status.accepts_field_work() => Ok(()),
+        Some(c) => deny(format!(
+            "the campaign is {:?}: it no longer accepts {what}",
+            c.status
+        )),
+        None => deny("the campaign is unknown"),
+    }
+}
+
+/// Ballots are accepted while the campaign is published or open; after the close only those
+/// collected before the close that arrive within the grace period.
+fn check_ballot_timing(campaign: &Campaign, ballot: &Ballot, now: Millis) -> Result<(), Violation> {
+    match campaign.status {
+        CampaignStatus::Published | CampaignStatus::Open => Ok(()),
+        CampaignStatus::Closed => {
+            let closed = campaign.closed_at().unwrap_or(Millis::MIN);
+            if ballot.collected_at > closed {
+                deny("the ballot was collected after the campaign closed")
+            } else if now > closed.saturating_add(campaign.rules.grace_period_ms) {
+                deny("the grace period for ballots collected before the close has ended")
+            } else {
+                Ok(())
+            }
+        }
+        status => deny(format!("the campaign is {status:?}: it accepts no ballots")),
+    }
+}
+
+fn check_answers(campaign: &Campaign, ballot: &Ballot) -> Result<(), Violation> {
+    for (qid, answer) in &ballot.answers {
+        let question = campaign
+            .questions
+            .get(qid)
+            .ok_or_else(|| Violation(format!("question {qid} is not on this campaign")))?;
+        check_answer(&question.kind, answer)?;
+    }
+    Ok(())
+}
+
+/// An answer must fit its question: a choice for a resolution, known candidates within the
+/// seats for an election, known options within the limit for a survey.
+pub fn check_answer(kind: &QuestionKind, answer: &Answer) -> Result<(), Violation> {
+    match kind {
+        QuestionKind::Resolution { .. } => {
+            if answer.choice.is_none()
+                || !answer.candidates.is_empty()
+                || !answer.options.is_empty()
+            {
+                return deny("a resolution is answered with 同意, 反对 or 弃权");
+            }
+        }
+        QuestionKind::Election { seats, candidates } => {
+            if answer.choice.is_some() || !answer.options.is_empty() {
+                return deny("an election is answered per candidate");
+            }
+            if let Some(unknown) = answer
+                .candidates
+                .keys()
+                .find(|c| !candidates.contains_key(*c))
+            {
+                return deny(format!("candidate {unknown} is not on the ballot"));
+            }
+            let yes = answer
+                .candidates
+                .values()
+                .filter(|c| **c == crate::model::Choice::Yes)
+                .count();
+            if yes as i64 > *seats {
+                return deny(format!("at most {seats} candidates may be approved"));
+            }
+        }
+        QuestionKind::Survey {
+            options,
+            max_choices,
+        } => {
+            if answer.choice.is_some() || !answer.candidates.is_empty() {
+                return deny("a survey is answered with its options");
+            }
+            if let Some(unknown) = answer.options.iter().find(|o| !options.contains_key(*o)) {
+                return deny(format!("option {unknown} is not on the survey"));
+            }
+            let distinct: BTreeSet<_> = answer.options.iter().collect();
+            if distinct.len() != answer.options.len() || answer.options.len() as i64 > *max_choices
+            {
+                return deny(format!("choose at most {max_choices} different options"));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work orders (微心愿).
+// ---------------------------------------------------------------------------------------------
+
+fn check_orders(
+    ctx: &Context<'_>,
+    touches: &[Touch],
+    before: &mut AutoCommit,
+    after: &mut AutoCommit,
+) -> Result<(), Violation> {
+    let writer = ctx.writer;
+    let building = ctx.doc_id.building().unwrap_or_default();
+    let creating = before.get_heads().is_empty();
+    let old: OrdersDoc = if creating {
+        OrdersDoc::default()
+    } else {
+        read(before, "the work orders")?
+    };
+    let new: OrdersDoc = read(after, "the work orders")?;
+    let dispatcher = writer.is(Role::Dispatcher) || writer.is_admin();
+    if !(writer.works_in(building) || dispatcher) {
+        return deny(format!("building {building} is not assigned to you"));
+    }
+    for touch in touches {
+        if touch.delete && !writer.is_admin() {
+            return deny("work orders keep their history; nothing is deleted");
+        }
+        match touch.path.as_slice() {
+            [orders, id, ..] if orders == "orders" && !old.orders.contains_key(id) => {}
+            [orders, _, events, eid, ..] if orders == "orders" && events == "events" => {
+                let existed = old.orders.values().any(|o| o.events.contains_key(eid));
+                if existed {
+                    return deny("a work order's history is append-only");
+                }
+            }
+            [orders, _, field] if orders == "orders" && field == "assignee" => {}
+            _ if writer.is_admin() => {}
+            _ if creating => return deny("only admins create the work order list"),
+            _ => return deny("only a work order's status and assignee change after it is made"),
+        }
+    }
+    for (id, order) in &new.orders {
+        match old.orders.get(id) {
+            None => {
+                check_record_key(id, &order.id)?;
+                check_author(ctx, &order.created_by)?;
+                check_order_events(ctx, None, order)?;
+            }
+            Some(prev) => check_order_events(ctx, Some(prev), order)?,
+        }
+    }
+    Ok(())
+}
+
+/// Replay the new events of `order` on top of its previous state and check each transition.
+fn check_order_events(
+    ctx: &Context<'_>,
+    prev: Option<&WorkOrder>,
+    order: &WorkOrder,
+) -> Result<(), Violation> {
+    let writer = ctx.writer;
+    let mut state = prev.cloned().unwrap_or_else(|| WorkOrder {
+        events: BTreeMap::new(),
+        assignee: None,
+        ..order.clone()
+    });
+    let mut new_events: Vec<_> = order
+        .events
+        .values()
+        .filter(|e| !state.events.contains_key(&e.id))
+        .collect();
+    new_events.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    let assignee_changed = prev.is_some_and(|p| p.assignee != order.assignee)
+        || (prev.is_none() && order.assignee.is_some());
+    for event in new_events {
+        check_record_key(&event.id, &event.id)?;
+        check_author(ctx, &event.by)?;
+        let from = state.status();
+        if !order_transition_allowed(from, event.to) {
+            return deny(format!(
+                "a work order cannot go from {from:?} to {:?}",
+                event.to
+            ));
+        }
+        let dispatcher = writer.is(Role::Dispatcher) || writer.is_admin();
+        match event.to {
+            OrderStatus::UnderReview
+            | OrderStatus::Rejected
+            | OrderStatus::Merged
+            | OrderStatus::Published
+            | OrderStatus::Dispatched
+                if !dispatcher =>
+            {
+                return deny("only a dispatcher reviews, publishes and dispatches work orders");
+            }
+            OrderStatus::Claimed if order.assignee.as_deref() != Some(&writer.account) => {
+                return deny("claiming a work order makes you its assignee");
+            }
+            OrderStatus::Dispatched if order.assignee.is_none() => {
+                return deny("dispatching a work order names its assignee");
+            }
+            OrderStatus::InProgress | OrderStatus::Done
+                if order.assignee.as_deref() != Some(&writer.account) =>
+            {
+                return deny("only the assignee works on and completes a work order");
+            }
+            OrderStatus::Closed
+                if from != OrderStatus::Confirmed
+                    && !(writer.is_admin() && !event.note.trim().is_empty()) =>
+            {
+                return deny(
+                    "closing needs the resident's confirmation or an admin override with a reason",
+                );
+            }
+            _ => {}
+        }
+        state.events.insert(event.id.clone(), event.clone());
+    }
+    if assignee_changed {
+        let claimed_by_self = order.assignee.as_deref() == Some(&writer.account)
+            && state.status() == OrderStatus::Claimed;
+        if !(writer.is(Role::Dispatcher) || writer.is_admin() || claimed_by_self) {
+            return deny("only a dispatcher assigns work orders");
+        }
+    }
+    Ok(())
+}
+
+/// The 微心愿 lifecycle: submitted → under_review → (rejected | merged) → published →
+/// dispatched/claimed → in_progress → done → (confirmed | disputed → in_progress | unreachable)
+/// → closed.
+pub fn order_transition_allowed(from: OrderStatus, to: OrderStatus) -> bool {
+    use OrderStatus::*;
+    matches!(
+        (from, to),
+        (Submitted, UnderReview)
+            | (UnderReview, Rejected | Merged | Published)
+            | (Published, Dispatched | Claimed)
+            | (Dispatched | Claimed, InProgress)
+            | (InProgress, Done)
+            | (Done, Confirmed | Disputed | Unreachable)
+            | (Disputed, InProgress)
+            | (
+                Confirmed | Unreachable | Rejected | Merged | Disputed | Done,
+                Closed
+            )
+    )
+}
