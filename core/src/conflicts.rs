@@ -1,1 +1,68 @@
-//! conflicts (being written).
+//! Conflicts surfaced, never hidden: concurrent edits of one household field.
+//!
+//! Automerge keeps every concurrently written value of a map key; the document shows one (last
+//! writer wins by its deterministic order) and this module lists the others, so an admin can see
+//! both and settle it by writing the field again. Duplicate ballots are found by `ballots`.
+
+use automerge::{ObjType, ROOT, ReadDoc, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::doc::Document;
+use crate::error::Result;
+
+/// One household field that two people changed concurrently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    pub doc: String,
+    pub unit: String,
+    pub field: String,
+    /// The value the document currently shows.
+    pub shown: String,
+    /// Every concurrent value, the shown one included, in Automerge's order.
+    pub values: Vec<String>,
+}
+
+/// Every household field in a building document that holds more than one concurrent value.
+pub fn household_conflicts(doc: &mut Document) -> Result<Vec<FieldConflict>> {
+    let doc_id = doc.id().to_string();
+    let am = doc.automerge();
+    let mut out = Vec::new();
+    let Some((Value::Object(ObjType::Map), households)) = am.get(ROOT, "households")? else {
+        return Ok(out);
+    };
+    for unit in am.keys(&households).collect::<Vec<_>>() {
+        let Some((Value::Object(ObjType::Map), household)) = am.get(&households, unit.as_str())?
+        else {
+            continue;
+        };
+        for field in am.keys(&household).collect::<Vec<_>>() {
+            let all = am.get_all(&household, field.as_str())?;
+            if all.len() < 2 {
+                continue;
+            }
+            let values: Vec<String> = all.iter().map(|(v, _)| render(v)).collect();
+            let shown = am
+                .get(&household, field.as_str())?
+                .map(|(v, _)| render(&v))
+                .unwrap_or_default();
+            out.push(FieldConflict {
+                doc: doc_id.clone(),
+                unit: unit.clone(),
+                field,
+                shown,
+                values,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn render(value: &Value<'_>) -> String {
+    match value {
+        Value::Scalar(s) => match s.as_ref() {
+            automerge::ScalarValue::Str(s) => s.to_string(),
+            other => other.to_string(),
+        },
+        Value::Object(t) => format!("<{t:?}>"),
+    }
+}

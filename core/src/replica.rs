@@ -1,1 +1,646 @@
-//! replica (being written).
+//! The phone's replica: what a building head's app does, one user action at a time.
+//!
+//! Every action is one Automerge commit, checked by the same write rules the server applies,
+//! and persisted in one SQLite transaction before the call returns: what the app was told is
+//! saved survives a crash. A refused action leaves the document exactly as it was. `Replica` is
+//! thread-safe (the app calls it from background threads); all calls are blocking.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ballots::{self, BallotConflict};
+use crate::conflicts::{FieldConflict, household_conflicts};
+use crate::doc::{
+    BuildingDoc, CampaignDoc, DocId, DocKind, Document, FieldDoc, OrdersDoc, RegisterDoc,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    Answer, Ballot, Building, Campaign, Delivery, DoorOutcome, Household, Millis, Occupancy,
+    OrderEvent, OrderStatus, Role, Unit, Visit, WorkOrder, new_record_id, now_millis,
+};
+use crate::roll::Roll;
+use crate::rules::{Context, Writer, check_changes};
+use crate::store::{ServerStatus, Store, Verdict};
+
+/// The settings key under which the enrolled identity is kept.
+const IDENTITY_KEY: &str = "identity";
+
+/// Who this install works for, as the server said at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub account: String,
+    pub community: String,
+    pub roles: Vec<Role>,
+    pub buildings: BTreeSet<String>,
+    /// The server-issued device id, the prefix of every actor this install uses.
+    pub device: uuid::Uuid,
+}
+
+impl Identity {
+    fn writer(&self) -> Writer {
+        Writer {
+            account: self.account.clone(),
+            roles: self.roles.clone(),
+            buildings: self.buildings.clone(),
+            device: Some(self.device),
+        }
+    }
+}
+
+/// A unit as the door-to-door list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitView {
+    pub unit: Unit,
+    pub household: Option<Household>,
+    /// The latest door outcome for the campaign asked about, if any.
+    pub last_outcome: Option<DoorOutcome>,
+    pub visits: usize,
+    /// True when a ballot from this unit's owner is recorded for the campaign.
+    pub ballot_recorded: bool,
+}
+
+/// A correction of some household details; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HouseholdEdit {
+    pub contact_name: Option<String>,
+    pub phone: Option<String>,
+    pub occupancy: Option<Occupancy>,
+    pub residents: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// Everything that needs a person's attention.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attention {
+    pub ballot_conflicts: Vec<(String, BallotConflict)>,
+    pub household_conflicts: Vec<FieldConflict>,
+    /// Documents the server refused, with its reason.
+    pub rejections: Vec<(DocId, String)>,
+}
+
+/// The phone's replica over its local store.
+#[derive(Debug)]
+pub struct Replica {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    docs: BTreeMap<DocId, Document>,
+}
+
+impl Replica {
+    /// Open (or create) the replica stored at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Replica> {
+        Ok(Replica::from_store(Store::open(path)?))
+    }
+
+    /// A replica over an already open store (tests use an in-memory one).
+    pub fn from_store(store: Store) -> Replica {
+        Replica {
+            inner: Mutex::new(Inner {
+                store,
+                docs: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves only in-memory caches behind; the store is
+        // transactional, so continuing with the inner value is safe.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` with the store, after dropping cached documents (e.g. for the sync client,
+    /// which reads and writes documents through the store directly).
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let mut inner = self.lock();
+        inner.docs.clear();
+        f(&mut inner.store)
+    }
+
+    /// The enrolled identity, if this install is enrolled.
+    pub fn identity(&self) -> Result<Option<Identity>> {
+        let inner = self.lock();
+        read_identity(&inner.store)
+    }
+
+    /// Record the identity the server gave at enrollment.
+    pub fn set_identity(&self, identity: &Identity) -> Result<()> {
+        let mut inner = self.lock();
+        let json = serde_json::to_string(identity).map_err(|e| Error::Invalid(e.to_string()))?;
+        let tx = inner.store.transaction()?;
+        crate::store::put_setting(&tx, IDENTITY_KEY, &json)?;
+        crate::store::set_device_id(&tx, &identity.device)?;
+        tx.commit([])?;
+        inner.docs.clear();
+        Ok(())
+    }
+
+    /// The buildings assigned to this install's account, as the register names them.
+    pub fn buildings(&self) -> Result<Vec<Building>> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let mut out = Vec::new();
+        for b in &identity.buildings {
+            let id = DocId::Building {
+                community: identity.community.clone(),
+                building: b.clone(),
+            };
+            if let Some(doc) = inner.doc(&id, &identity)? {
+                out.push(doc.read::<BuildingDoc>()?.building);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The campaigns this phone holds, newest first.
+    pub fn campaigns(&self) -> Result<Vec<Campaign>> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let ids = inner.store.document_ids()?;
+        let mut out = Vec::new();
+        for id in ids.into_iter().filter(|d| d.kind() == DocKind::Campaign) {
+            if let Some(doc) = inner.doc(&id, &identity)? {
+                out.push(doc.read::<CampaignDoc>()?.campaign);
+            }
+        }
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(out)
+    }
+
+    /// The units of one building with their households and, for `campaign`, who still needs a visit.
+    pub fn units(&self, building: &str, campaign: Option<&str>) -> Result<Vec<UnitView>> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let id = DocId::Building {
+            community: identity.community.clone(),
+            building: building.to_string(),
+        };
+        let doc = inner
+            .doc(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("building {building}")))?
+            .read::<BuildingDoc>()?;
+        let field = match campaign {
+            Some(c) => {
+                let fid = DocId::Field {
+                    campaign: c.to_string(),
+                    building: building.to_string(),
+                };
+                inner
+                    .doc(&fid, &identity)?
+                    .map(|d| d.read::<FieldDoc>())
+                    .transpose()?
+            }
+            None => None,
+        };
+        Ok(doc
+            .units
+            .values()
+            .map(|unit| {
+                let visits: Vec<&Visit> = field
+                    .iter()
+                    .flat_map(|f| f.visits.values())
+                    .filter(|v| v.unit == unit.code)
+                    .collect();
+                let last_outcome = visits
+                    .iter()
+                    .max_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)))
+                    .map(|v| v.outcome);
+                let voter_key = unit.voter_key();
+                let ballot_recorded = field
+                    .iter()
+                    .flat_map(|f| f.ballots.values())
+                    .any(|b| b.voter_key == voter_key);
+                UnitView {
+                    unit: unit.clone(),
+                    household: doc.households.get(&unit.code).cloned(),
+                    last_outcome,
+                    visits: visits.len(),
+                    ballot_recorded,
+                }
+            })
+            .collect())
+    }
+
+    /// Record one door's outcome for a campaign; returns the visit's id.
+    pub fn record_visit(
+        &self,
+        campaign: &str,
+        unit: &str,
+        outcome: DoorOutcome,
+        note: &str,
+    ) -> Result<String> {
+        self.field_action(campaign, unit, "record visit", |identity, _roll, now| {
+            let visit = Visit {
+                id: new_record_id(),
+                unit: unit.to_string(),
+                outcome,
+                note: note.to_string(),
+                at: now,
+                by: identity.account.clone(),
+            };
+            Ok(("visits", visit.id.clone(), Record::Visit(visit)))
+        })
+    }
+
+    /// Record that a ballot was handed to the owner of `unit`.
+    pub fn record_delivery(&self, campaign: &str, unit: &str) -> Result<String> {
+        self.field_action(campaign, unit, "record delivery", |identity, roll, now| {
+            let delivery = Delivery {
+                id: new_record_id(),
+                voter_key: roll.voter_key.clone(),
+                unit: unit.to_string(),
+                at: now,
+                by: identity.account.clone(),
+            };
+            Ok((
+                "deliveries",
+                delivery.id.clone(),
+                Record::Delivery(delivery),
+            ))
+        })
+    }
+
+    /// Record a returned ballot from the owner of `unit`; `supersedes` names the ballot a
+    /// correction by the same owner replaces.
+    pub fn record_ballot(
+        &self,
+        campaign: &str,
+        unit: &str,
+        answers: BTreeMap<String, Answer>,
+        supersedes: Option<String>,
+    ) -> Result<String> {
+        self.field_action(campaign, unit, "record ballot", |identity, roll, now| {
+            let ballot = Ballot {
+                id: new_record_id(),
+                voter_key: roll.voter_key.clone(),
+                unit: unit.to_string(),
+                answers,
+                collected_at: now,
+                by: identity.account.clone(),
+                supersedes,
+            };
+            Ok(("ballots", ballot.id.clone(), Record::Ballot(ballot)))
+        })
+    }
+
+    /// Correct some household details of a unit in an assigned building.
+    pub fn edit_household(&self, unit: &str, edit: &HouseholdEdit) -> Result<()> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let building = building_of(unit)?;
+        let id = DocId::Building {
+            community: identity.community.clone(),
+            building: building.to_string(),
+        };
+        let doc = inner
+            .doc(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("building {building}")))?;
+        let mut household = doc
+            .read::<BuildingDoc>()?
+            .households
+            .get(unit)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("household of {unit}")))?;
+        if let Some(v) = &edit.contact_name {
+            household.contact_name = v.clone();
+        }
+        if let Some(v) = &edit.phone {
+            household.phone = v.clone();
+        }
+        if let Some(v) = edit.occupancy {
+            household.occupancy = v;
+        }
+        if let Some(v) = edit.residents {
+            household.residents = v;
+        }
+        if let Some(v) = &edit.note {
+            household.note = v.clone();
+        }
+        inner.act(&id, &identity, None, "edit household", |doc| {
+            doc.put_record("households", unit, &household)
+        })
+    }
+
+    /// Take a resident's 微心愿 request at `unit`; returns the work order's id.
+    pub fn create_order(&self, unit: &str, title: &str, detail: &str) -> Result<String> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let building = building_of(unit)?;
+        let id = DocId::Orders {
+            community: identity.community.clone(),
+            building: building.to_string(),
+        };
+        if title.trim().is_empty() {
+            return Err(Error::Invalid("a work order needs a title".into()));
+        }
+        let order = WorkOrder {
+            id: new_record_id(),
+            unit: unit.to_string(),
+            title: title.to_string(),
+            detail: detail.to_string(),
+            created_at: now_millis(),
+            created_by: identity.account.clone(),
+            assignee: None,
+            events: BTreeMap::new(),
+        };
+        let order_id = order.id.clone();
+        inner.act(&id, &identity, None, "create work order", |doc| {
+            doc.put_record("orders", &order.id, &order)
+        })?;
+        Ok(order_id)
+    }
+
+    /// Move a work order to `to` (claiming makes this account its assignee; dispatching names
+    /// `assignee`).
+    pub fn move_order(
+        &self,
+        building: &str,
+        order: &str,
+        to: OrderStatus,
+        note: &str,
+        assignee: Option<String>,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let id = DocId::Orders {
+            community: identity.community.clone(),
+            building: building.to_string(),
+        };
+        let doc = inner
+            .doc(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("work orders of building {building}")))?;
+        let mut current = doc
+            .read::<OrdersDoc>()?
+            .orders
+            .get(order)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("work order {order}")))?;
+        let event = OrderEvent {
+            id: new_record_id(),
+            to,
+            at: now_millis().max(current.events.values().map(|e| e.at + 1).max().unwrap_or(0)),
+            by: identity.account.clone(),
+            note: note.to_string(),
+        };
+        current.events.insert(event.id.clone(), event);
+        match to {
+            OrderStatus::Claimed => current.assignee = Some(identity.account.clone()),
+            OrderStatus::Dispatched => current.assignee = assignee,
+            _ => {}
+        }
+        inner.act(&id, &identity, None, "move work order", |doc| {
+            doc.put_record("orders", &current.id, &current)
+        })
+    }
+
+    /// The work orders of one building.
+    pub fn orders(&self, building: &str) -> Result<Vec<WorkOrder>> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let id = DocId::Orders {
+            community: identity.community.clone(),
+            building: building.to_string(),
+        };
+        Ok(match inner.doc(&id, &identity)? {
+            Some(doc) => doc.read::<OrdersDoc>()?.orders.into_values().collect(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Conflicts and server rejections that need a person.
+    pub fn attention(&self) -> Result<Attention> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let ids = inner.store.document_ids()?;
+        let mut out = Attention::default();
+        let mut by_campaign: BTreeMap<String, CampaignField> = BTreeMap::new();
+        for id in &ids {
+            if let Some(ServerStatus {
+                verdict: Verdict::Rejected | Verdict::Forbidden | Verdict::UpgradeRequired,
+                reason,
+                ..
+            }) = crate::store::server_status(inner.store.conn(), id)?
+            {
+                out.rejections
+                    .push((id.clone(), reason.unwrap_or_else(|| "refused".into())));
+            }
+            let Some(doc) = inner.doc(id, &identity)? else {
+                continue;
+            };
+            match id.kind() {
+                DocKind::Building => out.household_conflicts.extend(household_conflicts(doc)?),
+                DocKind::Field => {
+                    let field = doc.read::<FieldDoc>()?;
+                    let entry = by_campaign.entry(field.campaign.clone()).or_default();
+                    entry.rolls.push(field.roll);
+                    entry.ballots.extend(field.ballots.into_values());
+                    entry
+                        .adjudications
+                        .extend(field.adjudications.into_values());
+                }
+                _ => {}
+            }
+        }
+        for (campaign, field) in by_campaign {
+            let roll = Roll::from_slices(field.rolls.iter())
+                .map_err(|e| Error::Shape(format!("roll of campaign {campaign}: {e}")))?;
+            let resolution = ballots::resolve(&roll, &field.ballots, &field.adjudications, None);
+            out.ballot_conflicts.extend(
+                resolution
+                    .conflicts
+                    .into_iter()
+                    .map(|c| (campaign.clone(), c)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// How many local changes the server has not acknowledged yet.
+    pub fn pending_changes(&self) -> Result<usize> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let ids = inner.store.document_ids()?;
+        let mut pending = 0;
+        for id in ids {
+            let server_heads = crate::store::server_status(inner.store.conn(), &id)?
+                .map(|s| s.server_heads)
+                .unwrap_or_default();
+            if let Some(doc) = inner.doc(&id, &identity)? {
+                let device = identity.device;
+                pending += doc
+                    .automerge()
+                    .get_changes(&server_heads)
+                    .iter()
+                    .filter(|c| crate::doc::actor_device(c.actor_id()) == Some(device))
+                    .count();
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Forget a document the server refused, so the next sync fetches the server's state.
+    /// Other documents and their pending changes are untouched.
+    pub fn reset_document(&self, id: &DocId) -> Result<()> {
+        let mut inner = self.lock();
+        inner.docs.remove(id);
+        let tx = inner.store.transaction()?;
+        crate::store::delete_document(&tx, id)?;
+        tx.commit([])?;
+        Ok(())
+    }
+
+    fn field_action(
+        &self,
+        campaign: &str,
+        unit: &str,
+        message: &str,
+        make: impl FnOnce(
+            &Identity,
+            &crate::model::RollEntry,
+            Millis,
+        ) -> Result<(&'static str, String, Record)>,
+    ) -> Result<String> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let building = building_of(unit)?;
+        let campaign_id = DocId::Campaign {
+            campaign: campaign.to_string(),
+        };
+        let campaign_doc = inner
+            .doc(&campaign_id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("campaign {campaign}")))?
+            .read::<CampaignDoc>()?
+            .campaign;
+        let id = DocId::Field {
+            campaign: campaign.to_string(),
+            building: building.to_string(),
+        };
+        let field = inner
+            .doc(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("campaign {campaign} in building {building}")))?
+            .read::<FieldDoc>()?;
+        let roll = field
+            .roll
+            .get(unit)
+            .ok_or_else(|| Error::Invalid(format!("unit {unit} is not on this campaign's roll")))?;
+        let (collection, record_id, record) = make(&identity, roll, now_millis())?;
+        inner.act(
+            &id,
+            &identity,
+            Some(&campaign_doc),
+            message,
+            |doc| match &record {
+                Record::Visit(v) => doc.put_record(collection, &record_id, v),
+                Record::Delivery(d) => doc.put_record(collection, &record_id, d),
+                Record::Ballot(b) => doc.put_record(collection, &record_id, b),
+            },
+        )?;
+        Ok(record_id)
+    }
+}
+
+/// The field documents of one campaign that this phone holds.
+#[derive(Default)]
+struct CampaignField {
+    rolls: Vec<BTreeMap<String, crate::model::RollEntry>>,
+    ballots: Vec<Ballot>,
+    adjudications: Vec<crate::model::Adjudication>,
+}
+
+enum Record {
+    Visit(Visit),
+    Delivery(Delivery),
+    Ballot(Ballot),
+}
+
+impl Inner {
+    /// The open document `id`, loaded from the store on first use; `None` if not held.
+    fn doc(&mut self, id: &DocId, identity: &Identity) -> Result<Option<&mut Document>> {
+        if !self.docs.contains_key(id) {
+            match self.store.load_document(id, &identity.device)? {
+                Some(doc) => {
+                    self.docs.insert(id.clone(), doc);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.docs.get_mut(id))
+    }
+
+    /// One user action: change, commit, check the rules, persist — or leave no trace.
+    fn act(
+        &mut self,
+        id: &DocId,
+        identity: &Identity,
+        campaign: Option<&Campaign>,
+        message: &str,
+        change: impl FnOnce(&mut Document) -> Result<()>,
+    ) -> Result<()> {
+        let writer = identity.writer();
+        let Inner { store, docs } = self;
+        let doc = docs
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let before = doc.heads();
+        let outcome = (|| {
+            change(doc)?;
+            doc.commit(message);
+            let ctx = Context {
+                writer: &writer,
+                doc_id: id,
+                campaign,
+                now: now_millis(),
+            };
+            check_changes(&ctx, doc.automerge(), &before)?;
+            let tx = store.transaction()?;
+            let pending = tx.save(doc)?;
+            tx.commit([pending])
+        })();
+        if outcome.is_err() {
+            doc.revert_to(&before, &identity.device)?;
+        }
+        outcome
+    }
+}
+
+fn read_identity(store: &Store) -> Result<Option<Identity>> {
+    match crate::store::setting(store.conn(), IDENTITY_KEY)? {
+        Some(json) => serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("identity setting: {e}"))),
+        None => Ok(None),
+    }
+}
+
+fn require_identity(store: &Store) -> Result<Identity> {
+    read_identity(store)?.ok_or_else(|| Error::Invalid("this phone is not enrolled yet".into()))
+}
+
+/// The building id of a unit code (`3-2-0501` → `3`).
+fn building_of(unit: &str) -> Result<&str> {
+    match unit.split('-').collect::<Vec<_>>().as_slice() {
+        [b, _, _] if !b.is_empty() => Ok(b),
+        _ => Err(Error::Invalid(format!("{unit:?} is not a unit code"))),
+    }
+}
+
+/// Documents the replica holds that belong to a register (kept for callers that list them).
+pub fn register_id(identity: &Identity) -> DocId {
+    DocId::Register {
+        community: identity.community.clone(),
+    }
+}
+
+/// Read the register document if held.
+pub fn read_register(replica: &Replica) -> Result<Option<RegisterDoc>> {
+    let mut inner = replica.lock();
+    let identity = require_identity(&inner.store)?;
+    let id = register_id(&identity);
+    inner.doc(&id, &identity)?.map(|d| d.read()).transpose()
+}

@@ -617,8 +617,7 @@ fn check_order_events(
                 return deny("only the assignee works on and completes a work order");
             }
             OrderStatus::Closed
-                if from != OrderStatus::Confirmed
-                    && !(writer.is_admin() && !event.note.trim().is_empty()) =>
+                if from != OrderStatus::Confirmed && !admin_override(writer, event) =>
             {
                 return deny(
                     "closing needs the resident's confirmation or an admin override with a reason",
@@ -636,6 +635,11 @@ fn check_order_events(
         }
     }
     Ok(())
+}
+
+/// An admin may close a work order without the resident's confirmation when they give a reason.
+fn admin_override(writer: &Writer, event: &crate::model::OrderEvent) -> bool {
+    writer.is_admin() && !event.note.trim().is_empty()
 }
 
 /// The 微心愿 lifecycle: submitted → under_review → (rejected | merged) → published →

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs what the binding tests need, runs
+# the Rust workspace tests, then the Kotlin and Python binding tests, and ends with one line
+# `N passed, N failed` summing all of them. Exit status is non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p build
+log=build/test-all.log
+: > "$log"
+
+echo "== Rust workspace tests"
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee -a "$log"
+rust_status=${PIPESTATUS[0]}
+read -r rust_passed rust_failed < <(
+  grep -E '^test result:' "$log" |
+    sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' |
+    awk '{p+=$1; f+=$2} END {print p+0, f+0}'
+)
+if [[ $rust_status -ne 0 && $rust_failed -eq 0 ]]; then
+  # A build failure runs no test at all; count it as a failure so it can't look green.
+  rust_failed=1
+fi
+
+bind_passed=0
+bind_failed=0
+if [[ -x scripts/bindings-test.sh ]]; then
+  echo "== Binding tests (Kotlin, Python, Swift generation)"
+  scripts/bindings-test.sh 2>&1 | tee build/bindings-test.log
+  bind_status=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build/bindings-test.log | tail -n 1)
+  if [[ -n $line ]]; then
+    bind_passed=$(echo "$line" | cut -d' ' -f1)
+    bind_failed=$(echo "$line" | cut -d' ' -f3)
+  fi
+  if [[ $bind_status -ne 0 && $bind_failed -eq 0 ]]; then
+    bind_failed=1
+  fi
+fi
+
+passed=$((rust_passed + bind_passed))
+failed=$((rust_failed + bind_failed))
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
