@@ -1,1 +1,5 @@
-fn main() { uniffi::uniffi_bindgen_main() }
+//! The uniffi-bindgen command line, built from the workspace so its version matches the library.
+
+fn main() {
+    uniffi::uniffi_bindgen_main()
+}

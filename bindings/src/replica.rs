@@ -1,0 +1,167 @@
+//! `DoorstepReplica`: the phone's replica as apps see it, one blocking call per user action.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use doorstep_core::doc::DocId;
+use doorstep_core::replica::Replica;
+
+use crate::error::{ApiError, guard};
+use crate::types::{
+    Answer, Attention, Building, CampaignSummary, DoorOutcome, HouseholdEdit, Identity,
+    OrderStatus, UnitView, WorkOrder, core_answers, survey_answers,
+};
+
+/// The replica stored in one SQLite file on the phone.
+///
+/// Every call blocks until its work is done and saved, so the app calls it off the UI thread;
+/// one object may be shared by any number of threads. Each recording call is one action: it is
+/// checked by the same rules the server applies and saved before the call returns, or it leaves
+/// no trace and returns an error.
+#[derive(Debug, uniffi::Object)]
+pub struct DoorstepReplica {
+    pub(crate) replica: Arc<Replica>,
+}
+
+#[uniffi::export]
+impl DoorstepReplica {
+    /// Open (or create) the replica stored at `path`, e.g. a file in the app's private storage.
+    #[uniffi::constructor]
+    pub fn open(path: String) -> Result<Arc<DoorstepReplica>, ApiError> {
+        guard(|| {
+            Ok(Arc::new(DoorstepReplica {
+                replica: Arc::new(Replica::open(path)?),
+            }))
+        })
+    }
+
+    /// Who this install works for; `None` until enrolled.
+    pub fn identity(&self) -> Result<Option<Identity>, ApiError> {
+        guard(|| Ok(self.replica.identity()?.map(Into::into)))
+    }
+
+    /// The buildings assigned to this install's account.
+    pub fn buildings(&self) -> Result<Vec<Building>, ApiError> {
+        guard(|| Ok(into_all(self.replica.buildings()?)))
+    }
+
+    /// The campaigns this phone holds, newest first, with their questions.
+    pub fn campaigns(&self) -> Result<Vec<CampaignSummary>, ApiError> {
+        guard(|| Ok(into_all(self.replica.campaigns()?)))
+    }
+
+    /// The units of one building with their households and, for `campaign`, their visit status.
+    pub fn units(
+        &self,
+        building: String,
+        campaign: Option<String>,
+    ) -> Result<Vec<UnitView>, ApiError> {
+        guard(|| {
+            Ok(into_all(
+                self.replica.units(&building, campaign.as_deref())?,
+            ))
+        })
+    }
+
+    /// Record one door's outcome for a campaign; returns the visit's id.
+    pub fn record_visit(
+        &self,
+        campaign: String,
+        unit: String,
+        outcome: DoorOutcome,
+        note: String,
+    ) -> Result<String, ApiError> {
+        guard(|| self.replica.record_visit(&campaign, &unit, outcome, &note))
+    }
+
+    /// Record that a ballot paper was handed to the owner of `unit`; returns the delivery's id.
+    pub fn record_delivery(&self, campaign: String, unit: String) -> Result<String, ApiError> {
+        guard(|| self.replica.record_delivery(&campaign, &unit))
+    }
+
+    /// Record a returned ballot from the owner of `unit` (question id → answer); returns its id.
+    /// A correction by the same owner names the ballot it replaces in `supersedes`.
+    pub fn record_ballot(
+        &self,
+        campaign: String,
+        unit: String,
+        answers: HashMap<String, Answer>,
+        supersedes: Option<String>,
+    ) -> Result<String, ApiError> {
+        guard(|| {
+            self.replica
+                .record_ballot(&campaign, &unit, core_answers(answers), supersedes)
+        })
+    }
+
+    /// Record a survey or hearing answer (question id → chosen option ids); returns its id.
+    /// It is stored as the owner's ballot for that campaign, so `supersedes` corrects one.
+    pub fn record_survey_answer(
+        &self,
+        campaign: String,
+        unit: String,
+        answers: HashMap<String, Vec<String>>,
+        supersedes: Option<String>,
+    ) -> Result<String, ApiError> {
+        guard(|| {
+            self.replica
+                .record_ballot(&campaign, &unit, survey_answers(answers), supersedes)
+        })
+    }
+
+    /// Correct some household details of a unit in an assigned building.
+    pub fn edit_household(&self, unit: String, edit: HouseholdEdit) -> Result<(), ApiError> {
+        guard(|| self.replica.edit_household(&unit, &edit.into()))
+    }
+
+    /// Take a resident's 微心愿 request at `unit`; returns the work order's id.
+    pub fn create_order(
+        &self,
+        unit: String,
+        title: String,
+        detail: String,
+    ) -> Result<String, ApiError> {
+        guard(|| self.replica.create_order(&unit, &title, &detail))
+    }
+
+    /// Move a work order of `building` to `to`. Claiming makes this account the assignee;
+    /// dispatching names `assignee`.
+    pub fn move_order(
+        &self,
+        building: String,
+        order: String,
+        to: OrderStatus,
+        note: String,
+        assignee: Option<String>,
+    ) -> Result<(), ApiError> {
+        guard(|| {
+            self.replica
+                .move_order(&building, &order, to, &note, assignee)
+        })
+    }
+
+    /// The work orders of one building.
+    pub fn orders(&self, building: String) -> Result<Vec<WorkOrder>, ApiError> {
+        guard(|| Ok(into_all(self.replica.orders(&building)?)))
+    }
+
+    /// Conflicts (ballots, household fields) and server rejections that need a person.
+    pub fn attention(&self) -> Result<Attention, ApiError> {
+        guard(|| Ok(self.replica.attention()?.into()))
+    }
+
+    /// How many local changes the server has not acknowledged yet.
+    pub fn pending_count(&self) -> Result<u64, ApiError> {
+        guard(|| Ok(u64::try_from(self.replica.pending_changes()?).unwrap_or(u64::MAX)))
+    }
+
+    /// Forget a document the server refused (its id as `Rejection.doc_id` gives it), so the
+    /// next sync fetches the server's state. Other documents and their changes are untouched.
+    pub fn reset_document(&self, doc_id: String) -> Result<(), ApiError> {
+        guard(|| self.replica.reset_document(&doc_id.parse::<DocId>()?))
+    }
+}
+
+fn into_all<T, U: From<T>>(items: Vec<T>) -> Vec<U> {
+    items.into_iter().map(U::from).collect()
+}

@@ -1,0 +1,592 @@
+//! The records and enums apps see, mirroring core's model, with the conversions from core.
+//!
+//! Closed enums are core's own types exposed through `uniffi::remote`, so a variant added in core
+//! fails to compile here until it is mirrored. Records that hold maps in core get a mirror with
+//! lists or `HashMap`s, because uniffi has no ordered map; lists keep core's key order.
+
+use std::collections::{BTreeMap, HashMap};
+
+use doorstep_core::ballots::BallotConflict as CoreBallotConflict;
+use doorstep_core::conflicts::FieldConflict;
+use doorstep_core::model::{self, Household, Unit};
+use doorstep_core::replica;
+
+// ---------------------------------------------------------------------------------------------
+// Closed enums: core's own types.
+// ---------------------------------------------------------------------------------------------
+
+pub use doorstep_core::model::{
+    AreaSource, CampaignKind, CampaignStatus, Choice, DoorOutcome, Occupancy, OrderStatus, Role,
+    SaleStatus, Scope, SilencePolicy,
+};
+
+/// Which record an exclusive area comes from (登记 > 实测 > 合同).
+#[uniffi::remote(Enum)]
+pub enum AreaSource {
+    Registered,
+    Surveyed,
+    Contract,
+}
+
+/// Whether a unit was sold; unsold or undelivered units count under the developer's voter key.
+#[uniffi::remote(Enum)]
+pub enum SaleStatus {
+    Sold,
+    DeveloperUnsold,
+    DeveloperUndelivered,
+}
+
+/// Whether anyone lives in a unit and who.
+#[uniffi::remote(Enum)]
+pub enum Occupancy {
+    Unknown,
+    OwnerOccupied,
+    Rented,
+    Vacant,
+}
+
+/// What a campaign is for: 选举, 表决, 意见征集, 听证.
+#[uniffi::remote(Enum)]
+pub enum CampaignKind {
+    Election,
+    Resolution,
+    Survey,
+    Hearing,
+}
+
+/// Where a campaign is in its lifecycle; field work is accepted while published or open.
+#[uniffi::remote(Enum)]
+pub enum CampaignStatus {
+    Draft,
+    Published,
+    Open,
+    Closed,
+    Tallied,
+    Publicised,
+    Archived,
+}
+
+/// What a campaign covers: the whole property area, one building, or one entrance.
+#[uniffi::remote(Enum)]
+pub enum Scope {
+    Whole,
+    Building { building: String },
+    Entrance { entrance: String },
+}
+
+/// How owners who did not return a ballot are counted, frozen at publication.
+#[uniffi::remote(Enum)]
+pub enum SilencePolicy {
+    Strict,
+    DeliveredCountsAsAbstain,
+    FollowsMajority,
+}
+
+/// A door's outcome on a visit: 无人应门, 拒绝, 约改时间, 空置, 已搬离, 仅租户在家, 业主不在本地,
+/// 已送达, 已回收, a language or health barrier, do not contact, other.
+#[uniffi::remote(Enum)]
+pub enum DoorOutcome {
+    NotHome,
+    Refused,
+    ComeBack,
+    Vacant,
+    Moved,
+    TenantOnly,
+    OwnerElsewhere,
+    Delivered,
+    Collected,
+    Barrier,
+    DoNotContact,
+    Other,
+}
+
+/// 同意 / 反对 / 弃权.
+#[uniffi::remote(Enum)]
+pub enum Choice {
+    Yes,
+    No,
+    Abstain,
+}
+
+/// The lifecycle of a 微心愿 work order (居民点单、支部派单、楼长接单).
+#[uniffi::remote(Enum)]
+pub enum OrderStatus {
+    Submitted,
+    UnderReview,
+    Rejected,
+    Merged,
+    Published,
+    Dispatched,
+    Claimed,
+    InProgress,
+    Done,
+    Confirmed,
+    Disputed,
+    Unreachable,
+    Closed,
+}
+
+/// The roles an account can hold: admin, counting officer (监票/计票), dispatcher (派单),
+/// building head (楼栋长).
+#[uniffi::remote(Enum)]
+pub enum Role {
+    Admin,
+    CountingOfficer,
+    Dispatcher,
+    BuildingHead,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who this install is.
+// ---------------------------------------------------------------------------------------------
+
+/// Who this install works for, as the server said at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Identity {
+    pub account: String,
+    pub community: String,
+    pub roles: Vec<Role>,
+    /// Ids of the buildings assigned to this account, e.g. `3`.
+    pub buildings: Vec<String>,
+    /// The server-issued device id.
+    pub device: String,
+}
+
+impl From<replica::Identity> for Identity {
+    fn from(i: replica::Identity) -> Self {
+        Identity {
+            account: i.account,
+            community: i.community,
+            roles: i.roles,
+            buildings: i.buildings.into_iter().collect(),
+            device: i.device.to_string(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register: buildings, units, households.
+// ---------------------------------------------------------------------------------------------
+
+/// An entrance (单元) of a building.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Entrance {
+    /// e.g. `3-2`.
+    pub id: String,
+    /// e.g. `2单元`.
+    pub label: String,
+}
+
+/// A building (楼栋) with its entrances in id order.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Building {
+    /// e.g. `3`.
+    pub id: String,
+    /// e.g. `3号楼`.
+    pub label: String,
+    pub entrances: Vec<Entrance>,
+}
+
+impl From<model::Building> for Building {
+    fn from(b: model::Building) -> Self {
+        Building {
+            id: b.id,
+            label: b.label,
+            entrances: b
+                .entrances
+                .into_iter()
+                .map(|(id, label)| Entrance { id, label })
+                .collect(),
+        }
+    }
+}
+
+/// An exclusive unit (专有部分) as the register states it.
+#[uniffi::remote(Record)]
+pub struct Unit {
+    /// `building-entrance-room`, e.g. `3-2-0501`.
+    pub code: String,
+    pub building: String,
+    pub entrance: String,
+    pub floor: i64,
+    pub room: String,
+    /// Exclusive area in 0.01 m².
+    pub area: i64,
+    pub area_source: AreaSource,
+    pub sale_status: SaleStatus,
+    /// Stable identity of the registered owner(s).
+    pub owner_key: String,
+    /// Co-owners (共有人) are listed together and count as one.
+    pub owner_names: Vec<String>,
+}
+
+/// The people living in a unit (住户), editable by the assigned building head.
+#[uniffi::remote(Record)]
+pub struct Household {
+    pub unit: String,
+    pub contact_name: String,
+    pub phone: String,
+    pub occupancy: Occupancy,
+    pub residents: i64,
+    pub note: String,
+}
+
+/// A unit as the door-to-door list shows it, with its visit status for one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct UnitView {
+    pub unit: Unit,
+    pub household: Option<Household>,
+    /// The latest door outcome for the campaign asked about, if any.
+    pub last_outcome: Option<DoorOutcome>,
+    /// How many visits are recorded for the campaign asked about.
+    pub visits: u32,
+    /// True when a ballot from this unit's owner is recorded for the campaign.
+    pub ballot_recorded: bool,
+}
+
+impl From<replica::UnitView> for UnitView {
+    fn from(v: replica::UnitView) -> Self {
+        UnitView {
+            unit: v.unit,
+            household: v.household,
+            last_outcome: v.last_outcome,
+            visits: u32::try_from(v.visits).unwrap_or(u32::MAX),
+            ballot_recorded: v.ballot_recorded,
+        }
+    }
+}
+
+/// A correction of some household details; a field left `null`/`None` stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct HouseholdEdit {
+    #[uniffi(default)]
+    pub contact_name: Option<String>,
+    #[uniffi(default)]
+    pub phone: Option<String>,
+    #[uniffi(default)]
+    pub occupancy: Option<Occupancy>,
+    #[uniffi(default)]
+    pub residents: Option<i64>,
+    #[uniffi(default)]
+    pub note: Option<String>,
+}
+
+impl From<HouseholdEdit> for replica::HouseholdEdit {
+    fn from(e: HouseholdEdit) -> Self {
+        replica::HouseholdEdit {
+            contact_name: e.contact_name,
+            phone: e.phone,
+            occupancy: e.occupancy,
+            residents: e.residents,
+            note: e.note,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns and their questions.
+// ---------------------------------------------------------------------------------------------
+
+/// An election candidate (候选人).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Candidate {
+    pub id: String,
+    pub name: String,
+    /// Position on the ballot paper.
+    pub order: i64,
+}
+
+/// A survey or hearing option.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SurveyOption {
+    pub id: String,
+    pub label: String,
+    /// Position on the ballot paper.
+    pub order: i64,
+}
+
+/// What kind of answer a question takes.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum QuestionKind {
+    /// A yes/no/abstain decision on matter 1–9 of 民法典 art 278; answer with `Answer.choice`.
+    Resolution { matter: u8 },
+    /// Elect `seats` members; answer with `Answer.candidates` (candidate id → choice).
+    Election {
+        seats: i64,
+        candidates: Vec<Candidate>,
+    },
+    /// Choose up to `max_choices` options; answer with `Answer.options`.
+    Survey {
+        options: Vec<SurveyOption>,
+        max_choices: i64,
+    },
+}
+
+impl From<model::QuestionKind> for QuestionKind {
+    fn from(k: model::QuestionKind) -> Self {
+        match k {
+            model::QuestionKind::Resolution { matter } => QuestionKind::Resolution { matter },
+            model::QuestionKind::Election { seats, candidates } => QuestionKind::Election {
+                seats,
+                candidates: candidates
+                    .into_values()
+                    .map(|c| Candidate {
+                        id: c.id,
+                        name: c.name,
+                        order: c.order,
+                    })
+                    .collect(),
+            },
+            model::QuestionKind::Survey {
+                options,
+                max_choices,
+            } => QuestionKind::Survey {
+                options: options
+                    .into_values()
+                    .map(|o| SurveyOption {
+                        id: o.id,
+                        label: o.label,
+                        order: o.order,
+                    })
+                    .collect(),
+                max_choices,
+            },
+        }
+    }
+}
+
+/// One question on a ballot.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Question {
+    pub id: String,
+    /// Position on the ballot paper; the list itself is in id order.
+    pub order: i64,
+    pub text: String,
+    pub kind: QuestionKind,
+}
+
+/// What the app shows about a campaign: its definition and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CampaignSummary {
+    pub id: String,
+    pub title: String,
+    pub kind: CampaignKind,
+    /// Binding campaigns produce pass/fail; advisory ones only counts.
+    pub binding: bool,
+    pub scope: Scope,
+    pub status: CampaignStatus,
+    pub silence: SilencePolicy,
+    /// When the campaign closed (ms since the epoch), if it did.
+    pub closed_at: Option<i64>,
+    pub questions: Vec<Question>,
+}
+
+impl From<model::Campaign> for CampaignSummary {
+    fn from(c: model::Campaign) -> Self {
+        CampaignSummary {
+            closed_at: c.closed_at(),
+            id: c.id,
+            title: c.title,
+            kind: c.kind,
+            binding: c.binding,
+            scope: c.scope,
+            status: c.status,
+            silence: c.rules.silence,
+            questions: c
+                .questions
+                .into_values()
+                .map(|q| Question {
+                    id: q.id,
+                    order: q.order,
+                    text: q.text,
+                    kind: q.kind.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The answer to one question on one ballot: `choice` for resolutions, `candidates` for
+/// elections, `options` for surveys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct Answer {
+    #[uniffi(default)]
+    pub choice: Option<Choice>,
+    /// Candidate id → choice; candidates left out count as not-yes.
+    #[uniffi(default)]
+    pub candidates: HashMap<String, Choice>,
+    /// Chosen survey option ids.
+    #[uniffi(default)]
+    pub options: Vec<String>,
+}
+
+impl From<Answer> for model::Answer {
+    fn from(a: Answer) -> Self {
+        model::Answer {
+            choice: a.choice,
+            candidates: a.candidates.into_iter().collect(),
+            options: a.options,
+        }
+    }
+}
+
+/// Question id → answer, in core's shape.
+pub(crate) fn core_answers(answers: HashMap<String, Answer>) -> BTreeMap<String, model::Answer> {
+    answers.into_iter().map(|(q, a)| (q, a.into())).collect()
+}
+
+/// Question id → chosen option ids, as ballot answers.
+pub(crate) fn survey_answers(
+    answers: HashMap<String, Vec<String>>,
+) -> BTreeMap<String, model::Answer> {
+    answers
+        .into_iter()
+        .map(|(q, options)| {
+            (
+                q,
+                model::Answer {
+                    options,
+                    ..model::Answer::default()
+                },
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 微心愿 work orders.
+// ---------------------------------------------------------------------------------------------
+
+/// One step in a work order's history.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OrderEvent {
+    pub id: String,
+    pub to: OrderStatus,
+    /// ms since the epoch.
+    pub at: i64,
+    pub by: String,
+    pub note: String,
+}
+
+/// A resident's small request (微心愿) and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WorkOrder {
+    pub id: String,
+    pub unit: String,
+    pub title: String,
+    pub detail: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub assignee: Option<String>,
+    /// The current status: the latest event's target.
+    pub status: OrderStatus,
+    /// The history, in event id order (ids are time-ordered UUIDv7).
+    pub events: Vec<OrderEvent>,
+}
+
+impl From<model::WorkOrder> for WorkOrder {
+    fn from(o: model::WorkOrder) -> Self {
+        WorkOrder {
+            status: o.status(),
+            id: o.id,
+            unit: o.unit,
+            title: o.title,
+            detail: o.detail,
+            created_at: o.created_at,
+            created_by: o.created_by,
+            assignee: o.assignee,
+            events: o
+                .events
+                .into_values()
+                .map(|e| OrderEvent {
+                    id: e.id,
+                    to: e.to,
+                    at: e.at,
+                    by: e.by,
+                    note: e.note,
+                })
+                .collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conflicts and rejections.
+// ---------------------------------------------------------------------------------------------
+
+/// Competing ballots of one owner; none of them counts until a counting officer decides.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BallotConflict {
+    pub campaign: String,
+    pub voter_key: String,
+    /// The competing ballot ids, sorted.
+    pub ballots: Vec<String>,
+}
+
+/// A household field two people changed concurrently. Editing the field again settles it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HouseholdConflict {
+    /// The building document, e.g. `building/tpy/3`.
+    pub doc_id: String,
+    pub unit: String,
+    /// e.g. `phone`, `contact_name`.
+    pub field: String,
+    /// The value the app currently shows.
+    pub shown: String,
+    /// Every concurrent value, the shown one included.
+    pub values: Vec<String>,
+}
+
+impl From<FieldConflict> for HouseholdConflict {
+    fn from(c: FieldConflict) -> Self {
+        HouseholdConflict {
+            doc_id: c.doc,
+            unit: c.unit,
+            field: c.field,
+            shown: c.shown,
+            values: c.values,
+        }
+    }
+}
+
+/// A document the server refused; `reset_document(doc_id)` brings back the server's state.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Rejection {
+    pub doc_id: String,
+    pub reason: String,
+}
+
+/// Everything that needs a person's attention.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Attention {
+    pub ballot_conflicts: Vec<BallotConflict>,
+    pub household_conflicts: Vec<HouseholdConflict>,
+    pub rejections: Vec<Rejection>,
+}
+
+impl From<replica::Attention> for Attention {
+    fn from(a: replica::Attention) -> Self {
+        Attention {
+            ballot_conflicts: a
+                .ballot_conflicts
+                .into_iter()
+                .map(
+                    |(campaign, c): (String, CoreBallotConflict)| BallotConflict {
+                        campaign,
+                        voter_key: c.voter_key,
+                        ballots: c.ballots,
+                    },
+                )
+                .collect(),
+            household_conflicts: a.household_conflicts.into_iter().map(Into::into).collect(),
+            rejections: a
+                .rejections
+                .into_iter()
+                .map(|(id, reason)| Rejection {
+                    doc_id: id.to_string(),
+                    reason,
+                })
+                .collect(),
+        }
+    }
+}
