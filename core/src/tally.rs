@@ -1,1 +1,1201 @@
-//! tally (being written).
+//! The legal tally (计票): a pure function of the frozen roll, the frozen rules and questions, and
+//! the accepted ballots, deliveries and adjudications. The same inputs, in any order, give the
+//! same [`Tally`], the same JSON bytes and the same [`Tally::inputs_hash`], which the 公示 cites.
+//!
+//! The counting rules, all in integers (areas in 0.01 m², products in `i128`):
+//!
+//! - **Totals** are taken inside the campaign's scope ([`Roll::totals`]); a voter key counts with
+//!   its in-scope area only.
+//! - **Participation**: every effective ballot of an in-scope voter key participates in every
+//!   question. A question left blank on a returned ballot counts as abstain (弃权), as is usual in
+//!   议事规则 ("未填写的视为弃权"); in an election, a candidate left out counts as abstain too.
+//!   Abstain counts in participation only, never as yes.
+//! - **Quorum** (民法典 art 278): `3·P ≥ 2·T` on area **and** headcount.
+//! - **Thresholds**, always of the participating: matters 6–8 need `4·Y ≥ 3·P` (≥ 3/4), every
+//!   other matter and every election candidate `2·Y > P` (> 1/2, strict; art 1259), on both
+//!   dimensions. Nothing passes with nobody participating.
+//! - **Silent owners** (no effective ballot, no contested ballot): under `Strict` they do not
+//!   participate. `DeliveredCountsAsAbstain` and `FollowsMajority` apply only to silent voter keys
+//!   with a recorded delivery, and only when `rules.silence_announced` is true; otherwise the
+//!   tally counts strictly and says so in a [`Notice`]. Under `FollowsMajority` the silent
+//!   delivered owners join, per question (and per candidate), the side — yes or no — that has
+//!   more returned ballots by headcount, then by area; a full tie makes them abstain. Returned
+//!   abstentions do not take a side. Surveys are never filled in for silent owners.
+//! - **Conflicts**: voter keys with competing ballots count for neither side and are not silent
+//!   either; the conflict is listed and the tally is not final until it is adjudicated.
+//! - **Elections**: each candidate needs quorum and > 1/2 on both dimensions; passing candidates
+//!   are ranked by yes-headcount, then yes-area, then the candidate list order (`order`, then id)
+//!   as a last, deterministic tie-break that is flagged whenever it decides anything; the first
+//!   `seats` are elected and the remaining passing candidates are alternates (候补).
+//! - **Surveys** count per option by headcount and area, with shares of the respondents as exact
+//!   fractions.
+//! - Binding campaigns get `passed: Some(..)`; advisory ones get `None`. When the roll given is
+//!   not the frozen one (hash mismatch) or is invalid, every decision is withheld (`None`).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ballots::{
+    AdjudicatedConflict, BallotConflict, InvalidBallot, UnusedAdjudication, resolve,
+};
+use crate::model::{
+    Adjudication, Ballot, Campaign, CampaignKind, CampaignStatus, Choice, Delivery, MatterItem,
+    Millis, Question, QuestionKind, Rules, Scope, SilencePolicy, is_supermajority_matter,
+};
+use crate::roll::{Roll, Totals};
+
+/// The version of the tally's JSON shape and of the canonical inputs serialization.
+pub const TALLY_SCHEMA: u32 = 1;
+
+/// An amount on both legal dimensions: area in 0.01 m² and headcount in voter keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Measure {
+    pub area: i64,
+    pub headcount: i64,
+}
+
+impl Measure {
+    /// Add one voter key with `area`.
+    fn add_voter(&mut self, area: i64) {
+        self.area = self.area.saturating_add(area);
+        self.headcount = self.headcount.saturating_add(1);
+    }
+
+    fn add(&mut self, other: Measure) {
+        self.area = self.area.saturating_add(other.area);
+        self.headcount = self.headcount.saturating_add(other.headcount);
+    }
+}
+
+/// The share of yes votes a matter needs, of the participating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Threshold {
+    /// 过半数: `2·Y > P`, strict.
+    MoreThanHalf,
+    /// 四分之三以上: `4·Y ≥ 3·P` (matters 6–8).
+    AtLeastThreeQuarters,
+}
+
+impl Threshold {
+    /// The threshold a matter of 民法典 art 278 needs.
+    pub fn for_matter(matter: MatterItem) -> Threshold {
+        if is_supermajority_matter(matter) {
+            Threshold::AtLeastThreeQuarters
+        } else {
+            Threshold::MoreThanHalf
+        }
+    }
+
+    /// True when `yes` out of `participating` meets the threshold on one dimension.
+    pub fn is_met(self, yes: i64, participating: i64) -> bool {
+        let (y, p) = (i128::from(yes), i128::from(participating));
+        match self {
+            Threshold::MoreThanHalf => 2 * y > p,
+            Threshold::AtLeastThreeQuarters => 4 * y >= 3 * p,
+        }
+    }
+
+    fn label_zh(self) -> &'static str {
+        match self {
+            Threshold::MoreThanHalf => "过半数",
+            Threshold::AtLeastThreeQuarters => "四分之三以上",
+        }
+    }
+}
+
+/// True when `participating` out of `total` meets the 2/3 quorum on one dimension: `3·P ≥ 2·T`.
+pub fn quorum_met(participating: i64, total: i64) -> bool {
+    3 * i128::from(participating) >= 2 * i128::from(total)
+}
+
+/// The quorum check of one question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quorum {
+    pub area: bool,
+    pub headcount: bool,
+    /// Both dimensions.
+    pub met: bool,
+}
+
+impl Quorum {
+    fn of(participating: Measure, totals: &Totals) -> Quorum {
+        let area = quorum_met(participating.area, totals.area);
+        let headcount = quorum_met(participating.headcount, totals.headcount);
+        Quorum {
+            area,
+            headcount,
+            met: area && headcount,
+        }
+    }
+}
+
+/// The threshold check of one question or candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThresholdCheck {
+    pub threshold: Threshold,
+    pub area: bool,
+    pub headcount: bool,
+    /// Both dimensions.
+    pub met: bool,
+}
+
+impl ThresholdCheck {
+    fn of(threshold: Threshold, counts: &VoteCounts) -> ThresholdCheck {
+        let area = threshold.is_met(counts.yes.area, counts.participating.area);
+        let headcount = threshold.is_met(counts.yes.headcount, counts.participating.headcount);
+        ThresholdCheck {
+            threshold,
+            area,
+            headcount,
+            met: area && headcount,
+        }
+    }
+}
+
+/// Yes / no / abstain on both dimensions; `yes + no + abstain == participating`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VoteCounts {
+    pub participating: Measure,
+    pub yes: Measure,
+    pub no: Measure,
+    pub abstain: Measure,
+    /// Of the participating, the silent delivered owners counted by the silence policy.
+    pub silent_counted: Measure,
+    /// The side those silent owners were counted on, when there were any.
+    pub silent_joined: Option<Choice>,
+}
+
+impl VoteCounts {
+    fn add(&mut self, choice: Choice, area: i64) {
+        self.participating.add_voter(area);
+        match choice {
+            Choice::Yes => self.yes.add_voter(area),
+            Choice::No => self.no.add_voter(area),
+            Choice::Abstain => self.abstain.add_voter(area),
+        }
+    }
+
+    /// Count the silent delivered owners (`silent`) under `policy`, after the returned ballots.
+    fn apply_silence(&mut self, policy: SilencePolicy, silent: Measure) {
+        if silent.headcount == 0 {
+            return;
+        }
+        let side = match policy {
+            SilencePolicy::Strict => return,
+            SilencePolicy::DeliveredCountsAsAbstain => Choice::Abstain,
+            SilencePolicy::FollowsMajority => self.majority_side(),
+        };
+        self.participating.add(silent);
+        match side {
+            Choice::Yes => self.yes.add(silent),
+            Choice::No => self.no.add(silent),
+            Choice::Abstain => self.abstain.add(silent),
+        }
+        self.silent_counted = silent;
+        self.silent_joined = Some(side);
+    }
+
+    /// The side with more returned ballots by headcount, then by area; abstain on a full tie.
+    fn majority_side(&self) -> Choice {
+        let yes = (self.yes.headcount, self.yes.area);
+        let no = (self.no.headcount, self.no.area);
+        match yes.cmp(&no) {
+            std::cmp::Ordering::Greater => Choice::Yes,
+            std::cmp::Ordering::Less => Choice::No,
+            std::cmp::Ordering::Equal => Choice::Abstain,
+        }
+    }
+}
+
+/// The result of a yes/no/abstain question on one matter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolutionResult {
+    pub matter: MatterItem,
+    pub counts: VoteCounts,
+    pub quorum: Quorum,
+    pub threshold: ThresholdCheck,
+    /// Binding campaigns only: quorum and threshold met, with someone participating.
+    pub passed: Option<bool>,
+}
+
+/// One candidate's result in an election.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    pub candidate: String,
+    pub name: String,
+    pub order: i64,
+    pub counts: VoteCounts,
+    pub threshold: ThresholdCheck,
+    /// Binding campaigns only: quorum and > 1/2 on both dimensions.
+    pub passed: Option<bool>,
+}
+
+/// Who takes the seats, for a binding election.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seating {
+    /// Candidate ids in rank order.
+    pub elected: Vec<String>,
+    /// 候补: passing but unseated candidate ids, in rank order.
+    pub alternates: Vec<String>,
+    /// True when two passing candidates had equal yes-headcount and yes-area, so the candidate
+    /// list order decided between them (the officer may need to act on it).
+    pub tie_broken_by_list_order: bool,
+}
+
+/// The result of an election question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectionResult {
+    pub seats: i64,
+    pub participating: Measure,
+    pub quorum: Quorum,
+    /// In candidate list order (`order`, then id).
+    pub candidates: Vec<CandidateResult>,
+    /// Binding campaigns only.
+    pub seating: Option<Seating>,
+}
+
+/// An exact share: `numerator / denominator`, unreduced so the raw counts stay visible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fraction {
+    pub numerator: i64,
+    pub denominator: i64,
+    /// E.g. `12/30 (40.00%)`; the percentage is rounded half up, `—` when the denominator is 0.
+    pub display: String,
+}
+
+impl Fraction {
+    pub fn new(numerator: i64, denominator: i64) -> Fraction {
+        Fraction {
+            numerator,
+            denominator,
+            display: format!(
+                "{numerator}/{denominator} ({})",
+                percent(numerator, denominator)
+            ),
+        }
+    }
+}
+
+/// One survey option's count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionResult {
+    pub option: String,
+    pub label: String,
+    pub order: i64,
+    pub chosen: Measure,
+    /// Of the respondents' headcount.
+    pub share_of_headcount: Fraction,
+    /// Of the respondents' area.
+    pub share_of_area: Fraction,
+}
+
+/// The result of a survey question (意见征集): counts and shares, no decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveyResult {
+    /// Below 1 means no limit.
+    pub max_choices: i64,
+    /// Effective ballots in scope.
+    pub respondents: Measure,
+    /// Respondents who chose no known option.
+    pub blank: Measure,
+    /// Respondents who chose more than `max_choices` options; their answer counts for none.
+    pub over_chosen: Measure,
+    /// In option list order (`order`, then id).
+    pub options: Vec<OptionResult>,
+}
+
+/// A question's result, by kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum QuestionOutcome {
+    Resolution(ResolutionResult),
+    Election(ElectionResult),
+    Survey(SurveyResult),
+}
+
+/// One question of the campaign with its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestionTally {
+    pub question: String,
+    pub order: i64,
+    pub text: String,
+    pub outcome: QuestionOutcome,
+}
+
+/// Something a counting officer must know about this tally.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Notice {
+    /// The roll given is not the one frozen at publication; no decision is made.
+    RollNotFrozen { frozen: String, given: String },
+    /// The roll is inconsistent (see [`crate::roll::RollError`]); no decision is made.
+    RollInvalid { problem: String },
+    /// A non-strict silence policy was configured but its consequence was not announced, so
+    /// silent owners were counted strictly.
+    SilencePolicyNotAnnounced { configured: SilencePolicy },
+    /// Conflicts wait for a counting officer; their ballots count for neither side.
+    OpenConflicts { count: i64 },
+    /// The campaign is not closed yet, so more ballots may come.
+    NotClosed { status: CampaignStatus },
+    /// Advisory campaign: counts only, nothing passes or fails.
+    Advisory,
+    /// An election's seat order between equal candidates was decided by the list order.
+    SeatTieBrokenByListOrder { question: String },
+    /// An election has no positive number of seats, so nobody is elected.
+    NoSeats { question: String, seats: i64 },
+}
+
+impl Notice {
+    /// One line for the 公示 and the dashboard, Chinese first.
+    pub fn describe(&self) -> String {
+        match self {
+            Notice::RollNotFrozen { frozen, given } => format!(
+                "名册与发布时冻结的名册不一致, 不作决定 (roll {given} is not the frozen roll {frozen}; no decision)"
+            ),
+            Notice::RollInvalid { problem } => {
+                format!("名册有误, 不作决定 (invalid roll: {problem}; no decision)")
+            }
+            Notice::SilencePolicyNotAnnounced { configured } => format!(
+                "议事规则的未表决计票方式未经公告, 按未表决不计入处理 ({} was not announced; counted strictly)",
+                silence_label(*configured)
+            ),
+            Notice::OpenConflicts { count } => format!(
+                "{count} 位业主的表决票存在冲突待裁决, 暂不计入 ({count} conflicts wait for adjudication and count for neither side)"
+            ),
+            Notice::NotClosed { status } => {
+                format!("表决尚未截止, 结果可能变化 (campaign is {status:?}, not closed)")
+            }
+            Notice::Advisory => {
+                "本次为征求意见, 仅统计不作决定 (advisory: counts only)".to_string()
+            }
+            Notice::SeatTieBrokenByListOrder { question } => format!(
+                "第 {question} 题有得票相同的候选人, 名次按候选人名单顺序排列 (tie broken by list order)"
+            ),
+            Notice::NoSeats { question, seats } => {
+                format!("第 {question} 题应选席位数为 {seats}, 无人当选 (no seats to fill)")
+            }
+        }
+    }
+}
+
+/// The tally of one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub schema: u32,
+    pub campaign: String,
+    pub title: String,
+    pub kind: CampaignKind,
+    pub binding: bool,
+    pub scope: Scope,
+    /// Hash of the roll counted ([`Roll::hash`]).
+    pub roll_hash: String,
+    /// SHA-256 of the canonical inputs (see [`tally`]); the 公示 cites it.
+    pub inputs_hash: String,
+    /// The frozen rules as configured.
+    pub rules: Rules,
+    /// The silence policy actually applied (strict when a non-strict one was not announced).
+    pub silence_applied: SilencePolicy,
+    pub closed_at: Option<Millis>,
+    /// Area, headcount and units inside the scope.
+    pub totals: Totals,
+    /// Voter keys in scope with an effective ballot.
+    pub returned: Measure,
+    /// Silent voter keys in scope with a recorded delivery, whether or not the policy counts them.
+    pub silent_delivered: Measure,
+    /// True when no decision is made (roll mismatch or invalid roll).
+    pub decisions_withheld: bool,
+    /// True when closed, no conflict waits and decisions are made.
+    pub is_final: bool,
+    /// In question order (`order`, then id).
+    pub questions: Vec<QuestionTally>,
+    /// In-scope conflicts waiting for adjudication.
+    pub conflicts: Vec<BallotConflict>,
+    /// In-scope conflicts a counting officer settled.
+    pub adjudicated: Vec<AdjudicatedConflict>,
+    /// Ballot ids replaced by a correction (in scope).
+    pub superseded: Vec<String>,
+    /// Ballots that take no part, with the reason.
+    pub invalid: Vec<InvalidBallot>,
+    /// Ballot ids of voter keys on the roll but outside the scope: ignored.
+    pub out_of_scope: Vec<String>,
+    /// Adjudications that decided nothing, with the reason.
+    pub unused_adjudications: Vec<UnusedAdjudication>,
+    pub notices: Vec<Notice>,
+}
+
+/// What [`Tally::inputs_hash`] is taken over: compact serde_json of this struct, fields in this
+/// order, maps sorted by key, lists sorted as documented per field.
+#[derive(Serialize)]
+struct CanonicalInputs<'a> {
+    format: &'static str,
+    campaign: &'a str,
+    kind: CampaignKind,
+    binding: bool,
+    scope: &'a Scope,
+    closed_at: Option<Millis>,
+    roll_hash: &'a str,
+    rules: &'a Rules,
+    questions: &'a BTreeMap<String, Question>,
+    /// In-scope effective ballots by voter key.
+    effective_ballots: &'a BTreeMap<String, Ballot>,
+    /// Deliveries that made a silent owner count, sorted by id then content, duplicates removed.
+    deliveries_used: Vec<&'a Delivery>,
+    /// Every distinct adjudication given, sorted by id then content.
+    adjudications: Vec<&'a Adjudication>,
+}
+
+/// Feeds serialized bytes straight into the hasher.
+struct HashWriter(Sha256);
+
+impl io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn sha256_json<T: Serialize>(value: &T) -> String {
+    let mut writer = HashWriter(Sha256::new());
+    // These structs have string map keys only and the writer never fails, so serializing cannot
+    // fail; should it ever, the error text is hashed too, so the hash still differs from a
+    // successful one and nothing panics.
+    if let Err(e) = serde_json::to_writer(&mut writer, value) {
+        writer.0.update(b"\nserialization error: ");
+        writer.0.update(e.to_string().as_bytes());
+    }
+    hex::encode(writer.0.finalize())
+}
+
+/// Everything the questions need about who counts, computed once.
+struct Electorate<'a> {
+    /// In-scope voter key → in-scope area.
+    voters: BTreeMap<String, i64>,
+    /// In-scope effective ballots by voter key.
+    effective: BTreeMap<String, Ballot>,
+    returned: Measure,
+    /// Silent delivered owners, counted only when `policy` is not strict.
+    silent: Measure,
+    policy: SilencePolicy,
+    decide: bool,
+    totals: &'a Totals,
+}
+
+impl Electorate<'_> {
+    fn area(&self, voter_key: &str) -> i64 {
+        self.voters.get(voter_key).copied().unwrap_or(0)
+    }
+
+    fn passed(&self, quorum: &Quorum, check: &ThresholdCheck, counts: &VoteCounts) -> Option<bool> {
+        self.decide
+            .then_some(quorum.met && check.met && counts.participating.headcount > 0)
+    }
+}
+
+/// Tally one campaign. Pure and deterministic: the order and duplication of `ballots`,
+/// `deliveries` and `adjudications` do not change a single output byte.
+///
+/// `inputs_hash` is the lowercase hex SHA-256 of the canonical inputs: the tally schema tag, the
+/// campaign id, kind, binding flag, scope and close time, the roll hash, the rules, the
+/// questions, the in-scope effective ballots (by voter key), the deliveries that made a silent
+/// owner count, and every distinct adjudication, serialized as compact JSON in that order.
+pub fn tally(
+    roll: &Roll,
+    campaign: &Campaign,
+    ballots: &[Ballot],
+    deliveries: &[Delivery],
+    adjudications: &[Adjudication],
+) -> Tally {
+    let mut notices = Vec::new();
+    let roll_hash = roll.hash();
+    let mut withheld = false;
+    if let Some(frozen) = &campaign.roll_hash
+        && *frozen != roll_hash
+    {
+        withheld = true;
+        notices.push(Notice::RollNotFrozen {
+            frozen: frozen.clone(),
+            given: roll_hash.clone(),
+        });
+    }
+    if let Err(e) = roll.validate() {
+        withheld = true;
+        notices.push(Notice::RollInvalid {
+            problem: e.to_string(),
+        });
+    }
+
+    let scope = &campaign.scope;
+    let totals = roll.totals(scope);
+    let voters = roll.voters(scope);
+    let closed_at = campaign.closed_at();
+    let resolution = resolve(roll, ballots, adjudications, closed_at);
+
+    // Ballots of voter keys on the roll but outside the scope are ignored, and listed.
+    let invalid_ids: BTreeSet<&str> = resolution
+        .invalid
+        .iter()
+        .map(|i| i.ballot.as_str())
+        .collect();
+    let on_roll = roll.voter_keys();
+    let out_of_scope: BTreeSet<&str> = ballots
+        .iter()
+        .filter(|b| on_roll.contains(b.voter_key.as_str()) && !voters.contains_key(&b.voter_key))
+        .map(|b| b.id.as_str())
+        .filter(|id| !invalid_ids.contains(id))
+        .collect();
+
+    let effective: BTreeMap<String, Ballot> = resolution
+        .effective
+        .iter()
+        .filter(|(key, _)| voters.contains_key(*key))
+        .map(|(k, b)| (k.clone(), b.clone()))
+        .collect();
+    let conflicts: Vec<BallotConflict> = resolution
+        .conflicts
+        .iter()
+        .filter(|c| voters.contains_key(&c.voter_key))
+        .cloned()
+        .collect();
+    let adjudicated: Vec<AdjudicatedConflict> = resolution
+        .adjudicated
+        .iter()
+        .filter(|a| voters.contains_key(&a.voter_key))
+        .cloned()
+        .collect();
+    let superseded: Vec<String> = resolution
+        .superseded
+        .iter()
+        .filter(|id| !out_of_scope.contains(id.as_str()))
+        .cloned()
+        .collect();
+
+    let mut returned = Measure::default();
+    for key in effective.keys() {
+        returned.add_voter(voters.get(key).copied().unwrap_or(0));
+    }
+
+    let rules = &campaign.rules;
+    let policy = match rules.silence {
+        SilencePolicy::Strict => SilencePolicy::Strict,
+        configured if rules.silence_announced => configured,
+        configured => {
+            notices.push(Notice::SilencePolicyNotAnnounced { configured });
+            SilencePolicy::Strict
+        }
+    };
+
+    // Silent: in scope, no effective ballot, and no contested ballots either.
+    let contested = resolution.contested_voter_keys();
+    let delivered: BTreeSet<&str> = deliveries.iter().map(|d| d.voter_key.as_str()).collect();
+    let silent_delivered: BTreeSet<&str> = voters
+        .keys()
+        .map(String::as_str)
+        .filter(|k| delivered.contains(k) && !effective.contains_key(*k) && !contested.contains(k))
+        .collect();
+    let mut silent = Measure::default();
+    for key in &silent_delivered {
+        silent.add_voter(voters.get(*key).copied().unwrap_or(0));
+    }
+    let mut deliveries_used: Vec<&Delivery> = if policy == SilencePolicy::Strict {
+        Vec::new()
+    } else {
+        deliveries
+            .iter()
+            .filter(|d| silent_delivered.contains(d.voter_key.as_str()))
+            .collect()
+    };
+    deliveries_used.sort_by(|a, b| delivery_order(a).cmp(&delivery_order(b)));
+    deliveries_used.dedup();
+    let mut distinct_adjudications: Vec<&Adjudication> = adjudications.iter().collect();
+    distinct_adjudications.sort_by(|a, b| adjudication_order(a).cmp(&adjudication_order(b)));
+    distinct_adjudications.dedup();
+
+    if !campaign.binding {
+        notices.push(Notice::Advisory);
+    }
+    if !conflicts.is_empty() {
+        notices.push(Notice::OpenConflicts {
+            count: i64::try_from(conflicts.len()).unwrap_or(i64::MAX),
+        });
+    }
+    let closed = campaign.status >= CampaignStatus::Closed;
+    if !closed {
+        notices.push(Notice::NotClosed {
+            status: campaign.status,
+        });
+    }
+
+    let electorate = Electorate {
+        voters,
+        effective,
+        returned,
+        silent,
+        policy,
+        decide: campaign.binding && !withheld,
+        totals: &totals,
+    };
+
+    let mut ordered: Vec<&Question> = campaign.questions.values().collect();
+    ordered.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+    let questions: Vec<QuestionTally> = ordered
+        .into_iter()
+        .map(|q| QuestionTally {
+            question: q.id.clone(),
+            order: q.order,
+            text: q.text.clone(),
+            outcome: match &q.kind {
+                QuestionKind::Resolution { matter } => {
+                    QuestionOutcome::Resolution(tally_resolution(&electorate, &q.id, *matter))
+                }
+                QuestionKind::Election { seats, candidates } => QuestionOutcome::Election(
+                    tally_election(&electorate, q, *seats, candidates, &mut notices),
+                ),
+                QuestionKind::Survey {
+                    options,
+                    max_choices,
+                } => {
+                    QuestionOutcome::Survey(tally_survey(&electorate, &q.id, options, *max_choices))
+                }
+            },
+        })
+        .collect();
+
+    let inputs_hash = sha256_json(&CanonicalInputs {
+        format: "doorstep/tally-inputs/v1",
+        campaign: &campaign.id,
+        kind: campaign.kind,
+        binding: campaign.binding,
+        scope,
+        closed_at,
+        roll_hash: &roll_hash,
+        rules,
+        questions: &campaign.questions,
+        effective_ballots: &electorate.effective,
+        deliveries_used,
+        adjudications: distinct_adjudications,
+    });
+
+    Tally {
+        schema: TALLY_SCHEMA,
+        campaign: campaign.id.clone(),
+        title: campaign.title.clone(),
+        kind: campaign.kind,
+        binding: campaign.binding,
+        scope: scope.clone(),
+        roll_hash,
+        inputs_hash,
+        rules: rules.clone(),
+        silence_applied: policy,
+        closed_at,
+        totals,
+        returned,
+        silent_delivered: silent,
+        decisions_withheld: withheld,
+        is_final: closed && conflicts.is_empty() && !withheld,
+        questions,
+        conflicts,
+        adjudicated,
+        superseded,
+        invalid: resolution.invalid,
+        out_of_scope: out_of_scope.into_iter().map(str::to_string).collect(),
+        unused_adjudications: resolution.unused_adjudications,
+        notices,
+    }
+}
+
+type DeliveryKey<'a> = (&'a str, &'a str, &'a str, Millis, &'a str);
+
+fn delivery_order(d: &Delivery) -> DeliveryKey<'_> {
+    (&d.id, &d.voter_key, &d.unit, d.at, &d.by)
+}
+
+type AdjudicationKey<'a> = (
+    &'a str,
+    &'a str,
+    Millis,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a [String],
+);
+
+fn adjudication_order(a: &Adjudication) -> AdjudicationKey<'_> {
+    (
+        &a.id,
+        &a.voter_key,
+        a.at,
+        &a.by,
+        a.chosen.as_deref(),
+        &a.reason,
+        &a.considered,
+    )
+}
+
+fn tally_resolution(e: &Electorate<'_>, question: &str, matter: MatterItem) -> ResolutionResult {
+    let mut counts = VoteCounts::default();
+    for (key, ballot) in &e.effective {
+        let choice = ballot
+            .answers
+            .get(question)
+            .and_then(|a| a.choice)
+            .unwrap_or(Choice::Abstain);
+        counts.add(choice, e.area(key));
+    }
+    counts.apply_silence(e.policy, e.silent);
+    let quorum = Quorum::of(counts.participating, e.totals);
+    let threshold = ThresholdCheck::of(Threshold::for_matter(matter), &counts);
+    let passed = e.passed(&quorum, &threshold, &counts);
+    ResolutionResult {
+        matter,
+        counts,
+        quorum,
+        threshold,
+        passed,
+    }
+}
+
+fn tally_election(
+    e: &Electorate<'_>,
+    question: &Question,
+    seats: i64,
+    candidates: &BTreeMap<String, crate::model::Candidate>,
+    notices: &mut Vec<Notice>,
+) -> ElectionResult {
+    let mut participating = e.returned;
+    if e.policy != SilencePolicy::Strict {
+        participating.add(e.silent);
+    }
+    let quorum = Quorum::of(participating, e.totals);
+
+    let mut listed: Vec<&crate::model::Candidate> = candidates.values().collect();
+    listed.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+    let results: Vec<CandidateResult> = listed
+        .into_iter()
+        .map(|c| {
+            let mut counts = VoteCounts::default();
+            for (key, ballot) in &e.effective {
+                let choice = ballot
+                    .answers
+                    .get(&question.id)
+                    .and_then(|a| a.candidates.get(&c.id).copied())
+                    .unwrap_or(Choice::Abstain);
+                counts.add(choice, e.area(key));
+            }
+            counts.apply_silence(e.policy, e.silent);
+            let threshold = ThresholdCheck::of(Threshold::MoreThanHalf, &counts);
+            let passed = e.passed(&quorum, &threshold, &counts);
+            CandidateResult {
+                candidate: c.id.clone(),
+                name: c.name.clone(),
+                order: c.order,
+                counts,
+                threshold,
+                passed,
+            }
+        })
+        .collect();
+
+    let seating = e.decide.then(|| {
+        let mut passing: Vec<&CandidateResult> =
+            results.iter().filter(|c| c.passed == Some(true)).collect();
+        // Candidate list order (already the order of `results`) breaks remaining ties: the sort
+        // is stable, so equal candidates keep it.
+        passing.sort_by_key(|c| Reverse((c.counts.yes.headcount, c.counts.yes.area)));
+        let tie = passing.windows(2).any(|w| {
+            (w[0].counts.yes.headcount, w[0].counts.yes.area)
+                == (w[1].counts.yes.headcount, w[1].counts.yes.area)
+        });
+        if tie {
+            notices.push(Notice::SeatTieBrokenByListOrder {
+                question: question.id.clone(),
+            });
+        }
+        let seat_count = usize::try_from(seats).unwrap_or(0);
+        if seat_count == 0 {
+            notices.push(Notice::NoSeats {
+                question: question.id.clone(),
+                seats,
+            });
+        }
+        let ids: Vec<String> = passing.iter().map(|c| c.candidate.clone()).collect();
+        let split = seat_count.min(ids.len());
+        Seating {
+            elected: ids[..split].to_vec(),
+            alternates: ids[split..].to_vec(),
+            tie_broken_by_list_order: tie,
+        }
+    });
+
+    ElectionResult {
+        seats,
+        participating,
+        quorum,
+        candidates: results,
+        seating,
+    }
+}
+
+fn tally_survey(
+    e: &Electorate<'_>,
+    question: &str,
+    options: &BTreeMap<String, crate::model::SurveyOption>,
+    max_choices: i64,
+) -> SurveyResult {
+    let mut chosen: BTreeMap<&str, Measure> = BTreeMap::new();
+    let mut blank = Measure::default();
+    let mut over_chosen = Measure::default();
+    for (key, ballot) in &e.effective {
+        let area = e.area(key);
+        // Unknown option ids are ignored and a repeated option counts once.
+        let picked: BTreeSet<&str> = ballot
+            .answers
+            .get(question)
+            .map(|a| {
+                a.options
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|o| options.contains_key(*o))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let limit = usize::try_from(max_choices).unwrap_or(0);
+        if picked.is_empty() {
+            blank.add_voter(area);
+        } else if limit > 0 && picked.len() > limit {
+            over_chosen.add_voter(area);
+        } else {
+            for o in picked {
+                chosen.entry(o).or_default().add_voter(area);
+            }
+        }
+    }
+    let mut listed: Vec<&crate::model::SurveyOption> = options.values().collect();
+    listed.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+    let respondents = e.returned;
+    SurveyResult {
+        max_choices,
+        respondents,
+        blank,
+        over_chosen,
+        options: listed
+            .into_iter()
+            .map(|o| {
+                let m = chosen.get(o.id.as_str()).copied().unwrap_or_default();
+                OptionResult {
+                    option: o.id.clone(),
+                    label: o.label.clone(),
+                    order: o.order,
+                    chosen: m,
+                    share_of_headcount: Fraction::new(m.headcount, respondents.headcount),
+                    share_of_area: Fraction::new(m.area, respondents.area),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `numerator / denominator` as a percentage with two decimals, rounded half up, in integers;
+/// `—` when the denominator is not positive.
+pub fn percent(numerator: i64, denominator: i64) -> String {
+    if denominator <= 0 {
+        return "—".to_string();
+    }
+    let (n, d) = (i128::from(numerator), i128::from(denominator));
+    // Basis points, rounded half away from zero.
+    let scaled = n * 20_000;
+    let bp = if scaled >= 0 {
+        (scaled + d) / (2 * d)
+    } else {
+        -((-scaled + d) / (2 * d))
+    };
+    let sign = if bp < 0 { "-" } else { "" };
+    let bp = bp.abs();
+    format!("{sign}{}.{:02}%", bp / 100, bp % 100)
+}
+
+/// An area in 0.01 m² as square metres with two decimals, e.g. `28965.59`.
+pub fn format_area(area: i64) -> String {
+    let sign = if area < 0 { "-" } else { "" };
+    let a = area.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+fn scope_label(scope: &Scope) -> String {
+    match scope {
+        Scope::Whole => "全体业主 whole property".to_string(),
+        Scope::Building { building } => format!("{building}号楼 building {building}"),
+        Scope::Entrance { entrance } => format!("单元 entrance {entrance}"),
+    }
+}
+
+fn silence_label(policy: SilencePolicy) -> &'static str {
+    match policy {
+        SilencePolicy::Strict => "未表决不计入 strict",
+        SilencePolicy::DeliveredCountsAsAbstain => {
+            "已送达未表决视为弃权 delivered counts as abstain"
+        }
+        SilencePolicy::FollowsMajority => "已送达未表决随多数 follows the majority",
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "达到 met"
+    } else {
+        "未达到 not met"
+    }
+}
+
+fn decision(passed: Option<bool>, withheld: bool) -> &'static str {
+    match passed {
+        Some(true) => "通过 passed",
+        Some(false) => "未通过 not passed",
+        None if withheld => "不作决定 withheld",
+        None => "仅供参考 advisory",
+    }
+}
+
+impl Tally {
+    /// The JSON a 公示 and an export carry: compact, byte-stable for the same inputs.
+    pub fn to_json(&self) -> String {
+        // Plain structs with string keys: serialization cannot fail. An empty object stands in
+        // should it ever, rather than a panic.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Lines a 公示 page can print, Chinese first, with every number a lawyer needs to recompute
+    /// the result by hand. Voter keys and names other than candidates' are never printed.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let t = &self.totals;
+        let mut lines = vec![
+            format!("{} 计票结果 Tally ({})", self.title, self.campaign),
+            format!("范围 Scope: {}", scope_label(&self.scope)),
+            format!(
+                "总数 Totals: 专有面积 area {} m², 业主人数 headcount {} ({} 户 units)",
+                format_area(t.area),
+                t.headcount,
+                t.units
+            ),
+            format!(
+                "收回有效票 Returned: 面积 area {} m², 人数 headcount {}",
+                format_area(self.returned.area),
+                self.returned.headcount
+            ),
+            format!(
+                "未表决业主规则 Silence: {}",
+                silence_label(self.silence_applied)
+            ),
+            format!("名册哈希 Roll SHA-256: {}", self.roll_hash),
+            format!("输入哈希 Inputs SHA-256: {}", self.inputs_hash),
+        ];
+        for (i, q) in self.questions.iter().enumerate() {
+            let n = i + 1;
+            match &q.outcome {
+                QuestionOutcome::Resolution(r) => {
+                    lines.push(format!(
+                        "{n}. {} (第{}项 matter {}; 同意须达参与表决的{} of participating)",
+                        q.text,
+                        r.matter,
+                        r.matter,
+                        r.threshold.threshold.label_zh()
+                    ));
+                    self.push_counts(&mut lines, &r.counts, &r.quorum);
+                    lines.push(format!(
+                        "   结果 Result: {}",
+                        decision(r.passed, self.decisions_withheld)
+                    ));
+                }
+                QuestionOutcome::Election(el) => {
+                    lines.push(format!(
+                        "{n}. {} (选举 election, {} 席 seats)",
+                        q.text, el.seats
+                    ));
+                    lines.push(format!(
+                        "   参与 Participating: 面积 {} m² ({}), 人数 {} ({}); 2/3 面积 {}, 人数 {}",
+                        format_area(el.participating.area),
+                        percent(el.participating.area, t.area),
+                        el.participating.headcount,
+                        percent(el.participating.headcount, t.headcount),
+                        met(el.quorum.area),
+                        met(el.quorum.headcount)
+                    ));
+                    for c in &el.candidates {
+                        lines.push(format!(
+                            "   {}: 同意 yes {} m² / {} 人, 反对 no {} m² / {} 人, 弃权 abstain {} m² / {} 人 — {}",
+                            c.name,
+                            format_area(c.counts.yes.area),
+                            c.counts.yes.headcount,
+                            format_area(c.counts.no.area),
+                            c.counts.no.headcount,
+                            format_area(c.counts.abstain.area),
+                            c.counts.abstain.headcount,
+                            decision(c.passed, self.decisions_withheld)
+                        ));
+                    }
+                    if let Some(s) = &el.seating {
+                        let names = |ids: &[String]| -> String {
+                            let joined = ids
+                                .iter()
+                                .map(|id| {
+                                    el.candidates
+                                        .iter()
+                                        .find(|c| &c.candidate == id)
+                                        .map_or(id.as_str(), |c| c.name.as_str())
+                                })
+                                .collect::<Vec<_>>()
+                                .join("、");
+                            if joined.is_empty() {
+                                "无 none".to_string()
+                            } else {
+                                joined
+                            }
+                        };
+                        lines.push(format!("   当选 Elected: {}", names(&s.elected)));
+                        lines.push(format!("   候补 Alternates: {}", names(&s.alternates)));
+                        if s.tie_broken_by_list_order {
+                            lines.push(
+                                "   注意: 票数相同, 按候选人名单顺序排列 (tie broken by list order)"
+                                    .to_string(),
+                            );
+                        }
+                    }
+                }
+                QuestionOutcome::Survey(s) => {
+                    lines.push(format!("{n}. {} (意见征集 survey)", q.text));
+                    lines.push(format!(
+                        "   回复 Respondents: 面积 {} m², 人数 {}; 未选 blank {} 人; 超选 over-chosen {} 人",
+                        format_area(s.respondents.area),
+                        s.respondents.headcount,
+                        s.blank.headcount,
+                        s.over_chosen.headcount
+                    ));
+                    for o in &s.options {
+                        lines.push(format!(
+                            "   {}: 人数 headcount {}/{} ({}), 面积 area {}/{} m² ({})",
+                            o.label,
+                            o.chosen.headcount,
+                            s.respondents.headcount,
+                            percent(o.chosen.headcount, s.respondents.headcount),
+                            format_area(o.chosen.area),
+                            format_area(s.respondents.area),
+                            percent(o.chosen.area, s.respondents.area)
+                        ));
+                    }
+                }
+            }
+        }
+        lines.push(format!(
+            "待裁决冲突 Open conflicts: {}; 已裁决 adjudicated: {}; 无效票 invalid: {}; 范围外 out of scope: {}",
+            self.conflicts.len(),
+            self.adjudicated.len(),
+            self.invalid.len(),
+            self.out_of_scope.len()
+        ));
+        lines.extend(
+            self.notices
+                .iter()
+                .map(|n| format!("注意 Notice: {}", n.describe())),
+        );
+        lines.push(if self.is_final {
+            "本结果为最终计票结果 This tally is final.".to_string()
+        } else {
+            "本结果非最终结果 This tally is provisional.".to_string()
+        });
+        lines
+    }
+
+    fn push_counts(&self, lines: &mut Vec<String>, c: &VoteCounts, q: &Quorum) {
+        let t = &self.totals;
+        let p = c.participating;
+        lines.push(format!(
+            "   参与 Participating: 面积 {} m² ({}), 人数 {} ({}); 2/3 面积 {}, 人数 {}",
+            format_area(p.area),
+            percent(p.area, t.area),
+            p.headcount,
+            percent(p.headcount, t.headcount),
+            met(q.area),
+            met(q.headcount)
+        ));
+        for (label, m) in [
+            ("同意 Yes", c.yes),
+            ("反对 No", c.no),
+            ("弃权 Abstain", c.abstain),
+        ] {
+            lines.push(format!(
+                "   {label}: 面积 {} m² ({}), 人数 {} ({})",
+                format_area(m.area),
+                percent(m.area, p.area),
+                m.headcount,
+                percent(m.headcount, p.headcount)
+            ));
+        }
+        if c.silent_counted.headcount > 0 {
+            lines.push(format!(
+                "   其中按议事规则计入的未表决业主 Silent owners counted: 面积 {} m², 人数 {}",
+                format_area(c.silent_counted.area),
+                c.silent_counted.headcount
+            ));
+        }
+    }
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.summary_lines() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_at_their_edges() {
+        assert!(!Threshold::MoreThanHalf.is_met(50, 100));
+        assert!(Threshold::MoreThanHalf.is_met(51, 100));
+        assert!(Threshold::AtLeastThreeQuarters.is_met(75, 100));
+        assert!(!Threshold::AtLeastThreeQuarters.is_met(74, 100));
+        assert!(quorum_met(2, 3));
+        assert!(!quorum_met(199, 300));
+        assert!(quorum_met(200, 300));
+        assert!(quorum_met(i64::MAX, i64::MAX));
+    }
+
+    #[test]
+    fn percentages_round_half_up_in_integers() {
+        assert_eq!(percent(1, 3), "33.33%");
+        assert_eq!(percent(2, 3), "66.67%");
+        assert_eq!(percent(1, 8), "12.50%");
+        assert_eq!(percent(1, 0), "—");
+        assert_eq!(percent(-1, 3), "-33.33%");
+        assert_eq!(format_area(2_896_559), "28965.59");
+        assert_eq!(format_area(5), "0.05");
+        assert_eq!(format_area(-105), "-1.05");
+    }
+
+    #[test]
+    fn majority_side_breaks_ties_by_area_then_abstains() {
+        let mut c = VoteCounts::default();
+        c.add(Choice::Yes, 100);
+        c.add(Choice::No, 200);
+        assert_eq!(c.majority_side(), Choice::No);
+        c.add(Choice::Yes, 100);
+        c.add(Choice::No, 0);
+        assert_eq!(c.majority_side(), Choice::Abstain);
+        c.add(Choice::Abstain, 999);
+        assert_eq!(c.majority_side(), Choice::Abstain);
+    }
+}
