@@ -9,6 +9,7 @@ pub mod doc;
 pub mod error;
 pub mod import;
 pub mod model;
+pub mod protocol;
 pub mod replica;
 pub mod roll;
 pub mod rules;

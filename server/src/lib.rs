@@ -1,1 +1,176 @@
-//! doorstep-server.
+//! doorstep-server: the sync endpoint phones talk to, the admin JSON API, accounts and devices,
+//! and SQLite storage. `main.rs` only wires configuration; everything testable starts at
+//! [`app`], which builds the whole router around an [`AppState`].
+//!
+//! Code map:
+//! - [`storage`]: the `Storage` trait and its SQLite backend (one writer, WAL, hash-chained
+//!   audit log, quarantine, per-device sync rows).
+//! - [`docs`]: loaded documents in memory, and the server's own document changes.
+//! - [`sync`]: `POST /api/v1/sync` — the wire envelope of `doorstep_core::protocol`.
+//! - [`auth`]: passwords, sessions, device tokens, enrollment.
+//! - [`admin`], [`projections`]: the dashboard's API and the tables it reads.
+//! - [`demo`]: the sample community behind `doorstep-server demo`.
+
+pub mod admin;
+pub mod auth;
+pub mod demo;
+pub mod docs;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod ops;
+pub mod projections;
+pub mod state;
+pub mod storage;
+pub mod sync;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::{AppError, AppResult};
+pub use state::{AppState, Config};
+
+/// The whole HTTP surface of the server.
+pub fn app(state: AppState) -> Router {
+    let config = state.config().clone();
+    let sync_routes = Router::new()
+        .route(doorstep_core::protocol::SYNC_PATH, post(sync::sync_handler))
+        .layer(DefaultBodyLimit::max(config.sync_body_limit));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_handler))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route(doorstep_core::protocol::ENROLL_PATH, post(auth::enroll))
+        .nest("/api/v1/admin", admin::router())
+        .layer(DefaultBodyLimit::max(config.default_body_limit))
+        .merge(sync_routes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(json_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            // Method, path, status and latency only: paths carry ids, never names or phones.
+            TraceLayer::new_for_http(),
+        )
+}
+
+/// Serve `app(state)` on `listener` until `shutdown` resolves, then finish in-flight requests,
+/// checkpoint the WAL and return. Idle documents are evicted from memory meanwhile.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let evictor = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let idle = state.config().idle_document;
+            let mut tick = tokio::time::interval(idle.max(Duration::from_secs(1)) / 2);
+            loop {
+                tick.tick().await;
+                let evicted = state.docs().evict_idle(idle);
+                if evicted > 0 {
+                    state.metrics().evicted(evicted);
+                    tracing::debug!(evicted, "idle documents dropped from memory");
+                }
+            }
+        })
+    };
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    evictor.abort();
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || st.db().checkpoint()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "WAL checkpoint at shutdown failed"),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint task failed"),
+    }
+    result
+}
+
+async fn healthz(State(state): State<AppState>) -> AppResult<axum::Json<serde_json::Value>> {
+    let st = state.clone();
+    // A trivial read proves the database is reachable, not just the process.
+    tokio::task::spawn_blocking(move || {
+        st.db()
+            .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    })
+    .await??;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics().render(state.docs().len()),
+    )
+}
+
+async fn not_found() -> AppError {
+    AppError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    AppError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal server error",
+    )
+    .into_response()
+}
+
+/// Give every error response the JSON shape, including the plain ones axum and tower-http
+/// produce themselves (413 body limits, 408 timeouts).
+async fn json_errors(request: Request<Body>, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "wrong content type"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed"),
+        StatusCode::NOT_FOUND => ("not_found", "not found"),
+        s if s.is_client_error() => ("bad_request", "the request was refused"),
+        _ => ("internal", "internal server error"),
+    };
+    AppError::new(status, code, message).into_response()
+}

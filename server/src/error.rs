@@ -1,0 +1,140 @@
+//! The server's error type and its one JSON shape on the wire: `{"error":{"code","message"}}`.
+//!
+//! `code` is stable and machine-readable (clients branch on it); `message` is for people. Internal
+//! failures are logged with their detail and answered with a generic message, so a response
+//! never leaks SQL, file paths or personal data.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use doorstep_core::protocol::{ErrorBody, ErrorDetail};
+
+use crate::storage::StorageError;
+
+/// An error an HTTP handler returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppError {
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `invalid_token`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AppError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request body or parameters are malformed.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401: no credentials, or credentials that are wrong, expired or revoked.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403: authenticated, but this role may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 409: the request conflicts with the current state (e.g. a login already taken).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 422: well-formed but semantically invalid input.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+    }
+
+    /// 500: something inside failed. The detail goes to the log, never to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+
+    /// 503: the server is overloaded or shutting down; try again later.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// The JSON body, for handlers and middleware that build responses themselves.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NotFound(what) => AppError::not_found(what),
+            StorageError::Conflict(what) => AppError::conflict("conflict", what),
+            StorageError::Invalid(what) => AppError::invalid(what),
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<doorstep_core::Error> for AppError {
+    fn from(err: doorstep_core::Error) -> Self {
+        use doorstep_core::Error as E;
+        match err {
+            E::BadDocId(_) | E::Invalid(_) | E::Import { .. } | E::Shape(_) => {
+                AppError::invalid(err.to_string())
+            }
+            E::NotAllowed(v) => AppError::forbidden(v.to_string()),
+            E::NotFound(what) => AppError::not_found(what),
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        AppError::internal(format!("blocking task failed: {err}"))
+    }
+}
+
+/// Shorthand for handler results.
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,233 @@
+//! The `doorstep-server` binary: parses flags and environment, sets up logging, and runs one of
+//! `demo`, `serve`, `create-admin` or `rebuild-projections`. All logic lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use doorstep_core::model::Role;
+use doorstep_server::storage::{SqliteStorage, Storage};
+use doorstep_server::{AppState, Config, auth, demo};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "doorstep-server",
+    version,
+    about = "doorstep sync server and admin API"
+)]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true, env = "DOORSTEP_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create (if missing) a database with the sample community, print logins and enrollment
+    /// codes, and serve it.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080", env = "DOORSTEP_LISTEN")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "doorstep-demo.sqlite", env = "DOORSTEP_DB")]
+        db: PathBuf,
+    },
+    /// Serve a database. The first admin comes from DOORSTEP_ADMIN_PASSWORD (login `admin`).
+    Serve {
+        #[arg(long, env = "DOORSTEP_LISTEN")]
+        listen: SocketAddr,
+        #[arg(long, env = "DOORSTEP_DB")]
+        db: PathBuf,
+        /// Request timeout in seconds.
+        #[arg(long, default_value_t = 60, env = "DOORSTEP_REQUEST_TIMEOUT")]
+        timeout_secs: u64,
+        /// Largest sync request body in MiB.
+        #[arg(long, default_value_t = 32, env = "DOORSTEP_SYNC_LIMIT_MIB")]
+        sync_limit_mib: usize,
+    },
+    /// Create an admin account; the password comes from DOORSTEP_ADMIN_PASSWORD or is generated
+    /// and printed once.
+    CreateAdmin {
+        #[arg(long, env = "DOORSTEP_DB")]
+        db: PathBuf,
+        #[arg(long, default_value = "admin")]
+        login: String,
+    },
+    /// Recreate every projection table from the stored documents.
+    RebuildProjections {
+        #[arg(long, env = "DOORSTEP_DB")]
+        db: PathBuf,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn admin_password_from_env() -> Option<String> {
+    std::env::var("DOORSTEP_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match cli.command {
+        Command::Demo { listen, db } => run_demo(listen, db).await,
+        Command::Serve {
+            listen,
+            db,
+            timeout_secs,
+            sync_limit_mib,
+        } => {
+            let config = Config {
+                request_timeout: std::time::Duration::from_secs(timeout_secs),
+                sync_body_limit: sync_limit_mib * 1024 * 1024,
+                ..Config::default()
+            };
+            run_serve(listen, db, config).await
+        }
+        Command::CreateAdmin { db, login } => {
+            let storage = SqliteStorage::open(&db).context("opening the database")?;
+            let (password, generated) = match admin_password_from_env() {
+                Some(p) => (p, false),
+                None => (hex::encode(auth::random_bytes(9)), true),
+            };
+            let account = auth::create_password_account(
+                &storage,
+                &login,
+                "管理员",
+                vec![Role::Admin],
+                &password,
+                "server",
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created admin {} ({})", account.login, account.id);
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
+        Command::RebuildProjections { db } => {
+            let storage = SqliteStorage::open(&db).context("opening the database")?;
+            let n = storage
+                .rebuild_projections()
+                .context("rebuilding projections")?;
+            println!("rebuilt projections from {n} documents");
+            Ok(())
+        }
+    }
+}
+
+async fn run_demo(listen: SocketAddr, db: PathBuf) -> Result<()> {
+    let storage = SqliteStorage::open(&db).context("opening the database")?;
+    let state = AppState::new(storage, Config::default());
+    let password = admin_password_from_env();
+    let st = state.clone();
+    let info = tokio::task::spawn_blocking(move || demo::setup(&st, password.as_deref()))
+        .await?
+        .map_err(|e| anyhow::anyhow!("setting up the demo: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    println!("doorstep demo: {} ({})", demo::COMMUNITY_NAME, db.display());
+    println!("  server:   {url}");
+    println!("  admin:    login {:?}", info.admin_login);
+    match &info.generated_admin_password {
+        Some(p) => println!("            password (generated, shown once): {p}"),
+        None => println!("            password: DOORSTEP_ADMIN_PASSWORD or as set at first run"),
+    }
+    if let Some(p) = &info.generated_officer_password {
+        println!(
+            "  counting officer: login {:?}, password (shown once): {p}",
+            info.officer_login
+        );
+    }
+    println!("  campaign: {} (published)", info.campaign);
+    println!("  enrollment codes (one-time, valid 7 days):");
+    for (login, building, code) in &info.heads {
+        println!("    building {building:>3}  {login:<10} {code}");
+    }
+    doorstep_server::serve(state, listener, shutdown_signal())
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+async fn run_serve(listen: SocketAddr, db: PathBuf, config: Config) -> Result<()> {
+    let storage = SqliteStorage::open(&db).context("opening the database")?;
+    let has_admin = storage
+        .accounts()?
+        .iter()
+        .any(|a| a.is(Role::Admin) && !a.disabled);
+    if !has_admin {
+        match admin_password_from_env() {
+            Some(password) => {
+                auth::create_password_account(
+                    &storage,
+                    "admin",
+                    "管理员",
+                    vec![Role::Admin],
+                    &password,
+                    "server",
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                tracing::info!("created the first admin (login \"admin\")");
+            }
+            None => bail!(
+                "no admin account: set DOORSTEP_ADMIN_PASSWORD or run `doorstep-server create-admin`"
+            ),
+        }
+    }
+    let state = AppState::new(storage, config);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving");
+    doorstep_server::serve(state, listener, shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,116 @@
+//! The shared state every handler sees: storage, the document cache, metrics and config.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use doorstep_core::model::Millis;
+
+use crate::docs::DocCache;
+use crate::metrics::Metrics;
+use crate::storage::{SqliteStorage, Storage};
+
+/// Tunables, with defaults suited to one street office on one small machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// How long a dashboard session lasts.
+    pub session_ttl_ms: Millis,
+    /// How long an enrollment code stays valid.
+    pub enrollment_ttl_ms: Millis,
+    /// Body limit of `POST /api/v1/sync`: a message may carry whole documents.
+    pub sync_body_limit: usize,
+    /// Body limit of every other endpoint.
+    pub default_body_limit: usize,
+    /// Body limit of register imports (CSV or XLSX files).
+    pub import_body_limit: usize,
+    /// Requests taking longer are answered 408 and their work is abandoned.
+    pub request_timeout: Duration,
+    /// Documents unused this long are dropped from memory.
+    pub idle_document: Duration,
+    /// Compact a document into one snapshot when it has this many chunks ...
+    pub compact_after_chunks: i64,
+    /// ... or when its chunks outweigh its snapshot.
+    pub compact_when_chunks_exceed_snapshot: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            session_ttl_ms: 12 * 3600 * 1000,
+            enrollment_ttl_ms: 7 * 24 * 3600 * 1000,
+            sync_body_limit: 32 * 1024 * 1024,
+            default_body_limit: 64 * 1024,
+            import_body_limit: 8 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            idle_document: Duration::from_secs(300),
+            compact_after_chunks: 64,
+            compact_when_chunks_exceed_snapshot: true,
+        }
+    }
+}
+
+/// Cheap to clone: everything sits behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    db: Arc<SqliteStorage>,
+    docs: DocCache,
+    metrics: Metrics,
+    config: Config,
+    dummy_hash: OnceLock<String>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.0.db)
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(db: SqliteStorage, config: Config) -> AppState {
+        let db = Arc::new(db);
+        let storage: Arc<dyn Storage> = db.clone();
+        AppState(Arc::new(Inner {
+            docs: DocCache::new(storage, config.clone()),
+            db,
+            metrics: Metrics::default(),
+            config,
+            dummy_hash: OnceLock::new(),
+        }))
+    }
+
+    /// The storage seam (backend-independent calls).
+    pub fn storage(&self) -> &dyn Storage {
+        self.0.db.as_ref()
+    }
+
+    /// The SQLite backend itself, for projection reads (`db().read(|conn| ...)`).
+    pub fn db(&self) -> &SqliteStorage {
+        &self.0.db
+    }
+
+    /// The in-memory document cache and the server-side document operations.
+    pub fn docs(&self) -> &DocCache {
+        &self.0.docs
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// A valid argon2 hash of a random password, verified against when a login is unknown so
+    /// that unknown logins cost as much time as wrong passwords.
+    pub fn dummy_password_hash(&self) -> &str {
+        self.0.dummy_hash.get_or_init(|| {
+            let secret = hex::encode(crate::auth::random_bytes(16));
+            crate::auth::hash_password(&secret).unwrap_or_default()
+        })
+    }
+}
