@@ -1,0 +1,177 @@
+//! Snapshot tests of document shapes: what is stored in Automerge, as JSON, for each kind.
+//! A change here changes what every phone and server hold; it must be deliberate.
+
+use std::collections::BTreeMap;
+
+use automerge::AutoSerde;
+use doorstep_core::campaign::publish;
+use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, Document, OrdersDoc};
+use doorstep_core::import::parse_csv;
+use doorstep_core::model::*;
+use uuid::Uuid;
+
+const CSV: &str =
+    "unit_code,building,entrance,floor,room,area_m2,owner_key,owner_name,phone,residents,note
+9-1-0101,9号楼,1单元,1,0101,86.03,P0001,崔振平,13808940945,2,
+9-1-0102,9号楼,1单元,1,0102,88.52,P0002,吴华萍、陈德华,13801786786,1,co_owned
+9-1-0201,9号楼,1单元,2,0201,95.60,DEVELOPER,某开发公司,,0,developer_unsold
+";
+
+fn json(doc: &mut Document) -> serde_json::Value {
+    serde_json::to_value(AutoSerde::from(doc.automerge().document())).expect("json")
+}
+
+fn campaign() -> Campaign {
+    Campaign {
+        id: "0190a000-0000-7000-8000-000000000001".into(),
+        community: "demo".into(),
+        title: "第一届业主委员会选举".into(),
+        kind: CampaignKind::Election,
+        binding: true,
+        scope: Scope::Whole,
+        rules: Rules::default(),
+        questions: BTreeMap::from([(
+            "q1".to_string(),
+            Question {
+                id: "q1".into(),
+                order: 1,
+                text: "选举业主委员会委员".into(),
+                kind: QuestionKind::Election {
+                    seats: 5,
+                    candidates: (1..=6)
+                        .map(|i| {
+                            (
+                                format!("c{i}"),
+                                Candidate {
+                                    id: format!("c{i}"),
+                                    name: format!("候选人{i}"),
+                                    order: i,
+                                },
+                            )
+                        })
+                        .collect(),
+                },
+            },
+        )]),
+        status: CampaignStatus::Draft,
+        status_times: BTreeMap::new(),
+        roll_hash: None,
+        rules_hash: None,
+    }
+}
+
+#[test]
+fn document_shapes_are_stable() {
+    let device = Uuid::nil();
+    let reg = parse_csv("demo", "示例小区", CSV.as_bytes()).expect("csv");
+    let mut register = Document::new(
+        DocId::Register {
+            community: "demo".into(),
+        },
+        &device,
+    );
+    register.write(&reg.register).expect("write");
+    insta::assert_json_snapshot!("register", json(&mut register));
+
+    let b: &BuildingDoc = &reg.buildings[0];
+    let mut building = Document::new(
+        DocId::Building {
+            community: "demo".into(),
+            building: "9".into(),
+        },
+        &device,
+    );
+    building.write(b).expect("write");
+    insta::assert_json_snapshot!("building", json(&mut building));
+
+    let publication = publish(&campaign(), &reg.buildings, 1_700_000_000_000).expect("publish");
+    let mut campaign_doc = Document::new(
+        DocId::Campaign {
+            campaign: publication.campaign.id.clone(),
+        },
+        &device,
+    );
+    campaign_doc
+        .write(&CampaignDoc {
+            schema: 1,
+            campaign: publication.campaign.clone(),
+        })
+        .expect("write");
+    insta::assert_json_snapshot!("campaign", json(&mut campaign_doc));
+
+    let mut field = publication.field_docs[0].clone();
+    let visit = Visit {
+        id: "0190a000-0000-7000-8000-0000000000a1".into(),
+        unit: "9-1-0101".into(),
+        outcome: DoorOutcome::Collected,
+        note: "本人签字".into(),
+        at: 1_700_000_100_000,
+        by: "head9".into(),
+    };
+    field.visits.insert(visit.id.clone(), visit);
+    let ballot = Ballot {
+        id: "0190a000-0000-7000-8000-0000000000b1".into(),
+        voter_key: "P0001".into(),
+        unit: "9-1-0101".into(),
+        answers: BTreeMap::from([(
+            "q1".to_string(),
+            Answer {
+                candidates: BTreeMap::from([
+                    ("c1".to_string(), Choice::Yes),
+                    ("c2".to_string(), Choice::No),
+                    ("c3".to_string(), Choice::Abstain),
+                ]),
+                ..Answer::default()
+            },
+        )]),
+        collected_at: 1_700_000_100_000,
+        by: "head9".into(),
+        supersedes: None,
+    };
+    field.ballots.insert(ballot.id.clone(), ballot);
+    let mut field_doc = Document::new(
+        DocId::Field {
+            campaign: publication.campaign.id.clone(),
+            building: "9".into(),
+        },
+        &device,
+    );
+    field_doc.write(&field).expect("write");
+    insta::assert_json_snapshot!("field", json(&mut field_doc));
+
+    let order = WorkOrder {
+        id: "0190a000-0000-7000-8000-0000000000c1".into(),
+        unit: "9-1-0102".into(),
+        title: "楼道灯不亮".into(),
+        detail: "三楼".into(),
+        created_at: 1_700_000_200_000,
+        created_by: "head9".into(),
+        assignee: None,
+        events: BTreeMap::from([(
+            "0190a000-0000-7000-8000-0000000000d1".to_string(),
+            OrderEvent {
+                id: "0190a000-0000-7000-8000-0000000000d1".into(),
+                to: OrderStatus::UnderReview,
+                at: 1_700_000_300_000,
+                by: "disp".into(),
+                note: String::new(),
+            },
+        )]),
+    };
+    let mut orders = Document::new(
+        DocId::Orders {
+            community: "demo".into(),
+            building: "9".into(),
+        },
+        &device,
+    );
+    orders
+        .write(&OrdersDoc {
+            schema: 1,
+            community: "demo".into(),
+            building: "9".into(),
+            orders: BTreeMap::from([(order.id.clone(), order)]),
+        })
+        .expect("write");
+    insta::assert_json_snapshot!("orders", json(&mut orders));
+}
