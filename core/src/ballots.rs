@@ -310,6 +310,13 @@ pub fn resolve(
     }
 
     for (voter_key, list) in &by_voter {
+        let adjs = adj_by_voter.remove(voter_key).unwrap_or_default();
+        // The common case: one ballot, nothing to follow (a self-supersede is already invalid).
+        if let [only] = list.as_slice() {
+            out.effective.insert(voter_key.to_string(), (*only).clone());
+            out.unused_adjudications.extend(no_conflict(adjs));
+            continue;
+        }
         let ids: BTreeSet<&str> = list.iter().map(|b| b.id.as_str()).collect();
         let next: BTreeMap<&str, Option<&str>> = list
             .iter()
@@ -340,7 +347,6 @@ pub fn resolve(
             .copied()
             .filter(|b| !cycle.contains(b.id.as_str()) && !superseded.contains(b.id.as_str()))
             .collect();
-        let adjs = adj_by_voter.remove(voter_key).unwrap_or_default();
         match heads.as_slice() {
             [] => out.unused_adjudications.extend(no_conflict(adjs)),
             [only] => {

@@ -443,7 +443,7 @@ struct CanonicalInputs<'a> {
     rules: &'a Rules,
     questions: &'a BTreeMap<String, Question>,
     /// In-scope effective ballots by voter key.
-    effective_ballots: &'a BTreeMap<String, Ballot>,
+    effective_ballots: &'a BTreeMap<&'a str, &'a Ballot>,
     /// Deliveries that made a silent owner count, sorted by id then content, duplicates removed.
     deliveries_used: Vec<&'a Delivery>,
     /// Every distinct adjudication given, sorted by id then content.
@@ -478,10 +478,8 @@ fn sha256_json<T: Serialize>(value: &T) -> String {
 
 /// Everything the questions need about who counts, computed once.
 struct Electorate<'a> {
-    /// In-scope voter key → in-scope area.
-    voters: BTreeMap<String, i64>,
-    /// In-scope effective ballots by voter key.
-    effective: BTreeMap<String, Ballot>,
+    /// In-scope effective ballots with their voter key's in-scope area, in voter-key order.
+    returned_ballots: Vec<(&'a Ballot, i64)>,
     returned: Measure,
     /// Silent delivered owners, counted only when `policy` is not strict.
     silent: Measure,
@@ -491,10 +489,6 @@ struct Electorate<'a> {
 }
 
 impl Electorate<'_> {
-    fn area(&self, voter_key: &str) -> i64 {
-        self.voters.get(voter_key).copied().unwrap_or(0)
-    }
-
     fn passed(&self, quorum: &Quorum, check: &ThresholdCheck, counts: &VoteCounts) -> Option<bool> {
         self.decide
             .then_some(quorum.met && check.met && counts.participating.headcount > 0)
@@ -554,11 +548,11 @@ pub fn tally(
         .filter(|id| !invalid_ids.contains(id))
         .collect();
 
-    let effective: BTreeMap<String, Ballot> = resolution
+    let effective: BTreeMap<&str, &Ballot> = resolution
         .effective
         .iter()
         .filter(|(key, _)| voters.contains_key(*key))
-        .map(|(k, b)| (k.clone(), b.clone()))
+        .map(|(k, b)| (k.as_str(), b))
         .collect();
     let conflicts: Vec<BallotConflict> = resolution
         .conflicts
@@ -579,9 +573,13 @@ pub fn tally(
         .cloned()
         .collect();
 
+    let returned_ballots: Vec<(&Ballot, i64)> = effective
+        .iter()
+        .map(|(key, b)| (*b, voters.get(*key).copied().unwrap_or(0)))
+        .collect();
     let mut returned = Measure::default();
-    for key in effective.keys() {
-        returned.add_voter(voters.get(key).copied().unwrap_or(0));
+    for (_, area) in &returned_ballots {
+        returned.add_voter(*area);
     }
 
     let rules = &campaign.rules;
@@ -600,7 +598,7 @@ pub fn tally(
     let silent_delivered: BTreeSet<&str> = voters
         .keys()
         .map(String::as_str)
-        .filter(|k| delivered.contains(k) && !effective.contains_key(*k) && !contested.contains(k))
+        .filter(|k| delivered.contains(k) && !effective.contains_key(k) && !contested.contains(k))
         .collect();
     let mut silent = Measure::default();
     for key in &silent_delivered {
@@ -636,8 +634,7 @@ pub fn tally(
     }
 
     let electorate = Electorate {
-        voters,
-        effective,
+        returned_ballots,
         returned,
         silent,
         policy,
@@ -680,7 +677,7 @@ pub fn tally(
         roll_hash: &roll_hash,
         rules,
         questions: &campaign.questions,
-        effective_ballots: &electorate.effective,
+        effective_ballots: &effective,
         deliveries_used,
         adjudications: distinct_adjudications,
     });
@@ -743,13 +740,13 @@ fn adjudication_order(a: &Adjudication) -> AdjudicationKey<'_> {
 
 fn tally_resolution(e: &Electorate<'_>, question: &str, matter: MatterItem) -> ResolutionResult {
     let mut counts = VoteCounts::default();
-    for (key, ballot) in &e.effective {
+    for &(ballot, area) in &e.returned_ballots {
         let choice = ballot
             .answers
             .get(question)
             .and_then(|a| a.choice)
             .unwrap_or(Choice::Abstain);
-        counts.add(choice, e.area(key));
+        counts.add(choice, area);
     }
     counts.apply_silence(e.policy, e.silent);
     let quorum = Quorum::of(counts.participating, e.totals);
@@ -779,18 +776,21 @@ fn tally_election(
 
     let mut listed: Vec<&crate::model::Candidate> = candidates.values().collect();
     listed.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+    // One pass over the ballots counts every candidate.
+    let mut counted = vec![VoteCounts::default(); listed.len()];
+    for &(ballot, area) in &e.returned_ballots {
+        let answer = ballot.answers.get(&question.id);
+        for (c, counts) in listed.iter().zip(counted.iter_mut()) {
+            let choice = answer
+                .and_then(|a| a.candidates.get(&c.id).copied())
+                .unwrap_or(Choice::Abstain);
+            counts.add(choice, area);
+        }
+    }
     let results: Vec<CandidateResult> = listed
         .into_iter()
-        .map(|c| {
-            let mut counts = VoteCounts::default();
-            for (key, ballot) in &e.effective {
-                let choice = ballot
-                    .answers
-                    .get(&question.id)
-                    .and_then(|a| a.candidates.get(&c.id).copied())
-                    .unwrap_or(Choice::Abstain);
-                counts.add(choice, e.area(key));
-            }
+        .zip(counted)
+        .map(|(c, mut counts)| {
             counts.apply_silence(e.policy, e.silent);
             let threshold = ThresholdCheck::of(Threshold::MoreThanHalf, &counts);
             let passed = e.passed(&quorum, &threshold, &counts);
@@ -854,8 +854,7 @@ fn tally_survey(
     let mut chosen: BTreeMap<&str, Measure> = BTreeMap::new();
     let mut blank = Measure::default();
     let mut over_chosen = Measure::default();
-    for (key, ballot) in &e.effective {
-        let area = e.area(key);
+    for &(ballot, area) in &e.returned_ballots {
         // Unknown option ids are ignored and a repeated option counts once.
         let picked: BTreeSet<&str> = ballot
             .answers
