@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use doorstep_core::ballots::resolve;
 use doorstep_core::model::{
     Adjudication, Answer, AreaSource, Ballot, Campaign, CampaignKind, CampaignStatus, Candidate,
     Choice, Delivery, Question, QuestionKind, Rules, SaleStatus, Scope, SilencePolicy,
@@ -349,6 +350,14 @@ fn main() -> Result<()> {
     let district_campaign = campaign(Scope::Whole);
     let records = field_records(&roll, 85, &mut rng);
     let district = measure(&roll, &district_campaign, &records, DISTRICT_RUNS);
+    // The parts of a tally that do not depend on the questions, timed alone.
+    let start = Instant::now();
+    let resolution = resolve(&roll, &records.0, &records.2, district_campaign.closed_at());
+    let resolve_time = start.elapsed();
+    let start = Instant::now();
+    let scope_voters = roll.voters(&district_campaign.scope).len();
+    let _ = roll.totals(&district_campaign.scope);
+    let scope_time = start.elapsed();
 
     let totals = district.tally.totals;
     println!("tally benchmark (release build, median of runs)");
@@ -389,6 +398,13 @@ fn main() -> Result<()> {
         totals.headcount
     );
     println!(
+        "district parts: resolve {:.1} ms ({} effective), scope voters and totals {:.1} ms ({} keys)",
+        ms(resolve_time),
+        resolution.effective.len(),
+        ms(scope_time),
+        scope_voters
+    );
+    println!(
         "tally JSON: sample {} bytes, district {} bytes",
         sample.json_bytes, district.json_bytes
     );
@@ -417,6 +433,8 @@ fn main() -> Result<()> {
             "runs": DISTRICT_RUNS,
             "roll_build_ms": ms(roll_build),
             "roll_hash_ms": ms(roll_hash_time),
+            "resolve_ms": ms(resolve_time),
+            "scope_voters_and_totals_ms": ms(scope_time),
             "tally_median_ms": ms(district.median),
             "tally_min_ms": ms(district.min),
             "tally_json_bytes": district.json_bytes,

@@ -25,7 +25,8 @@
 //!   either; the conflict is listed and the tally is not final until it is adjudicated.
 //! - **Elections**: each candidate needs quorum and > 1/2 on both dimensions; passing candidates
 //!   are ranked by yes-headcount, then yes-area, then the candidate list order (`order`, then id)
-//!   as a last, deterministic tie-break that is flagged whenever it decides anything; the first
+//!   as a last, deterministic tie-break that is flagged whenever it decides a seat or the order
+//!   of the alternates; the first
 //!   `seats` are elected and the remaining passing candidates are alternates (候补).
 //! - **Surveys** count per option by headcount and area, with shares of the respondents as exact
 //!   fractions.
@@ -243,8 +244,10 @@ pub struct Seating {
     pub elected: Vec<String>,
     /// 候补: passing but unseated candidate ids, in rank order.
     pub alternates: Vec<String>,
-    /// True when two passing candidates had equal yes-headcount and yes-area, so the candidate
-    /// list order decided between them (the officer may need to act on it).
+    /// True when the candidate list order decided who is seated or the order of the alternates:
+    /// two adjacent passing candidates, not both elected, had equal yes-headcount and yes-area.
+    /// (A tie between two elected candidates changes nothing and is not flagged.) The counting
+    /// officer may need to act on it, e.g. by a run-off the 议事规则 provides for.
     pub tie_broken_by_list_order: bool,
 }
 
@@ -534,16 +537,16 @@ pub fn tally(
     let closed_at = campaign.closed_at();
     let resolution = resolve(roll, ballots, adjudications, closed_at);
 
-    // Ballots of voter keys on the roll but outside the scope are ignored, and listed.
+    // Ballots of voter keys on the roll but outside the scope are ignored, and listed. Ballots
+    // off the roll are already invalid, so "valid and not in scope" is exactly that set.
     let invalid_ids: BTreeSet<&str> = resolution
         .invalid
         .iter()
         .map(|i| i.ballot.as_str())
         .collect();
-    let on_roll = roll.voter_keys();
     let out_of_scope: BTreeSet<&str> = ballots
         .iter()
-        .filter(|b| on_roll.contains(b.voter_key.as_str()) && !voters.contains_key(&b.voter_key))
+        .filter(|b| !voters.contains_key(&b.voter_key))
         .map(|b| b.id.as_str())
         .filter(|id| !invalid_ids.contains(id))
         .collect();
@@ -811,16 +814,18 @@ fn tally_election(
         // Candidate list order (already the order of `results`) breaks remaining ties: the sort
         // is stable, so equal candidates keep it.
         passing.sort_by_key(|c| Reverse((c.counts.yes.headcount, c.counts.yes.area)));
-        let tie = passing.windows(2).any(|w| {
-            (w[0].counts.yes.headcount, w[0].counts.yes.area)
-                == (w[1].counts.yes.headcount, w[1].counts.yes.area)
-        });
+        let seat_count = usize::try_from(seats).unwrap_or(0);
+        let votes = |c: &CandidateResult| (c.counts.yes.headcount, c.counts.yes.area);
+        // Pair i is (i, i + 1); it matters unless both are elected (i + 1 < seat_count).
+        let tie = passing
+            .windows(2)
+            .enumerate()
+            .any(|(i, w)| i + 1 >= seat_count && votes(w[0]) == votes(w[1]));
         if tie {
             notices.push(Notice::SeatTieBrokenByListOrder {
                 question: question.id.clone(),
             });
         }
-        let seat_count = usize::try_from(seats).unwrap_or(0);
         if seat_count == 0 {
             notices.push(Notice::NoSeats {
                 question: question.id.clone(),

@@ -900,6 +900,13 @@ fn election_ties_fall_to_list_order_and_are_flagged() {
     assert!(t.notices.contains(&Notice::SeatTieBrokenByListOrder {
         question: "e".into()
     }));
+
+    // With two seats both are elected: the tie decides nothing and is not flagged.
+    let c = campaign(vec![election_q("e", 2, &["a", "b"])]);
+    let t = tally(&roll, &c, &ballots, &[], &[]);
+    let seating = election(&t, "e").seating.clone().expect("binding");
+    assert_eq!(seating.elected, ["a", "b"]);
+    assert!(!seating.tie_broken_by_list_order);
 }
 
 // ---------------------------------------------------------------------------------------------
