@@ -14,6 +14,7 @@ pub mod replica;
 pub mod roll;
 pub mod rules;
 pub mod store;
+pub mod sync;
 pub mod tally;
 
 pub use error::{Error, Result};

@@ -153,6 +153,25 @@ pub struct SyncResponse {
     /// What this device should hold. Null when the request itself was refused as a whole
     /// (`upgrade_required`).
     pub manifest: Option<Manifest>,
+    /// Who the device works for now: roles and assigned buildings (they can change between
+    /// syncs, and the phone's own rule checks need them).
+    #[serde(default)]
+    pub account: Option<AccountInfo>,
+}
+
+/// The account a device acts for, as the server currently sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub id: String,
+    pub roles: Vec<crate::model::Role>,
+    pub assignments: Vec<BuildingRef>,
+}
+
+/// One assigned building.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BuildingRef {
+    pub community: String,
+    pub building: String,
 }
 
 /// The server's answer for one document.
@@ -210,6 +229,8 @@ pub struct EnrollResponse {
     pub device_token: String,
     /// The account the device acts for (written as `by` on records).
     pub account_id: String,
+    /// The account's roles and assigned buildings at enrollment.
+    pub account: AccountInfo,
     /// The server's clock at enrollment, ms since the epoch, so the phone can warn about skew.
     pub server_time: i64,
 }
@@ -308,6 +329,12 @@ pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, ProtocolError> {
     }
     let mut seen = std::collections::BTreeSet::new();
     for doc in &request.docs {
+        if doc.id.parse::<crate::doc::DocId>().is_err() {
+            return Err(ProtocolError::Invalid(format!(
+                "{:?} is not a document id",
+                truncate(&doc.id)
+            )));
+        }
         heads_from_wire(&doc.heads)?;
         if !seen.insert(doc.id.as_str()) {
             return Err(ProtocolError::Invalid(format!(

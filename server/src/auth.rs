@@ -12,7 +12,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use doorstep_core::model::{Millis, Role, now_millis};
-use doorstep_core::protocol::{EnrollRequest, EnrollResponse};
+use doorstep_core::protocol::{AccountInfo, BuildingRef, EnrollRequest, EnrollResponse};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -344,10 +344,31 @@ pub async fn enroll(
         Err(other) => return Err(other.into()),
     };
     tracing::info!(device = %device.id, account = %device.account_id, "device enrolled");
+    let st = state.clone();
+    let account_id = device.account_id.clone();
+    let (account, assignments) = tokio::task::spawn_blocking(move || {
+        Ok::<_, StorageError>((
+            st.storage().account(&account_id)?,
+            st.storage().assignments(Some(&account_id))?,
+        ))
+    })
+    .await??;
+    let roles = account.map(|a| a.roles).unwrap_or_default();
     Ok(Json(EnrollResponse {
         device_id: device.id,
         device_token: token,
-        account_id: device.account_id,
+        account_id: device.account_id.clone(),
+        account: AccountInfo {
+            id: device.account_id,
+            roles,
+            assignments: assignments
+                .into_iter()
+                .map(|a| BuildingRef {
+                    community: a.community,
+                    building: a.building,
+                })
+                .collect(),
+        },
         server_time: now,
     }))
 }

@@ -205,6 +205,17 @@ pub fn handle(
         buildings: assignments.iter().map(|a| a.building.clone()).collect(),
         device: Some(device.id),
     };
+    let account_info = protocol::AccountInfo {
+        id: account.id.clone(),
+        roles: account.roles.clone(),
+        assignments: assignments
+            .iter()
+            .map(|a| protocol::BuildingRef {
+                community: a.community.clone(),
+                building: a.building.clone(),
+            })
+            .collect(),
+    };
     let device_actor = format!("device:{}", device.id);
     let mut device_write = DeviceSyncWrite {
         device: device.id,
@@ -235,6 +246,7 @@ pub fn handle(
                 .map(|d| simple(&d.id, DocStatus::UpgradeRequired, reason.clone(), &[]))
                 .collect(),
             manifest: None,
+            account: Some(account_info),
         };
         let bytes = protocol::encode(&response);
         device_write.bytes_down = bytes.len() as i64;
@@ -504,6 +516,7 @@ pub fn handle(
         schema: SCHEMA_VERSION,
         docs: doc_responses,
         manifest: Some(manifest),
+        account: Some(account_info),
     };
     let bytes = protocol::encode(&response);
     device_write.bytes_down = bytes.len() as i64;

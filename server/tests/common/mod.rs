@@ -1,0 +1,300 @@
+//! Test harness shared by the server's integration tests: a demo server on a temporary
+//! database, an in-process transport that drives the real router with `oneshot`, and phones
+//! (a core `Replica` over an in-memory store) that enroll and sync through it.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result, anyhow};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use doorstep_core::doc::DocId;
+use doorstep_core::replica::Replica;
+use doorstep_core::store::Store;
+use doorstep_core::sync::{self, Enrollment, SyncReport, Transport, TransportError};
+use doorstep_server::demo::{self, DemoInfo};
+use doorstep_server::storage::{SqliteStorage, Storage};
+use doorstep_server::{AppState, Config};
+use tower::ServiceExt;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A server with the demo community on a temporary database.
+pub struct TestServer {
+    pub state: AppState,
+    pub router: Router,
+    pub rt: Arc<tokio::runtime::Runtime>,
+    pub info: DemoInfo,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> Result<TestServer> {
+        Self::start_with(Config::default())
+    }
+
+    pub fn start_with(config: Config) -> Result<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let storage = SqliteStorage::open(dir.path().join("server.sqlite"))?;
+        let state = AppState::new(storage, config);
+        let info = demo::setup(&state, Some(ADMIN_PASSWORD)).map_err(|e| anyhow!("{e}"))?;
+        let router = doorstep_server::app(state.clone());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        Ok(TestServer {
+            state,
+            router,
+            rt: Arc::new(rt),
+            info,
+            dir,
+        })
+    }
+
+    pub fn storage(&self) -> &dyn Storage {
+        self.state.storage()
+    }
+
+    /// The enrollment code printed for building `building`'s head.
+    pub fn code(&self, building: &str) -> String {
+        self.info
+            .heads
+            .iter()
+            .find(|(_, b, _)| b == building)
+            .map(|(_, _, c)| c.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn transport(&self) -> Arc<InProcess> {
+        Arc::new(InProcess {
+            router: self.router.clone(),
+            rt: self.rt.clone(),
+            lose_next_reply: AtomicBool::new(false),
+            last_request: Mutex::new(None),
+            requests: AtomicUsize::new(0),
+        })
+    }
+
+    /// Send any request through the router; returns status and body bytes.
+    pub fn call(&self, request: Request<Body>) -> Result<(StatusCode, Vec<u8>)> {
+        let router = self.router.clone();
+        self.rt.block_on(async move {
+            let response = router.oneshot(request).await?;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            Ok((status, bytes.to_vec()))
+        })
+    }
+
+    /// POST JSON to `path` with an optional bearer token.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        token: Option<&str>,
+    ) -> Result<(StatusCode, serde_json::Value)> {
+        let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let (status, bytes) = self.call(builder.body(Body::from(serde_json::to_vec(body)?))?)?;
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Ok((status, json))
+    }
+
+    /// A dashboard session token for the demo admin.
+    pub fn admin_token(&self) -> Result<String> {
+        let (status, json) = self.post_json(
+            "/api/v1/auth/login",
+            &serde_json::json!({ "login": "admin", "password": ADMIN_PASSWORD }),
+            None,
+        )?;
+        anyhow::ensure!(status == StatusCode::OK, "login failed: {status} {json}");
+        json["token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no token"))
+    }
+
+    /// A server-side document's heads (sorted), or empty when it does not exist.
+    pub fn heads(&self, id: &DocId) -> Result<Vec<automerge::ChangeHash>> {
+        Ok(self
+            .storage()
+            .document_meta(id)?
+            .map(|m| m.heads)
+            .unwrap_or_default())
+    }
+
+    /// Hydrate a server-side document.
+    pub fn read<T: autosurgeon::Hydrate>(&self, id: &DocId) -> Result<T> {
+        self.state
+            .docs()
+            .hydrate::<T>(id)
+            .map_err(|e| anyhow!("{e}"))?
+            .ok_or_else(|| anyhow!("no document {id}"))
+    }
+}
+
+/// A transport that drives the router in-process; it can lose the next reply (after the
+/// server committed) and remembers the last request body.
+pub struct InProcess {
+    router: Router,
+    rt: Arc<tokio::runtime::Runtime>,
+    pub lose_next_reply: AtomicBool,
+    pub last_request: Mutex<Option<(Vec<u8>, String)>>,
+    pub requests: AtomicUsize,
+}
+
+impl InProcess {
+    fn send(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let mut builder = Request::post(path).header(header::CONTENT_TYPE, content_type);
+        if let Some(t) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let request = builder
+            .body(Body::from(body))
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+        let router = self.router.clone();
+        let (status, bytes) = self
+            .rt
+            .block_on(async move {
+                let response = router.oneshot(request).await?;
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+                Ok::<_, anyhow::Error>((status, bytes.to_vec()))
+            })
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+        if self.lose_next_reply.swap(false, Ordering::SeqCst) {
+            return Err(TransportError::Network("the reply was lost".into()));
+        }
+        if status.is_success() {
+            Ok(bytes)
+        } else {
+            Err(sync::http_error(status.as_u16(), &bytes))
+        }
+    }
+}
+
+impl Transport for InProcess {
+    fn post(&self, body: Vec<u8>, token: &str) -> Result<Vec<u8>, TransportError> {
+        if let Ok(mut last) = self.last_request.lock() {
+            *last = Some((body.clone(), token.to_string()));
+        }
+        self.send(
+            doorstep_core::protocol::SYNC_PATH,
+            doorstep_core::protocol::CONTENT_TYPE,
+            body,
+            Some(token),
+        )
+    }
+
+    fn enroll(&self, body: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        self.send(
+            doorstep_core::protocol::ENROLL_PATH,
+            "application/json",
+            body,
+            None,
+        )
+    }
+}
+
+/// A building head's phone: a replica over an in-memory store, enrolled with the server.
+pub struct Phone {
+    pub replica: Replica,
+    pub transport: Arc<InProcess>,
+    pub enrollment: Enrollment,
+}
+
+impl Phone {
+    /// Enroll a fresh phone with `code` and sync it once.
+    pub fn enroll(server: &TestServer, code: &str) -> Result<Phone> {
+        let transport = server.transport();
+        let enrollment = sync::enroll_with(transport.as_ref(), code, "test phone", "0.1.0-test")?;
+        let mut store = Store::open_in_memory()?;
+        sync::save_enrollment(&mut store, "http://in-process", &enrollment)?;
+        let replica = Replica::from_store(store);
+        let identity = sync::identity_of(enrollment.device_id, &enrollment.account)
+            .context("the account has no building")?;
+        replica.set_identity(&identity)?;
+        let phone = Phone {
+            replica,
+            transport,
+            enrollment,
+        };
+        phone.sync()?;
+        Ok(phone)
+    }
+
+    pub fn sync(&self) -> Result<SyncReport> {
+        let transport = self.transport.clone();
+        Ok(self
+            .replica
+            .with_store(|store| sync::sync(store, transport.as_ref()))?)
+    }
+
+    /// Heads of a document on the phone (sorted), empty when not held.
+    pub fn heads(&self, id: &DocId) -> Result<Vec<automerge::ChangeHash>> {
+        let device = self.enrollment.device_id;
+        Ok(self.replica.with_store(|store| {
+            let mut heads = match store.load_document(id, &device)? {
+                Some(mut doc) => doc.heads(),
+                None => Vec::new(),
+            };
+            heads.sort();
+            Ok(heads)
+        })?)
+    }
+
+    /// Hydrate a document held by the phone.
+    pub fn read<T: autosurgeon::Hydrate>(&self, id: &DocId) -> Result<T> {
+        let device = self.enrollment.device_id;
+        Ok(self.replica.with_store(|store| {
+            store
+                .load_document(id, &device)?
+                .ok_or_else(|| doorstep_core::Error::NotFound(id.to_string()))?
+                .read::<T>()
+        })?)
+    }
+
+    pub fn held(&self) -> Result<Vec<DocId>> {
+        Ok(self.replica.with_store(|store| store.document_ids())?)
+    }
+}
+
+pub fn field(building: &str) -> DocId {
+    DocId::Field {
+        campaign: demo::CAMPAIGN.into(),
+        building: building.into(),
+    }
+}
+
+pub fn building_doc(building: &str) -> DocId {
+    DocId::Building {
+        community: demo::COMMUNITY.into(),
+        building: building.into(),
+    }
+}
+
+pub fn orders(building: &str) -> DocId {
+    DocId::Orders {
+        community: demo::COMMUNITY.into(),
+        building: building.into(),
+    }
+}
+
+/// The first units of a building, from the server's building document.
+pub fn units_of(server: &TestServer, building: &str) -> Result<Vec<String>> {
+    let doc: doorstep_core::doc::BuildingDoc = server.read(&building_doc(building))?;
+    Ok(doc.units.keys().cloned().collect())
+}

@@ -1,0 +1,205 @@
+//! Enroll and sync against the real router: phones receive their buildings, record work offline,
+//! and converge with each other and with the server; unchanged documents cost no work.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use common::*;
+use doorstep_core::doc::{DocId, FieldDoc, OrdersDoc, RegisterDoc};
+use doorstep_core::model::{DoorOutcome, Role};
+use doorstep_core::protocol;
+use doorstep_server::auth;
+use doorstep_server::demo;
+use doorstep_server::storage::{Assignment, NewAccount};
+
+fn deputy_code(server: &TestServer, building: &str) -> Result<String> {
+    let storage = server.storage();
+    let account = storage.create_account(
+        &NewAccount {
+            login: format!("deputy-{building}"),
+            display_name: "副楼栋长".into(),
+            roles: vec![Role::BuildingHead],
+            password_hash: None,
+        },
+        "server",
+    )?;
+    storage.assign(
+        &Assignment {
+            account_id: account.id.clone(),
+            community: demo::COMMUNITY.into(),
+            building: building.into(),
+        },
+        "server",
+    )?;
+    let (code, _) = auth::issue_enrollment_code(storage, &account.id, 60_000, "server")?;
+    Ok(code)
+}
+
+#[test]
+fn a_phone_receives_exactly_its_buildings_documents() -> Result<()> {
+    let server = TestServer::start()?;
+    let phone = Phone::enroll(&server, &server.code("3"))?;
+    let held: BTreeSet<String> = phone.held()?.iter().map(|d| d.to_string()).collect();
+    let expected: BTreeSet<String> = [
+        "building/tpy/3",
+        "campaign/election-2025",
+        "field/election-2025/3",
+        "orders/tpy/3",
+        "register/tpy",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(held, expected);
+    for id in phone.held()? {
+        assert_eq!(phone.heads(&id)?, server.heads(&id)?, "{id}");
+    }
+    let register: RegisterDoc = phone.read(&"register/tpy".parse()?)?;
+    assert_eq!(register.total_units, 306);
+    let field: FieldDoc = phone.read(&field("3"))?;
+    assert!(!field.roll.is_empty());
+    assert!(field.roll.values().all(|e| e.building == "3"));
+    Ok(())
+}
+
+#[test]
+fn two_phones_on_one_building_converge_through_the_server() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let deputy = Phone::enroll(&server, &deputy_code(&server, "3")?)?;
+    let units = units_of(&server, "3")?;
+
+    // Both work offline.
+    head.replica
+        .record_visit(demo::CAMPAIGN, &units[0], DoorOutcome::NotHome, "")?;
+    head.replica
+        .record_visit(demo::CAMPAIGN, &units[1], DoorOutcome::Delivered, "")?;
+    // Listing the orders first loads their document into the replica (create_order alone
+    // expects it loaded).
+    head.replica.orders("3")?;
+    let order = head.replica.create_order(&units[2], "楼道灯坏了", "")?;
+    deputy
+        .replica
+        .record_visit(demo::CAMPAIGN, &units[3], DoorOutcome::Refused, "")?;
+
+    // They reconnect one after the other, then once more.
+    let r1 = head.sync()?;
+    assert!(r1.rejected.is_empty(), "{:?}", r1.rejected);
+    assert!(r1.complete);
+    let r2 = deputy.sync()?;
+    assert!(r2.rejected.is_empty(), "{:?}", r2.rejected);
+    let r3 = head.sync()?;
+    assert!(r3.docs_changed >= 1, "the head receives the deputy's visit");
+
+    for id in [field("3"), orders("3"), building_doc("3")] {
+        let server_heads = server.heads(&id)?;
+        assert_eq!(head.heads(&id)?, server_heads, "{id} on the head's phone");
+        assert_eq!(
+            deputy.heads(&id)?,
+            server_heads,
+            "{id} on the deputy's phone"
+        );
+    }
+    let on_server: FieldDoc = server.read(&field("3"))?;
+    assert_eq!(on_server.visits.len(), 3);
+    let on_deputy: FieldDoc = deputy.read(&field("3"))?;
+    assert_eq!(on_deputy, on_server);
+    let orders_doc: OrdersDoc = deputy.read(&orders("3"))?;
+    assert!(orders_doc.orders.contains_key(&order));
+
+    // Every accepted change was audited, and the chain holds.
+    let events = server.storage().audit_events(0, 10_000)?;
+    assert!(events.iter().any(|e| e.kind == "sync.accepted"));
+    server.storage().verify_audit_chain()?;
+    Ok(())
+}
+
+#[test]
+fn an_unchanged_phone_costs_one_small_round_trip() -> Result<()> {
+    let server = TestServer::start()?;
+    let phone = Phone::enroll(&server, &server.code("5"))?;
+    let report = phone.sync()?;
+    assert_eq!(report.round_trips, 1);
+    assert_eq!(report.docs_changed, 0);
+    assert!(report.complete);
+    // One request naming no document, one reply with the manifest digest: no per-document cost.
+    assert!(
+        report.bytes_up < 100,
+        "request of {} bytes",
+        report.bytes_up
+    );
+    assert!(
+        report.bytes_down < 200,
+        "reply of {} bytes",
+        report.bytes_down
+    );
+    Ok(())
+}
+
+#[test]
+fn server_news_reaches_an_idle_phone_in_one_round_trip() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("7"))?;
+    let deputy = Phone::enroll(&server, &deputy_code(&server, "7")?)?;
+    let units = units_of(&server, "7")?;
+    deputy
+        .replica
+        .record_visit(demo::CAMPAIGN, &units[0], DoorOutcome::ComeBack, "")?;
+    deputy.sync()?;
+    let report = head.sync()?;
+    assert_eq!(report.round_trips, 1, "{report:?}");
+    assert_eq!(report.docs_changed, 1);
+    assert_eq!(head.heads(&field("7"))?, server.heads(&field("7"))?);
+    Ok(())
+}
+
+#[test]
+fn a_new_assignment_arrives_with_the_next_sync_and_a_removed_one_leaves() -> Result<()> {
+    let server = TestServer::start()?;
+    let phone = Phone::enroll(&server, &server.code("2"))?;
+    let assignment = Assignment {
+        account_id: phone.enrollment.account_id.clone(),
+        community: demo::COMMUNITY.into(),
+        building: "9".into(),
+    };
+    server.storage().assign(&assignment, "server")?;
+    let report = phone.sync()?;
+    assert!(report.complete);
+    let held = phone.held()?;
+    assert!(held.contains(&field("9")) && held.contains(&building_doc("9")));
+    let account = report.account.expect("account info");
+    assert!(account.assignments.iter().any(|a| a.building == "9"));
+
+    server.storage().unassign(&assignment, "server")?;
+    let report = phone.sync()?;
+    let held = phone.held()?;
+    assert!(!held.contains(&field("9")), "{held:?}");
+    assert!(report.dropped.contains(&building_doc("9")));
+    assert!(held.contains(&field("2")));
+    Ok(())
+}
+
+#[test]
+fn sync_requests_are_a_documented_cbor_envelope() -> Result<()> {
+    let server = TestServer::start()?;
+    let phone = Phone::enroll(&server, &server.code("1"))?;
+    let (body, _) = phone
+        .transport
+        .last_request
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone()
+        .expect("a request");
+    let request = protocol::decode_request(&body)?;
+    assert_eq!(request.protocol, protocol::PROTOCOL_VERSION);
+    assert_eq!(request.app_version, env!("CARGO_PKG_VERSION"));
+    assert!(request.manifest.is_some());
+    let _: Vec<DocId> = request
+        .docs
+        .iter()
+        .map(|d| d.id.parse())
+        .collect::<Result<_, _>>()?;
+    Ok(())
+}
