@@ -1,0 +1,282 @@
+//! A tampered client (one that writes straight into its documents, bypassing the local rules)
+//! is refused by the server: the document stays as it was, the payload is quarantined with its
+//! reason, the refusal is audited, and nothing else of that phone or anyone else is lost. The
+//! phone can reset the refused document and carry on.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ROOT, ReadDoc};
+use common::*;
+use doorstep_core::doc::{DocId, Document, FieldDoc, OrdersDoc};
+use doorstep_core::model::{Answer, Choice, DoorOutcome, Visit, new_record_id, now_millis};
+use doorstep_server::demo;
+
+/// Change a document on the phone without any rule check, as a tampered app would, and keep it
+/// in the store so the next sync sends it.
+fn tamper(phone: &Phone, id: &DocId, edit: impl FnOnce(&mut Document) -> Result<()>) -> Result<()> {
+    let device = phone.enrollment.device_id;
+    let mut edit = Some(edit);
+    let mut failure = None;
+    phone.replica.with_store(|store| {
+        let mut doc = store
+            .load_document(id, &device)?
+            .ok_or_else(|| doorstep_core::Error::NotFound(id.to_string()))?;
+        if let Some(edit) = edit.take()
+            && let Err(e) = edit(&mut doc)
+        {
+            failure = Some(e);
+            return Ok(());
+        }
+        doc.commit("tampered");
+        store.save(&mut [&mut doc])
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn map_at(doc: &mut Document, path: &[&str]) -> Result<automerge::ObjId> {
+    let mut obj = ROOT;
+    for key in path {
+        let (_, id) = doc
+            .automerge()
+            .get(&obj, *key)?
+            .with_context(|| format!("no {key}"))?;
+        obj = id;
+    }
+    Ok(obj)
+}
+
+/// A direct edit of one document that the rules must refuse.
+type Edit = Box<dyn Fn(&mut Document, &TestServer) -> Result<()>>;
+
+struct Case {
+    name: &'static str,
+    doc: DocId,
+    edit: Edit,
+    reason_contains: &'static str,
+}
+
+fn quarantined(server: &TestServer) -> Result<usize> {
+    Ok(server.storage().quarantine(10_000)?.len())
+}
+
+#[test]
+fn tampered_changes_are_rejected_quarantined_and_audited_and_nothing_else_is_lost() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let neighbour = Phone::enroll(&server, &server.code("4"))?;
+    let units = units_of(&server, "3")?;
+
+    // A legitimate ballot, synced, for the "someone's ballot" case.
+    let mut answers = BTreeMap::new();
+    answers.insert(
+        "q1".to_string(),
+        Answer {
+            candidates: BTreeMap::from([("cand-1".to_string(), Choice::Yes)]),
+            ..Answer::default()
+        },
+    );
+    let ballot = head
+        .replica
+        .record_ballot(demo::CAMPAIGN, &units[0], answers, None)?;
+    assert!(head.sync()?.rejected.is_empty());
+    let neighbour_device = neighbour.enrollment.device_id;
+    let unit4 = units_of(&server, "4")?.remove(0);
+
+    let cases = vec![
+        Case {
+            name: "edits a register area",
+            doc: building_doc("3"),
+            edit: Box::new({
+                let unit = units[1].clone();
+                move |doc, _| {
+                    let obj = map_at(doc, &["units", &unit])?;
+                    doc.automerge().put(&obj, "area", 1_i64)?;
+                    Ok(())
+                }
+            }),
+            reason_contains: "only admins may change the register",
+        },
+        Case {
+            name: "writes into another building",
+            doc: field("3"),
+            edit: Box::new({
+                let unit4 = unit4.clone();
+                let me = head.enrollment.account_id.clone();
+                move |doc, _| {
+                    let visit = Visit {
+                        id: new_record_id(),
+                        unit: unit4.clone(),
+                        outcome: DoorOutcome::NotHome,
+                        note: String::new(),
+                        at: now_millis(),
+                        by: me.clone(),
+                    };
+                    doc.put_record("visits", &visit.id.clone(), &visit)?;
+                    Ok(())
+                }
+            }),
+            reason_contains: "not on this building's roll",
+        },
+        Case {
+            name: "edits someone's ballot",
+            doc: field("3"),
+            edit: Box::new({
+                let ballot = ballot.clone();
+                move |doc, _| {
+                    let obj = map_at(doc, &["ballots", &ballot])?;
+                    doc.automerge().put(&obj, "collected_at", 1_i64)?;
+                    Ok(())
+                }
+            }),
+            reason_contains: "append-only",
+        },
+        Case {
+            name: "forges another device's change",
+            doc: field("3"),
+            edit: Box::new({
+                let unit = units[2].clone();
+                move |doc, _| {
+                    doc.set_device(&neighbour_device);
+                    let visit = Visit {
+                        id: new_record_id(),
+                        unit: unit.clone(),
+                        outcome: DoorOutcome::NotHome,
+                        note: String::new(),
+                        at: now_millis(),
+                        by: "someone".into(),
+                    };
+                    doc.put_record("visits", &visit.id.clone(), &visit)?;
+                    Ok(())
+                }
+            }),
+            reason_contains: "another device",
+        },
+    ];
+
+    for case in cases {
+        let before_bad = server.heads(&case.doc)?;
+        let quarantine_before = quarantined(&server)?;
+
+        // A legitimate change in another document travels in the same sync.
+        head.replica.orders("3")?;
+        let order =
+            head.replica
+                .create_order(&units[3], &format!("request during: {}", case.name), "")?;
+        // The neighbour keeps working too.
+        neighbour.replica.record_visit(
+            demo::CAMPAIGN,
+            &unit4,
+            DoorOutcome::Delivered,
+            case.name,
+        )?;
+
+        tamper(&head, &case.doc, |doc| (case.edit)(doc, &server))?;
+        let report = head.sync()?;
+        let (doc, reason) = report
+            .rejected
+            .iter()
+            .find(|(d, _)| d == &case.doc)
+            .with_context(|| format!("{}: not rejected: {report:?}", case.name))?;
+        assert_eq!(doc, &case.doc);
+        assert!(
+            reason.contains(case.reason_contains),
+            "{}: {reason}",
+            case.name
+        );
+        assert_eq!(server.heads(&case.doc)?, before_bad, "{}", case.name);
+        assert_eq!(
+            quarantined(&server)?,
+            quarantine_before + 1,
+            "{}",
+            case.name
+        );
+
+        // The order in the other document was accepted.
+        let orders_doc: OrdersDoc = server.read(&orders("3"))?;
+        assert!(orders_doc.orders.contains_key(&order), "{}", case.name);
+        // The neighbour's work is untouched by any of this.
+        assert!(neighbour.sync()?.rejected.is_empty());
+
+        // Re-sending the same tampered change neither stores it nor duplicates the quarantine.
+        let again = head.sync()?;
+        assert!(again.rejected.iter().any(|(d, _)| d == &case.doc));
+        assert_eq!(
+            quarantined(&server)?,
+            quarantine_before + 1,
+            "{}",
+            case.name
+        );
+
+        // The phone resets that one document and is in step again.
+        head.replica
+            .with_store(|store| doorstep_core::sync::reset_document(store, &case.doc))?;
+        let report = head.sync()?;
+        assert!(report.rejected.is_empty(), "{}: {report:?}", case.name);
+        assert_eq!(head.heads(&case.doc)?, server.heads(&case.doc)?);
+        assert_eq!(head.heads(&orders("3"))?, server.heads(&orders("3"))?);
+    }
+
+    // Everything was audited, on an intact chain; the device shows its rejections.
+    let events = server.storage().audit_events(0, 100_000)?;
+    let rejected: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "sync.rejected")
+        .collect();
+    assert_eq!(rejected.len(), 4);
+    assert!(
+        rejected
+            .iter()
+            .all(|e| e.actor == format!("device:{}", head.enrollment.device_id))
+    );
+    server.storage().verify_audit_chain()?;
+    let device = server
+        .storage()
+        .device(&head.enrollment.device_id)?
+        .context("device")?;
+    assert_eq!(device.rejected, 4);
+
+    // The ballot is as it was recorded, on the server and on both phones that hold it.
+    let on_server: FieldDoc = server.read(&field("3"))?;
+    assert_ne!(on_server.ballots[&ballot].collected_at, 1);
+    assert!(on_server.visits.values().all(|v| v.unit.starts_with("3-")));
+    let neighbour_field: FieldDoc = server.read(&field("4"))?;
+    assert_eq!(neighbour_field.visits.len(), 4);
+    Ok(())
+}
+
+#[test]
+fn a_document_of_another_building_is_forbidden_and_never_stored() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let other = field("4");
+    let before = server.heads(&other)?;
+    // The tampered phone fabricates building 4's field document and offers it.
+    let device = head.enrollment.device_id;
+    head.replica.with_store(|store| {
+        let mut doc = Document::new(other.clone(), &device);
+        doc.automerge().put_object(ROOT, "visits", ObjType::Map)?;
+        doc.automerge().put(ROOT, "campaign", demo::CAMPAIGN)?;
+        doc.commit("fabricated");
+        store.save(&mut [&mut doc])
+    })?;
+    let report = head.sync()?;
+    assert_eq!(server.heads(&other)?, before);
+    assert!(
+        report.rejected.iter().any(|(d, _)| d == &other),
+        "kept and reported, since it holds undelivered changes: {report:?}"
+    );
+    let events = server.storage().audit_events(0, 100_000)?;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.subject == other.to_string() && e.kind == "sync.accepted")
+    );
+    Ok(())
+}
