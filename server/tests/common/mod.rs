@@ -75,6 +75,7 @@ impl TestServer {
             rt: self.rt.clone(),
             lose_next_reply: AtomicBool::new(false),
             last_request: Mutex::new(None),
+            last_reply: Mutex::new(None),
             requests: AtomicUsize::new(0),
         })
     }
@@ -146,6 +147,7 @@ pub struct InProcess {
     rt: Arc<tokio::runtime::Runtime>,
     pub lose_next_reply: AtomicBool,
     pub last_request: Mutex<Option<(Vec<u8>, String)>>,
+    pub last_reply: Mutex<Option<Vec<u8>>>,
     pub requests: AtomicUsize,
 }
 
@@ -175,6 +177,9 @@ impl InProcess {
                 Ok::<_, anyhow::Error>((status, bytes.to_vec()))
             })
             .map_err(|e| TransportError::Network(e.to_string()))?;
+        if let Ok(mut last) = self.last_reply.lock() {
+            *last = Some(bytes.clone());
+        }
         if self.lose_next_reply.swap(false, Ordering::SeqCst) {
             return Err(TransportError::Network("the reply was lost".into()));
         }
