@@ -12,7 +12,9 @@ pub mod error;
 pub mod replica;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod transport;
 pub mod types;
 
 pub use error::ApiError;
 pub use replica::DoorstepReplica;
+pub use transport::{SyncTransport, TransportError};

@@ -7,10 +7,14 @@ use doorstep_core::doc::DocId;
 use doorstep_core::replica::Replica;
 
 use crate::error::{ApiError, guard};
+use crate::transport::{Foreign, SyncTransport};
 use crate::types::{
     Answer, Attention, Building, CampaignSummary, DoorOutcome, HouseholdEdit, Identity,
-    OrderStatus, UnitView, WorkOrder, core_answers, survey_answers,
+    OrderStatus, SyncReport, UnitView, WorkOrder, core_answers, survey_answers,
 };
+
+/// The version reported to the server at enrollment and with every sync.
+const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The replica stored in one SQLite file on the phone.
 ///
@@ -33,6 +37,60 @@ impl DoorstepReplica {
                 replica: Arc::new(Replica::open(path)?),
             }))
         })
+    }
+
+    /// Enroll with the server at `server_url` (e.g. `https://doorstep.example.org`) using the
+    /// one-time `code` shown on the dashboard, over the built-in HTTP client. `label` names the
+    /// phone on the dashboard (a model name, never a person's name). Returns who this install
+    /// now works for, `None` while the account has no building (a later sync fills it in).
+    pub fn enroll(
+        &self,
+        server_url: String,
+        code: String,
+        label: String,
+    ) -> Result<Option<Identity>, ApiError> {
+        guard(|| {
+            let transport = doorstep_core::sync::HttpTransport::new(&server_url);
+            let identity =
+                self.replica
+                    .enroll(&transport, &server_url, &code, &label, APP_VERSION)?;
+            Ok(identity.map(Into::into))
+        })
+    }
+
+    /// Like `enroll`, over the app's own HTTP stack (bound to the same `server_url`).
+    pub fn enroll_via(
+        &self,
+        transport: Arc<dyn SyncTransport>,
+        server_url: String,
+        code: String,
+        label: String,
+    ) -> Result<Option<Identity>, ApiError> {
+        guard(|| {
+            let identity = self.replica.enroll(
+                &Foreign(transport),
+                &server_url,
+                &code,
+                &label,
+                APP_VERSION,
+            )?;
+            Ok(identity.map(Into::into))
+        })
+    }
+
+    /// Exchange every document that has news with the server, over the built-in HTTP client,
+    /// until neither side has more to send. A network error (`ApiError.Network`) loses
+    /// nothing: retry later.
+    pub fn sync(&self) -> Result<SyncReport, ApiError> {
+        guard(|| {
+            let transport = self.replica.http_transport()?;
+            Ok(self.replica.sync(&transport, APP_VERSION)?.into())
+        })
+    }
+
+    /// Like `sync`, over the app's own HTTP stack.
+    pub fn sync_via(&self, transport: Arc<dyn SyncTransport>) -> Result<SyncReport, ApiError> {
+        guard(|| Ok(self.replica.sync(&Foreign(transport), APP_VERSION)?.into()))
     }
 
     /// Who this install works for; `None` until enrolled.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use doorstep_core::Error;
-use doorstep_core::doc::{CampaignDoc, DocId, Document, FieldDoc, SCHEMA_VERSION};
+use doorstep_core::doc::{CampaignDoc, DocId, Document, FieldDoc, OrdersDoc, SCHEMA_VERSION};
 use doorstep_core::import::parse_csv;
 use doorstep_core::model::{
     Campaign, CampaignKind, CampaignStatus, Question, QuestionKind, Role, Rules, Scope,
@@ -27,6 +27,7 @@ const COMMUNITY: &str = "tpy";
 /// What `seed_demo_replica` wrote, so a test knows which ids to use.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DemoSeed {
+    /// A building head who is also a dispatcher, so work orders can go through their lifecycle.
     pub account: String,
     /// The buildings assigned to the account (`1`, `2`, `3`).
     pub buildings: Vec<String>,
@@ -38,7 +39,8 @@ pub struct DemoSeed {
 
 /// Write into the (new or empty) store at `path` what a building head's phone holds after its
 /// first sync: three building documents of the sample register, two open campaigns and their
-/// field documents for those buildings, and the head's identity. Then `DoorstepReplica.open`.
+/// field documents for those buildings, their (empty) work-order lists, and the identity of a
+/// building head who also dispatches work orders. Then `DoorstepReplica.open`.
 #[uniffi::export]
 pub fn seed_demo_replica(path: String) -> Result<DemoSeed, ApiError> {
     guard(|| {
@@ -85,6 +87,17 @@ pub fn seed_demo_replica(path: String) -> Result<DemoSeed, ApiError> {
                 building: b.building.id.clone(),
             };
             docs.push(written(id, &device, b)?);
+            let orders = OrdersDoc {
+                schema: SCHEMA_VERSION,
+                community: COMMUNITY.into(),
+                building: b.building.id.clone(),
+                ..OrdersDoc::default()
+            };
+            let id = DocId::Orders {
+                community: COMMUNITY.into(),
+                building: b.building.id.clone(),
+            };
+            docs.push(written(id, &device, &orders)?);
         }
         for c in [&resolution, &survey] {
             let id = DocId::Campaign {
@@ -117,7 +130,7 @@ pub fn seed_demo_replica(path: String) -> Result<DemoSeed, ApiError> {
         let identity = Identity {
             account: "head-demo".into(),
             community: COMMUNITY.into(),
-            roles: vec![Role::BuildingHead],
+            roles: vec![Role::BuildingHead, Role::Dispatcher],
             buildings: buildings.clone(),
             device,
         };

@@ -201,9 +201,10 @@ impl From<model::Building> for Building {
     }
 }
 
-/// An exclusive unit (专有部分) as the register states it.
-#[uniffi::remote(Record)]
-pub struct Unit {
+/// An exclusive unit (专有部分) as the register states it. Named `RegisterUnit` because `Unit`
+/// is a built-in type in Kotlin.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RegisterUnit {
     /// `building-entrance-room`, e.g. `3-2-0501`.
     pub code: String,
     pub building: String,
@@ -220,6 +221,23 @@ pub struct Unit {
     pub owner_names: Vec<String>,
 }
 
+impl From<Unit> for RegisterUnit {
+    fn from(u: Unit) -> Self {
+        RegisterUnit {
+            code: u.code,
+            building: u.building,
+            entrance: u.entrance,
+            floor: u.floor,
+            room: u.room,
+            area: u.area,
+            area_source: u.area_source,
+            sale_status: u.sale_status,
+            owner_key: u.owner_key,
+            owner_names: u.owner_names,
+        }
+    }
+}
+
 /// The people living in a unit (住户), editable by the assigned building head.
 #[uniffi::remote(Record)]
 pub struct Household {
@@ -234,7 +252,7 @@ pub struct Household {
 /// A unit as the door-to-door list shows it, with its visit status for one campaign.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct UnitView {
-    pub unit: Unit,
+    pub unit: RegisterUnit,
     pub household: Option<Household>,
     /// The latest door outcome for the campaign asked about, if any.
     pub last_outcome: Option<DoorOutcome>,
@@ -247,10 +265,10 @@ pub struct UnitView {
 impl From<replica::UnitView> for UnitView {
     fn from(v: replica::UnitView) -> Self {
         UnitView {
-            unit: v.unit,
+            unit: v.unit.into(),
             household: v.household,
             last_outcome: v.last_outcome,
-            visits: u32::try_from(v.visits).unwrap_or(u32::MAX),
+            visits: saturating_u32(v.visits),
             ballot_recorded: v.ballot_recorded,
         }
     }
@@ -589,4 +607,58 @@ impl From<replica::Attention> for Attention {
                 .collect(),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sync.
+// ---------------------------------------------------------------------------------------------
+
+/// What one `sync()` did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    /// HTTP requests made.
+    pub round_trips: u32,
+    /// Request body bytes sent.
+    pub bytes_up: u64,
+    /// Reply body bytes received.
+    pub bytes_down: u64,
+    /// Documents whose local content changed (server news applied, or new documents).
+    pub docs_changed: u32,
+    /// Documents the server refused, with its reason; the others synced. Each can be reset
+    /// with `reset_document`.
+    pub rejected: Vec<Rejection>,
+    /// Documents this phone no longer holds (reassigned, deleted) and that had no undelivered
+    /// changes, so they were removed.
+    pub dropped: Vec<String>,
+    /// The server needs a newer app; nothing was changed and local work is kept.
+    pub upgrade_required: bool,
+    /// True when the last round found nothing more to send on either side.
+    pub complete: bool,
+}
+
+impl From<doorstep_core::sync::SyncReport> for SyncReport {
+    fn from(r: doorstep_core::sync::SyncReport) -> Self {
+        SyncReport {
+            round_trips: saturating_u32(r.round_trips),
+            bytes_up: r.bytes_up as u64,
+            bytes_down: r.bytes_down as u64,
+            docs_changed: saturating_u32(r.docs_changed),
+            rejected: r
+                .rejected
+                .into_iter()
+                .map(|(id, reason)| Rejection {
+                    doc_id: id.to_string(),
+                    reason,
+                })
+                .collect(),
+            dropped: r.dropped.iter().map(ToString::to_string).collect(),
+            upgrade_required: r.upgrade_required,
+            complete: r.complete,
+        }
+    }
+}
+
+/// Counts from core are `usize`; uniffi has no such type and no phone reaches `u32::MAX`.
+pub(crate) fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

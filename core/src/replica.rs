@@ -24,6 +24,7 @@ use crate::model::{
 use crate::roll::Roll;
 use crate::rules::{Context, Writer, check_changes};
 use crate::store::{ServerStatus, Store, Verdict};
+use crate::sync::{HttpTransport, SyncReport, Transport};
 
 /// The settings key under which the enrolled identity is kept.
 const IDENTITY_KEY: &str = "identity";
@@ -493,6 +494,51 @@ impl Replica {
         crate::store::delete_document(&tx, id)?;
         tx.commit([])?;
         Ok(())
+    }
+
+    /// Enroll this install with the server at `server_url` using a one-time `code`: keep the
+    /// device id and token, and the identity when the account already has a building (else the
+    /// first sync after an assignment sets it). `label` names the phone on the dashboard.
+    pub fn enroll(
+        &self,
+        transport: &dyn Transport,
+        server_url: &str,
+        code: &str,
+        label: &str,
+        app_version: &str,
+    ) -> Result<Option<Identity>> {
+        let enrollment = crate::sync::enroll_with(transport, code, label, app_version)?;
+        self.with_store(|store| crate::sync::save_enrollment(store, server_url, &enrollment))?;
+        let identity = crate::sync::identity_of(enrollment.device_id, &enrollment.account);
+        if let Some(identity) = &identity {
+            self.set_identity(identity)?;
+        }
+        Ok(identity)
+    }
+
+    /// Sync every document with news through `transport`, then keep the identity in step with
+    /// the account's roles and buildings as the server reported them.
+    pub fn sync(&self, transport: &dyn Transport, app_version: &str) -> Result<SyncReport> {
+        let report =
+            self.with_store(|store| crate::sync::sync_with(store, transport, app_version))?;
+        let device = self.with_store(|store| store.device_id())?;
+        if let Some(identity) = report
+            .account
+            .as_ref()
+            .and_then(|account| crate::sync::identity_of(device, account))
+            && self.identity()?.as_ref() != Some(&identity)
+        {
+            self.set_identity(&identity)?;
+        }
+        Ok(report)
+    }
+
+    /// The default HTTP transport to the server this install enrolled with.
+    pub fn http_transport(&self) -> Result<HttpTransport> {
+        let inner = self.lock();
+        crate::store::setting(inner.store.conn(), crate::store::keys::SERVER_URL)?
+            .map(|url| HttpTransport::new(&url))
+            .ok_or_else(|| Error::Invalid("this phone is not enrolled yet".into()))
     }
 
     fn field_action(

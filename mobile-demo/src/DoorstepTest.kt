@@ -1,0 +1,231 @@
+// The phone API on the JVM through the generated Kotlin bindings: offline work on a seeded
+// replica, errors and panics as ApiException, and a full enroll → offline → sync round trip
+// against a real `doorstep-server demo`, checked through the admin API.
+//
+// Run by scripts/bindings-test.sh: java -ea ... doorstep.demo.DoorstepTestKt <server-binary>
+// Checks use check(), which works with or without -ea; the script passes -ea anyway.
+
+package doorstep.demo
+
+import java.io.File
+import java.nio.file.Files
+import uniffi.doorstep_ffi.Answer
+import uniffi.doorstep_ffi.ApiException
+import uniffi.doorstep_ffi.Choice
+import uniffi.doorstep_ffi.DoorOutcome
+import uniffi.doorstep_ffi.DoorstepReplica
+import uniffi.doorstep_ffi.HouseholdEdit
+import uniffi.doorstep_ffi.OrderStatus
+import uniffi.doorstep_ffi.QuestionKind
+import uniffi.doorstep_ffi.SyncTransport
+import uniffi.doorstep_ffi.TransportException
+import uniffi.doorstep_ffi.seedDemoReplica
+import uniffi.doorstep_ffi.testingPanic
+
+/** Counts results and prints one line per test; the last line is `N passed, N failed`. */
+class Runner {
+    var passed = 0
+    var failed = 0
+
+    fun test(name: String, body: () -> Unit) {
+        try {
+            body()
+            passed += 1
+            println("ok    $name")
+        } catch (e: Throwable) {
+            failed += 1
+            println("FAIL  $name: $e")
+            e.printStackTrace(System.out)
+        }
+    }
+}
+
+/** `block` must throw an exception of type [T]; returns it. */
+inline fun <reified T : Throwable> expectThrows(block: () -> Unit): T {
+    try {
+        block()
+    } catch (e: Throwable) {
+        check(e is T) { "expected ${T::class.simpleName}, got $e" }
+        return e
+    }
+    error("expected ${T::class.simpleName}, nothing was thrown")
+}
+
+fun yes(vararg candidates: String) =
+    Answer(choice = null, candidates = candidates.associateWith { Choice.YES }, options = listOf())
+
+fun main(args: Array<String>) {
+    val serverBinary = args.getOrNull(0) ?: error("usage: DoorstepTest <doorstep-server binary>")
+    val work = Files.createTempDirectory("doorstep-kotlin").toFile()
+    val r = Runner()
+
+    // ---------------------------------------------------------------------------------------
+    // Offline, on a replica seeded without a server.
+    // ---------------------------------------------------------------------------------------
+    val seededPath = File(work, "seeded.db").path
+    val seed = seedDemoReplica(seededPath)
+    val phone = DoorstepReplica.open(seededPath)
+
+    r.test("a seeded replica lists its buildings, units, campaigns and questions") {
+        check(phone.buildings().map { it.id } == listOf("1", "2", "3"))
+        val units = phone.units("1", seed.resolution)
+        check(units.size == 28) { "building 1 has 28 units, got ${units.size}" }
+        check(units.all { it.visits == 0u && !it.ballotRecorded && it.lastOutcome == null })
+        val campaigns = phone.campaigns().associateBy { it.id }
+        val question = campaigns.getValue(seed.resolution).questions.single()
+        check(question.kind is QuestionKind.Resolution)
+        val survey = campaigns.getValue(seed.survey).questions.single().kind
+        check(survey is QuestionKind.Survey && survey.options.map { it.id } == listOf("a", "b", "c"))
+    }
+
+    r.test("visits, a delivery, a ballot and its correction are recorded and shown") {
+        val unit = phone.units("2", seed.resolution).first().unit.code
+        phone.recordVisit(seed.resolution, unit, DoorOutcome.NOT_HOME, "")
+        phone.recordVisit(seed.resolution, unit, DoorOutcome.DELIVERED, "left the paper")
+        phone.recordDelivery(seed.resolution, unit)
+        val first = phone.recordBallot(seed.resolution, unit, mapOf("q1" to Answer(Choice.YES, mapOf(), listOf())), null)
+        phone.recordBallot(seed.resolution, unit, mapOf("q1" to Answer(Choice.NO, mapOf(), listOf())), first)
+        val view = phone.units("2", seed.resolution).first { it.unit.code == unit }
+        check(view.visits == 2u && view.lastOutcome == DoorOutcome.DELIVERED && view.ballotRecorded)
+        check(phone.attention().ballotConflicts.isEmpty()) { "a correction is not a conflict" }
+    }
+
+    r.test("a survey answer is recorded, and too many choices are refused with the rule's reason") {
+        val unit = phone.units("3", seed.survey).first().unit.code
+        phone.recordSurveyAnswer(seed.survey, unit, mapOf("s1" to listOf("a", "c")), null)
+        val refused = expectThrows<ApiException.NotAllowed> {
+            phone.recordSurveyAnswer(seed.survey, unit, mapOf("s1" to listOf("a", "b", "c")), null)
+        }
+        check(refused.reason.contains("at most 2")) { refused.reason }
+    }
+
+    r.test("a household correction and a work order through its lifecycle") {
+        val unit = phone.units("1", null).first().unit.code
+        phone.editHousehold(unit, HouseholdEdit(phone = "13900000000", residents = 4L))
+        val household = phone.units("1", null).first { it.unit.code == unit }.household!!
+        check(household.phone == "13900000000" && household.residents == 4L)
+        val order = phone.createOrder(unit, "修理楼道灯", "3楼灯不亮")
+        for (to in listOf(OrderStatus.UNDER_REVIEW, OrderStatus.PUBLISHED, OrderStatus.CLAIMED, OrderStatus.IN_PROGRESS, OrderStatus.DONE)) {
+            phone.moveOrder("1", order, to, "", null)
+        }
+        val stored = phone.orders("1").single { it.id == order }
+        check(stored.status == OrderStatus.DONE && stored.assignee == seed.account && stored.events.size == 5)
+        val refused = expectThrows<ApiException.NotAllowed> { phone.moveOrder("1", order, OrderStatus.CLAIMED, "", null) }
+        check(refused.reason.contains("cannot go from")) { refused.reason }
+    }
+
+    r.test("bad input is ApiException.InvalidInput and leaves nothing pending") {
+        val before = phone.pendingCount()
+        expectThrows<ApiException.InvalidInput> { phone.recordVisit(seed.resolution, "not-a-unit", DoorOutcome.OTHER, "") }
+        expectThrows<ApiException.InvalidInput> { phone.createOrder("1-1-0101", "  ", "") }
+        expectThrows<ApiException.InvalidInput> { phone.resetDocument("no/such/kind/of/doc") }
+        check(phone.pendingCount() == before)
+    }
+
+    r.test("a panic inside Rust arrives as ApiException.Storage, and the replica still works") {
+        val e = expectThrows<ApiException.Storage> { testingPanic("deliberate panic from the test") }
+        check(e.reason.contains("deliberate panic")) { e.reason }
+        check(phone.buildings().size == 3)
+    }
+
+    r.test("the same replica is safe to use from several threads at once") {
+        val units = phone.units("3", seed.resolution).map { it.unit.code }.take(8)
+        val threads = units.map { unit ->
+            Thread { phone.recordVisit(seed.resolution, unit, DoorOutcome.COME_BACK, "") }
+        }
+        threads.forEach { it.start() }
+        threads.forEach { it.join() }
+        val counts = phone.units("3", seed.resolution).filter { it.unit.code in units }.map { it.visits }
+        check(counts.all { it == 1u }) { "every thread's visit is kept: $counts" }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Against a real server.
+    // ---------------------------------------------------------------------------------------
+    val server = DemoServer(serverBinary, File(work, "server.sqlite"), adminPassword = "kotlin-test-admin")
+    val campaign = "election-2025"
+    val phonePath = File(work, "phone.db").path
+    var online: DoorstepReplica? = null
+    val offlineUnits = mutableListOf<String>()
+
+    try {
+        server.start()
+
+        r.test("enroll with a code from the server and sync the assigned building") {
+            val p = DoorstepReplica.open(phonePath)
+            online = p
+            val identity = p.enroll(server.url, server.codes.getValue("1"), "JVM test phone")
+            check(identity != null && identity.buildings == listOf("1")) { "identity: $identity" }
+            val report = p.sync()
+            check(report.complete && report.rejected.isEmpty()) { "report: $report" }
+            check(p.buildings().map { it.id } == listOf("1"))
+            val election = p.campaigns().single { it.id == campaign }
+            val kind = election.questions.single().kind
+            check(kind is QuestionKind.Election && kind.candidates.size == 9) { "$kind" }
+            check(p.units("1", campaign).size == 28)
+            check(p.pendingCount() == 0uL) { "nothing is pending right after a sync" }
+        }
+
+        server.stop()
+
+        r.test("offline: visits and ballots are recorded while the server is down") {
+            val p = online ?: error("not enrolled")
+            expectThrows<ApiException.Network> { p.sync() }
+            val units = p.units("1", campaign).map { it.unit.code }
+            offlineUnits.addAll(units.take(4))
+            for (unit in offlineUnits) {
+                p.recordVisit(campaign, unit, DoorOutcome.COLLECTED, "")
+                p.recordDelivery(campaign, unit)
+            }
+            val ballots = offlineUnits.take(3).map { unit ->
+                p.recordBallot(campaign, unit, mapOf("q1" to yes("cand-1", "cand-2", "cand-3")), null)
+            }
+            // The owner of the first unit corrects their ballot: it supersedes the first one.
+            p.recordBallot(campaign, offlineUnits[0], mapOf("q1" to yes("cand-1", "cand-4")), ballots[0])
+            check(p.pendingCount() > 0uL)
+        }
+
+        server.start()
+
+        r.test("after a restart, sync delivers the offline work and the admin API shows it") {
+            val p = online ?: error("not enrolled")
+            val report = p.sync()
+            check(report.complete && report.rejected.isEmpty()) { "report: $report" }
+            check(p.pendingCount() == 0uL) { "pending after sync: ${p.pendingCount()}" }
+            AdminChecks(server).expectFieldWork(campaign, offlineUnits, ballots = 3)
+        }
+
+        r.test("the app's own HTTP stack (SyncTransport) enrolls and syncs a second phone") {
+            val transport = JdkHttpTransport(server.url)
+            val second = DoorstepReplica.open(File(work, "second.db").path)
+            val identity = second.enrollVia(transport, server.url, server.codes.getValue("2"), "JVM second phone")
+            check(identity?.buildings == listOf("2")) { "identity: $identity" }
+            val report = second.syncVia(transport)
+            check(report.complete && transport.requests >= 2) { "report: $report, requests: ${transport.requests}" }
+            val unit = second.units("2", campaign).first().unit.code
+            second.recordVisit(campaign, unit, DoorOutcome.REFUSED, "")
+            check(second.syncVia(transport).complete && second.pendingCount() == 0uL)
+        }
+
+        r.test("transport failures from the app arrive as Network and RejectedByServer") {
+            val down = object : SyncTransport {
+                override fun postSync(body: ByteArray, token: String): ByteArray = throw TransportException.Network("airplane mode")
+                override fun postEnroll(body: ByteArray): ByteArray = throw TransportException.Network("airplane mode")
+            }
+            val third = DoorstepReplica.open(File(work, "third.db").path)
+            val network = expectThrows<ApiException.Network> { third.enrollVia(down, server.url, "AAAA-BBBB", "x") }
+            check(network.reason.contains("airplane mode"))
+            val refused = expectThrows<ApiException.RejectedByServer> {
+                third.enrollVia(JdkHttpTransport(server.url), server.url, "AAAA-BBBB-CCCC", "x")
+            }
+            check(refused.reason.contains("enrollment code")) { refused.reason }
+            check(third.identity() == null)
+        }
+    } finally {
+        server.stop()
+    }
+
+    println("${r.passed} passed, ${r.failed} failed")
+    work.deleteRecursively()
+    kotlin.system.exitProcess(if (r.failed == 0) 0 else 1)
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The binding tests in one command: build the doorstep-ffi cdylib and the demo server, generate
+# Kotlin, Swift and Python into build/bindings/ (never committed), install kotlinc and JNA when
+# missing, check the Swift output, run the Kotlin test on the JVM and the Python test, and end
+# with one `N passed, N failed` line (non-zero exit on any failure).
+#
+#   scripts/bindings-test.sh           the tests (debug build)
+#   scripts/bindings-test.sh --bench   FFI overhead benches instead (release build): Rust,
+#                                      Kotlin and Python, 10,000 record_visit calls each
+#                                      (BENCH_CALLS=N to change), JSON lines on stdout
+set -euo pipefail
+# The deliberate-panic tests print the panic message; a backtrace under it is only noise.
+export RUST_BACKTRACE=0
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/build/bindings
+TOOLS=$ROOT/build/tools
+KOTLIN_VERSION=2.4.20
+KOTLINC=$TOOLS/node_modules/kotlin-compiler/bin/kotlinc
+KOTLIN_LIB=$TOOLS/node_modules/kotlin-compiler/lib
+JNA=/usr/share/java/jna.jar
+
+MODE=test
+if [[ "${1:-}" == "--bench" ]]; then
+    MODE=bench
+fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+# --- tools ------------------------------------------------------------------------------------
+if [[ ! -x $KOTLINC ]]; then
+    step "installing kotlinc $KOTLIN_VERSION into build/tools"
+    mkdir -p "$TOOLS"
+    npm install --silent --prefix "$TOOLS" "kotlin-compiler@$KOTLIN_VERSION"
+fi
+if [[ ! -f $JNA ]]; then
+    step "installing JNA (libjna-java)"
+    apt-get install -y -q libjna-java >/dev/null
+fi
+
+# --- build and generate -----------------------------------------------------------------------
+if [[ $MODE == bench ]]; then
+    PROFILE_DIR=release
+    CARGO_PROFILE=(--release)
+else
+    PROFILE_DIR=debug
+    CARGO_PROFILE=()
+fi
+step "building doorstep-ffi ($PROFILE_DIR, feature testing), uniffi-bindgen and doorstep-server"
+cargo build -q "${CARGO_PROFILE[@]}" -p doorstep-ffi --features testing --lib --bin uniffi-bindgen
+if [[ $MODE == test ]]; then
+    cargo build -q -p doorstep-server --bin doorstep-server
+fi
+LIB=$ROOT/target/$PROFILE_DIR/libdoorstep_ffi.so
+
+step "generating Kotlin, Swift and Python into build/bindings"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+"$ROOT/target/$PROFILE_DIR/uniffi-bindgen" generate "$LIB" \
+    -l kotlin -l swift -l python --no-format -o "$OUT" >/dev/null
+cp "$LIB" "$OUT/"
+
+# The generated Kotlin compiles once per distinct content (it takes most of a minute).
+KT=$OUT/uniffi/doorstep_ffi/doorstep_ffi.kt
+KT_HASH=$(sha256sum "$KT" | cut -c1-16)
+BINDINGS_JAR=$TOOLS/doorstep_ffi-$KT_HASH.jar
+if [[ ! -f $BINDINGS_JAR ]]; then
+    step "compiling the generated Kotlin"
+    rm -f "$TOOLS"/doorstep_ffi-*.jar
+    "$KOTLINC" -nowarn "$KT" -cp "$JNA" -d "$BINDINGS_JAR"
+fi
+APP_JAR=$OUT/mobile-demo.jar
+RUN_CP="$APP_JAR:$BINDINGS_JAR:$JNA:$KOTLIN_LIB/kotlin-stdlib.jar"
+
+compile_app() {
+    step "compiling mobile-demo"
+    "$KOTLINC" -nowarn "$ROOT"/mobile-demo/src/*.kt -cp "$BINDINGS_JAR:$JNA" -d "$APP_JAR"
+}
+
+if [[ $MODE == bench ]]; then
+    CALLS=${BENCH_CALLS:-10000}
+    compile_app
+    step "bench: Rust"
+    cargo run -q --release -p doorstep-ffi --features testing --example bench_ffi -- "$CALLS"
+    step "bench: Kotlin"
+    java -ea -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepBenchKt "$CALLS"
+    step "bench: Python"
+    PYTHONPATH=$OUT python3 "$ROOT/bindings/tests/python/bench_ffi.py" "$CALLS"
+    exit 0
+fi
+
+PASSED=0
+FAILED=0
+# Adds the counts of a suite's last `N passed, N failed` line; a suite that never printed
+# one (it crashed) counts as one failure.
+tally() {
+    local log=$1 line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+    if [[ -z $line ]]; then
+        FAILED=$((FAILED + 1))
+        echo "(no result line: counted as one failure)"
+        return
+    fi
+    PASSED=$((PASSED + $(echo "$line" | cut -d' ' -f1)))
+    FAILED=$((FAILED + $(echo "$line" | cut -d' ' -f3)))
+}
+
+# --- Swift: no toolchain here, so check what the generator produced ---------------------------
+step "Swift: generated files and expected types"
+SWIFT_LOG=$OUT/swift-check.log
+: >"$SWIFT_LOG"
+swift_ok=0
+swift_failed=0
+swift_check() {
+    local what=$1 file=$2 pattern=$3
+    if [[ -s $OUT/$file ]] && grep -Eq "$pattern" "$OUT/$file"; then
+        swift_ok=$((swift_ok + 1))
+        echo "ok    $what" | tee -a "$SWIFT_LOG"
+    else
+        swift_failed=$((swift_failed + 1))
+        echo "FAIL  $what ($file lacks /$pattern/)" | tee -a "$SWIFT_LOG"
+    fi
+}
+swift_check "Swift: DoorstepReplica class" doorstep_ffi.swift 'class DoorstepReplica\b'
+swift_check "Swift: ApiError enum" doorstep_ffi.swift 'enum ApiError\b'
+swift_check "Swift: SyncTransport protocol" doorstep_ffi.swift 'protocol SyncTransport\b'
+swift_check "Swift: C header declares the FFI" doorstep_ffiFFI.h 'uniffi_doorstep_ffi_fn_method_doorstepreplica_sync'
+swift_check "Swift: module map names the header" doorstep_ffiFFI.modulemap 'header "doorstep_ffiFFI.h"'
+echo "$swift_ok passed, $swift_failed failed" | tee -a "$SWIFT_LOG"
+tally "$SWIFT_LOG"
+
+# --- Kotlin on the JVM ------------------------------------------------------------------------
+compile_app
+step "Kotlin test (java -ea)"
+KOTLIN_LOG=$OUT/kotlin-test.log
+java -ea -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepTestKt \
+    "$ROOT/target/debug/doorstep-server" 2>&1 | tee "$KOTLIN_LOG" || true
+tally "$KOTLIN_LOG"
+
+# --- Python -----------------------------------------------------------------------------------
+step "Python test"
+PYTHON_LOG=$OUT/python-test.log
+PYTHONPATH=$OUT python3 "$ROOT/bindings/tests/python/test_doorstep.py" \
+    "$ROOT/target/debug/doorstep-server" 2>&1 | tee "$PYTHON_LOG" || true
+tally "$PYTHON_LOG"
+
+echo
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
