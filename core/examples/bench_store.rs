@@ -543,7 +543,7 @@ fn main() -> Result<()> {
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&out)?;
-    let file = out.join("store.json");
+    let file = out.canonicalize()?.join("store.json");
     std::fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")?;
     println!("\nwrote {}", file.display());
     Ok(())

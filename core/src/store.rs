@@ -319,6 +319,9 @@ impl Store {
 
     /// A first open gets a random device id so documents can be written before enrollment.
     fn ensure_device_id(&mut self) -> Result<()> {
+        if setting(&self.conn, keys::DEVICE_ID)?.is_some() {
+            return Ok(());
+        }
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
@@ -435,18 +438,30 @@ fn refuse(code: std::os::raw::c_int, message: String) -> Error {
     ))
 }
 
-/// Bring the schema up to [`STORE_VERSION`], all or nothing.
+/// Bring the schema up to [`STORE_VERSION`], all or nothing. A store already at that version is
+/// only read, so an ordinary open costs no write and no fsync.
 fn migrate(conn: &mut Connection, label: &str) -> Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > STORE_VERSION {
-        return Err(refuse(
+    let newer = |version: i64| {
+        refuse(
             ffi::SQLITE_CANTOPEN,
             format!(
                 "{label} was written by a newer doorstep (store version {version}, this app reads up \
                  to {STORE_VERSION}); update the app"
             ),
-        ));
+        )
+    };
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > STORE_VERSION {
+        return Err(newer(version));
+    }
+    if version == STORE_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another connection may have migrated meanwhile.
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > STORE_VERSION {
+        return Err(newer(version));
     }
     for (done, sql) in MIGRATIONS.iter().enumerate() {
         let reached = done as i64 + 1;
