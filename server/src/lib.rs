@@ -35,6 +35,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -46,7 +47,9 @@ pub fn app(state: AppState) -> Router {
     let config = state.config().clone();
     let sync_routes = Router::new()
         .route(doorstep_core::protocol::SYNC_PATH, post(sync::sync_handler))
-        .layer(DefaultBodyLimit::max(config.sync_body_limit));
+        .layer(DefaultBodyLimit::max(config.sync_body_limit))
+        // Replies carrying documents compress well; phones ask with Accept-Encoding: gzip.
+        .layer(CompressionLayer::new());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))

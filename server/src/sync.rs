@@ -107,6 +107,7 @@ async fn handle_request(
         )
     })?;
     let up = body.len();
+    let body = decode_content(headers, body, limit.saturating_mul(4)).map_err(|e| (e, up))?;
     let request = protocol::decode_request(&body).map_err(|e| (envelope_error(e), up))?;
     if request.schema > SCHEMA_VERSION {
         return Err((
@@ -127,6 +128,42 @@ async fn handle_request(
         Ok(Ok((bytes, counts))) => Ok((bytes, up, counts)),
         Ok(Err(e)) => Err((e, up)),
         Err(e) => Err((AppError::from(e), up)),
+    }
+}
+
+/// Undo a `Content-Encoding: gzip` (phones compress large requests), refusing anything that
+/// inflates beyond `max` bytes, so a small bomb cannot exhaust memory.
+fn decode_content(
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+    max: usize,
+) -> Result<axum::body::Bytes, AppError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(body),
+        Some("gzip") => {
+            use std::io::Read as _;
+            let mut out = Vec::new();
+            let mut reader = flate2::read::GzDecoder::new(&body[..]).take(max as u64 + 1);
+            reader.read_to_end(&mut out).map_err(|_| {
+                AppError::bad_request("malformed_envelope", "the gzip body does not inflate")
+            })?;
+            if out.len() > max {
+                return Err(AppError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the request inflates beyond {max} bytes"),
+                ));
+            }
+            Ok(out.into())
+        }
+        Some(_) => Err(AppError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the only content encoding accepted is gzip",
+        )),
     }
 }
 

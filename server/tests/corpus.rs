@@ -251,3 +251,47 @@ fn enrollment_codes_are_one_time_and_expire() -> Result<()> {
     assert_eq!(fingerprint(&server)?, before);
     Ok(())
 }
+
+#[test]
+fn gzip_requests_inflate_within_a_cap_and_other_encodings_are_refused() -> Result<()> {
+    use std::io::Write as _;
+    let server = TestServer::start()?;
+    let phone = Phone::enroll(&server, &server.code("3"))?;
+    let token = phone.enrollment.device_token.clone();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let valid = std::fs::read(dir.join("sync/valid_empty.cbor"))?;
+    let with_encoding = |encoding: &str, body: Vec<u8>| -> Result<(StatusCode, Vec<u8>)> {
+        server.call(
+            Request::post(protocol::SYNC_PATH)
+                .header(header::CONTENT_TYPE, protocol::CONTENT_TYPE)
+                .header(header::CONTENT_ENCODING, encoding)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::from(body))?,
+        )
+    };
+    let (status, _) = with_encoding("gzip", doorstep_core::sync::gzip(&valid)?)?;
+    assert_eq!(status, StatusCode::OK);
+
+    let before = fingerprint(&server)?;
+    let (status, bytes) = with_encoding("gzip", valid.clone())?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&bytes)?, "malformed_envelope");
+    let (status, bytes) = with_encoding("br", valid)?;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(error_code(&bytes)?, "unsupported_media_type");
+
+    // A small body that inflates beyond four times the sync limit is cut off, not inflated.
+    let cap = server.state.config().sync_body_limit * 4;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..(cap >> 20) + 1 {
+        encoder.write_all(&zeros)?;
+    }
+    let bomb = encoder.finish()?;
+    assert!(bomb.len() < server.state.config().sync_body_limit);
+    let (status, bytes) = with_encoding("gzip", bomb)?;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&bytes)?, "body_too_large");
+    assert_eq!(fingerprint(&server)?, before);
+    Ok(())
+}

@@ -1,0 +1,434 @@
+//! Sync benchmarks (numbers, not tests): a building head reconnecting after a day offline, the
+//! cost of unchanged documents, and a reconnect storm of many phones against one server on
+//! loopback. Prints a summary and writes JSON to `target/bench_sync.json`.
+//!
+//! `cargo run --release -p doorstep-server --example bench_sync -- [communities] [threads]`
+//! (defaults: 10 communities of 11 buildings = 110 phones, 16 client threads). Each community is
+//! a copy of the sample register with its own published election.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow};
+use doorstep_core::doc::{DocId, FieldDoc, OrdersDoc};
+use doorstep_core::import;
+use doorstep_core::model::{Answer, Campaign, Choice, DoorOutcome, Role};
+use doorstep_core::replica::Replica;
+use doorstep_core::store::Store;
+use doorstep_core::sync::{self, HttpTransport, SyncReport, Transport, TransportError};
+use doorstep_server::storage::{Assignment, NewAccount, SqliteStorage};
+use doorstep_server::{AppState, Config, auth, demo, ops};
+use serde_json::json;
+
+const VISITS: usize = 28;
+const BALLOTS: usize = 25;
+const ORDERS: usize = 5;
+
+/// One building head's phone.
+struct Phone {
+    replica: Replica,
+    community: String,
+    building: String,
+}
+
+impl Phone {
+    fn sync(&self, transport: &dyn Transport) -> Result<SyncReport> {
+        Ok(self.replica.with_store(|s| sync::sync(s, transport))?)
+    }
+}
+
+/// Set up `n` communities, each a copy of the sample register with a published election and a
+/// head account per building; returns (community, building, enrollment code) per head.
+fn setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String)>> {
+    let info = demo::setup(state, Some("bench-admin-password")).map_err(|e| anyhow!("{e}"))?;
+    let storage = state.storage();
+    let admin = storage
+        .account_by_login(&info.admin_login)?
+        .context("admin")?;
+    let writer = ops::account_writer(&admin, Default::default());
+    let actor = format!("account:{}", admin.id);
+    let mut codes = Vec::new();
+    for c in 0..n {
+        let community = format!("c{c:03}");
+        let imported = import::parse_csv(&community, "bench", demo::SAMPLE_CSV)?;
+        ops::import_register(state.docs(), &imported, &writer, &actor)
+            .map_err(|e| anyhow!("{e}"))?;
+        let campaign_id = format!("{community}-election");
+        let mut draft: Campaign = state
+            .docs()
+            .campaign(demo::CAMPAIGN)
+            .map_err(|e| anyhow!("{e}"))?
+            .context("demo campaign")?;
+        draft.id = campaign_id.clone();
+        draft.community = community.clone();
+        draft.status = doorstep_core::model::CampaignStatus::Draft;
+        draft.status_times.clear();
+        draft.roll_hash = None;
+        draft.rules_hash = None;
+        ops::create_draft(state.docs(), &draft, &writer, &actor).map_err(|e| anyhow!("{e}"))?;
+        ops::publish_campaign(state.docs(), &campaign_id, &writer, &actor)
+            .map_err(|e| anyhow!("{e}"))?;
+        for building in imported.register.buildings.keys() {
+            let account = storage.create_account(
+                &NewAccount {
+                    login: format!("{community}-head-{building}"),
+                    display_name: String::new(),
+                    roles: vec![Role::BuildingHead],
+                    password_hash: None,
+                },
+                &actor,
+            )?;
+            storage.assign(
+                &Assignment {
+                    account_id: account.id.clone(),
+                    community: community.clone(),
+                    building: building.clone(),
+                },
+                &actor,
+            )?;
+            let (code, _) = auth::issue_enrollment_code(storage, &account.id, 3_600_000, &actor)?;
+            codes.push((community.clone(), building.clone(), code));
+        }
+    }
+    Ok(codes)
+}
+
+fn enroll(url: &str, code: &str, community: &str, building: &str) -> Result<Phone> {
+    let enrollment = sync::enroll(url, code)?;
+    let mut store = Store::open_in_memory()?;
+    sync::save_enrollment(&mut store, url, &enrollment)?;
+    let replica = Replica::from_store(store);
+    let identity =
+        sync::identity_of(enrollment.device_id, &enrollment.account).context("identity")?;
+    replica.set_identity(&identity)?;
+    Ok(Phone {
+        replica,
+        community: community.to_string(),
+        building: building.to_string(),
+    })
+}
+
+/// A day of work: visits, ballots and work orders, each a checked, stored action.
+fn day_of_work(phone: &Phone, campaign: &str) -> Result<()> {
+    let units: Vec<String> = phone
+        .replica
+        .units(&phone.building, Some(campaign))?
+        .into_iter()
+        .map(|u| u.unit.code)
+        .collect();
+    let mut seen_keys = std::collections::BTreeSet::new();
+    for (i, unit) in units.iter().cycle().take(VISITS).enumerate() {
+        let outcome = if i % 3 == 0 {
+            DoorOutcome::NotHome
+        } else {
+            DoorOutcome::Collected
+        };
+        phone.replica.record_visit(campaign, unit, outcome, "")?;
+    }
+    let mut ballots = 0;
+    for view in phone.replica.units(&phone.building, Some(campaign))? {
+        if ballots == BALLOTS {
+            break;
+        }
+        if !seen_keys.insert(view.unit.voter_key()) {
+            continue;
+        }
+        let answers = BTreeMap::from([(
+            "q1".to_string(),
+            Answer {
+                candidates: (1..=7)
+                    .map(|c| (format!("cand-{c}"), Choice::Yes))
+                    .collect(),
+                ..Answer::default()
+            },
+        )]);
+        phone
+            .replica
+            .record_ballot(campaign, &view.unit.code, answers, None)?;
+        ballots += 1;
+    }
+    phone.replica.orders(&phone.building)?;
+    for unit in units.iter().take(ORDERS) {
+        phone
+            .replica
+            .create_order(unit, "楼道灯不亮", "三楼到四楼")?;
+    }
+    Ok(())
+}
+
+fn gzip_len(bytes: &[u8]) -> Result<usize> {
+    Ok(sync::gzip(bytes)?.len())
+}
+
+/// Wraps the HTTP transport to count the bytes that actually cross the network: requests above
+/// 1 KiB and replies above 32 bytes travel gzip-compressed (the CBOR lengths are in the report).
+struct Measured {
+    inner: HttpTransport,
+    wire_up: AtomicUsize,
+    wire_down: AtomicUsize,
+}
+
+impl Measured {
+    fn new(url: &str) -> Measured {
+        Measured {
+            inner: HttpTransport::new(url),
+            wire_up: AtomicUsize::new(0),
+            wire_down: AtomicUsize::new(0),
+        }
+    }
+
+    fn take(&self) -> (usize, usize) {
+        (
+            self.wire_up.swap(0, Ordering::SeqCst),
+            self.wire_down.swap(0, Ordering::SeqCst),
+        )
+    }
+}
+
+impl Transport for Measured {
+    fn post(&self, body: Vec<u8>, token: &str) -> Result<Vec<u8>, TransportError> {
+        let up = if body.len() > 1024 {
+            sync::gzip(&body).map(|g| g.len()).unwrap_or(body.len())
+        } else {
+            body.len()
+        };
+        self.wire_up.fetch_add(up, Ordering::SeqCst);
+        let reply = self.inner.post(body, token)?;
+        let down = if reply.len() > 32 {
+            sync::gzip(&reply).map(|g| g.len()).unwrap_or(reply.len())
+        } else {
+            reply.len()
+        };
+        self.wire_down.fetch_add(down, Ordering::SeqCst);
+        Ok(reply)
+    }
+
+    fn enroll(&self, body: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        self.inner.enroll(body)
+    }
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let communities: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let threads: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
+
+    let dir = tempfile::tempdir()?;
+    let state = AppState::new(
+        SqliteStorage::open(dir.path().join("bench.sqlite"))?,
+        Config::default(),
+    );
+    let t = Instant::now();
+    let codes = setup(&state, communities)?;
+    let setup_secs = t.elapsed().as_secs_f64();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(doorstep_server::serve(state.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+
+    // --- 1. One building head, a day offline. -------------------------------------------
+    let (_, _, code) = &demo::setup(&state, None)
+        .map_err(|e| anyhow!("{e}"))?
+        .heads
+        .into_iter()
+        .find(|(_, b, _)| b == "3")
+        .context("building 3")?;
+    let transport = Measured::new(&url);
+    let phone = enroll(&url, code, demo::COMMUNITY, "3")?;
+    let first = phone.sync(&transport)?;
+    let field_id = DocId::Field {
+        campaign: demo::CAMPAIGN.into(),
+        building: "3".into(),
+    };
+    let orders_id = DocId::Orders {
+        community: demo::COMMUNITY.into(),
+        building: "3".into(),
+    };
+    let before_field: FieldDoc = state
+        .docs()
+        .hydrate(&field_id)
+        .map_err(|e| anyhow!("{e}"))?
+        .context("field")?;
+    day_of_work(&phone, demo::CAMPAIGN)?;
+    let metrics_before = state.metrics().render(0);
+    let t = Instant::now();
+    transport.take();
+    let day = phone.sync(&transport)?;
+    let (wire_up, wire_down) = transport.take();
+    let day_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let server_ms = server_seconds(&state.metrics().render(0))? * 1000.0
+        - server_seconds(&metrics_before)? * 1000.0;
+    let after_field: FieldDoc = state
+        .docs()
+        .hydrate(&field_id)
+        .map_err(|e| anyhow!("{e}"))?
+        .context("field")?;
+    let orders: OrdersDoc = state
+        .docs()
+        .hydrate(&orders_id)
+        .map_err(|e| anyhow!("{e}"))?
+        .context("orders")?;
+    let new_visits: Vec<_> = after_field
+        .visits
+        .iter()
+        .filter(|(k, _)| !before_field.visits.contains_key(*k))
+        .collect();
+    let new_ballots: Vec<_> = after_field
+        .ballots
+        .iter()
+        .filter(|(k, _)| !before_field.ballots.contains_key(*k))
+        .collect();
+    let records = serde_json::to_vec(&json!({
+        "visits": new_visits, "ballots": new_ballots, "orders": orders.orders,
+    }))?;
+    let gzip_json = gzip_len(&records)?;
+    let wire = wire_up + wire_down;
+
+    // --- 2. Unchanged documents. ---------------------------------------------------------
+    let idle = phone.sync(&transport)?;
+    let held = phone.replica.with_store(|s| s.document_ids())?.len();
+
+    // --- 3. The storm. -------------------------------------------------------------------
+    let t = Instant::now();
+    let phones: Vec<Phone> = codes
+        .iter()
+        .map(|(c, b, code)| enroll(&url, code, c, b))
+        .collect::<Result<_>>()?;
+    let enroll_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for p in &phones {
+        p.sync(&transport)?;
+        day_of_work(p, &format!("{}-election", p.community))?;
+    }
+    let prepare_secs = t.elapsed().as_secs_f64();
+
+    let queue = Arc::new(Mutex::new(phones));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let queue = queue.clone();
+            let latencies = latencies.clone();
+            let failures = failures.clone();
+            let url = url.clone();
+            scope.spawn(move || {
+                let transport = HttpTransport::new(&url);
+                loop {
+                    let Some(phone) = queue.lock().ok().and_then(|mut q| q.pop()) else {
+                        break;
+                    };
+                    let started = Instant::now();
+                    match phone.sync(&transport) {
+                        Ok(r) if r.rejected.is_empty() && r.complete => {
+                            if let Ok(mut l) = latencies.lock() {
+                                l.push(started.elapsed());
+                            }
+                        }
+                        Ok(r) => {
+                            if let Ok(mut f) = failures.lock() {
+                                f.push(format!("{r:?}"));
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failures.lock() {
+                                f.push(e.to_string());
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let storm_secs = t.elapsed().as_secs_f64();
+    let mut lat = latencies.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+    lat.sort();
+    let failures = failures.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+
+    stop.send(()).ok();
+    rt.block_on(server)??;
+
+    let result = json!({
+        "setup_seconds": setup_secs,
+        "day_offline": {
+            "records": { "visits": new_visits.len(), "ballots": new_ballots.len(), "orders": orders.orders.len() },
+            "first_sync_round_trips": first.round_trips,
+            "first_sync_bytes_down": first.bytes_down,
+            "round_trips": day.round_trips,
+            "bytes_up": day.bytes_up,
+            "bytes_down": day.bytes_down,
+            "wire_bytes_up_gzip": wire_up,
+            "wire_bytes_down_gzip": wire_down,
+            "json_bytes": records.len(),
+            "gzip_json_bytes": gzip_json,
+            "wire_over_gzip_json": wire as f64 / gzip_json as f64,
+            "client_ms": day_ms,
+            "server_ms": server_ms,
+        },
+        "unchanged": {
+            "documents": held,
+            "round_trips": idle.round_trips,
+            "bytes_up": idle.bytes_up,
+            "bytes_down": idle.bytes_down,
+            "bytes_per_document": (idle.bytes_up + idle.bytes_down) as f64 / held as f64,
+        },
+        "storm": {
+            "phones": lat.len() + failures.len(),
+            "succeeded": lat.len(),
+            "failures": failures.iter().take(5).collect::<Vec<_>>(),
+            "client_threads": threads,
+            "enroll_seconds": enroll_secs,
+            "prepare_seconds": prepare_secs,
+            "seconds": storm_secs,
+            "syncs_per_second": lat.len() as f64 / storm_secs,
+            "p50_ms": percentile(&lat, 0.5),
+            "p99_ms": percentile(&lat, 0.99),
+            "max_ms": percentile(&lat, 1.0),
+        },
+        "process_peak_rss_kib": peak_rss_kib(),
+    });
+    let text = serde_json::to_string_pretty(&result)?;
+    println!("{text}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench_sync.json");
+    std::fs::write(out, text)?;
+    Ok(())
+}
+
+/// The server-side sync time so far, from the `/metrics` histogram sum.
+fn server_seconds(metrics: &str) -> Result<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("doorstep_sync_duration_seconds_sum "))
+        .context("no histogram sum")?
+        .trim()
+        .parse()
+        .context("histogram sum")
+}
