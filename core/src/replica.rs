@@ -629,6 +629,11 @@ impl Inner {
         change: impl FnOnce(&mut Document) -> Result<()>,
     ) -> Result<()> {
         let writer = identity.writer();
+        if self.doc(id, identity)?.is_none() {
+            return Err(Error::NotFound(format!(
+                "{id} is not on this phone yet; sync first"
+            )));
+        }
         let Inner { store, docs } = self;
         let doc = docs
             .get_mut(id)
