@@ -143,6 +143,21 @@ fn read<T: Hydrate>(doc: &AutoCommit, what: &str) -> Result<T, Violation> {
     hydrate(doc).map_err(|e| Violation(format!("{what} does not have the expected shape: {e}")))
 }
 
+/// The document's typed shape before and after the changes; a document being created starts
+/// from its empty shape.
+fn before_and_after<T: Hydrate + Default>(
+    before: &mut AutoCommit,
+    after: &mut AutoCommit,
+    what: &str,
+) -> Result<(T, T), Violation> {
+    let old = if before.get_heads().is_empty() {
+        T::default()
+    } else {
+        read(before, what)?
+    };
+    Ok((old, read(after, what)?))
+}
+
 fn admin_only(ctx: &Context<'_>, what: &str) -> Result<(), Violation> {
     if ctx.writer.is_admin() {
         Ok(())
@@ -277,12 +292,7 @@ fn check_field(
     let writer = ctx.writer;
     let building = ctx.doc_id.building().unwrap_or_default();
     let creating = before.get_heads().is_empty();
-    let old: FieldDoc = if creating {
-        FieldDoc::default()
-    } else {
-        read(before, "the field record")?
-    };
-    let new: FieldDoc = read(after, "the field record")?;
+    let (old, new): (FieldDoc, FieldDoc) = before_and_after(before, after, "the field record")?;
 
     for touch in touches {
         match touch.path.as_slice() {
@@ -522,12 +532,7 @@ fn check_orders(
     let writer = ctx.writer;
     let building = ctx.doc_id.building().unwrap_or_default();
     let creating = before.get_heads().is_empty();
-    let old: OrdersDoc = if creating {
-        OrdersDoc::default()
-    } else {
-        read(before, "the work orders")?
-    };
-    let new: OrdersDoc = read(after, "the work orders")?;
+    let (old, new): (OrdersDoc, OrdersDoc) = before_and_after(before, after, "the work orders")?;
     let dispatcher = writer.is(Role::Dispatcher) || writer.is_admin();
     if !(writer.works_in(building) || dispatcher) {
         return deny(format!("building {building} is not assigned to you"));
