@@ -1,17 +1,19 @@
-//! FFI overhead baseline: 10,000 `record_visit` calls made from Rust, through core's `Replica`
-//! and through the exported `DoorstepReplica` wrapper, against a seeded replica on disk.
+//! FFI overhead baseline: the calls the Kotlin and Python benches make through the generated
+//! bindings, made here from Rust on the same exported `DoorstepReplica`, so the difference is
+//! the cost of crossing the FFI (`mobile-demo/src/DoorstepBench.kt`,
+//! `bindings/tests/python/bench_ffi.py`).
 //!
-//! The Kotlin (`mobile-demo/src/DoorstepBench.kt`) and Python (`bindings/tests/python/bench_ffi.py`)
-//! benches make the same calls through the generated bindings; the difference is the FFI's cost.
-//! Run: `cargo run -p doorstep-ffi --release --features testing --example bench_ffi [-- CALLS]`.
-//! Prints one JSON object per measurement.
+//! Measures: opening a seeded replica with three building documents (and its first read),
+//! CALLS `record_visit` calls (each one checked, committed and fsynced), and CALLS `identity`
+//! calls (a small read, where the crossing itself is most of the cost).
+//! Run: `cargo run -p doorstep-ffi --release --features testing --example bench_ffi [-- CALLS]`
+//! or `scripts/bindings-test.sh --bench`. Prints one JSON object per measurement.
 
 use std::time::Instant;
 
-use doorstep_core::model::DoorOutcome;
-use doorstep_core::replica::Replica;
 use doorstep_ffi::DoorstepReplica;
 use doorstep_ffi::testing::seed_demo_replica;
+use doorstep_ffi::types::DoorOutcome;
 
 fn main() -> anyhow::Result<()> {
     let calls: usize = std::env::args()
@@ -25,57 +27,44 @@ fn main() -> anyhow::Result<()> {
     seed_demo_replica(path.clone())?;
     let started = Instant::now();
     let replica = DoorstepReplica::open(path)?;
+    report("open_replica", 1, started);
+    let started = Instant::now();
     let buildings = replica.buildings()?;
-    report("open_replica_3_buildings", 1, started);
+    report("first_read_3_buildings", 1, started);
     anyhow::ensure!(
         buildings.len() == 3,
         "the seeded replica holds three buildings"
     );
 
-    let path = dir.path().join("core.db").display().to_string();
-    let seed = seed_demo_replica(path.clone())?;
-    let core = Replica::open(&path)?;
-    let units = unit_codes(&*DoorstepReplica::open(path)?, &seed.buildings)?;
     let started = Instant::now();
-    for i in 0..calls {
-        core.record_visit(
-            &seed.resolution,
-            &units[i % units.len()],
-            DoorOutcome::NotHome,
-            "",
-        )?;
+    for _ in 0..calls {
+        std::hint::black_box(replica.identity()?);
     }
-    report("record_visit_core", calls, started);
+    report("identity", calls, started);
 
-    let path = dir.path().join("ffi.db").display().to_string();
+    let path = dir.path().join("visits.db").display().to_string();
     let seed = seed_demo_replica(path.clone())?;
     let replica = DoorstepReplica::open(path)?;
-    let units = unit_codes(&replica, &seed.buildings)?;
-    let started = Instant::now();
-    for i in 0..calls {
-        replica.record_visit(
-            seed.resolution.clone(),
-            units[i % units.len()].clone(),
-            doorstep_ffi::types::DoorOutcome::NotHome,
-            String::new(),
-        )?;
-    }
-    report("record_visit_rust_wrapper", calls, started);
-    Ok(())
-}
-
-/// Every unit code of the seeded buildings, so visits spread over three field documents.
-fn unit_codes(replica: &DoorstepReplica, buildings: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut codes = Vec::new();
-    for b in buildings {
-        codes.extend(
+    let mut units = Vec::new();
+    for b in &seed.buildings {
+        units.extend(
             replica
                 .units(b.clone(), None)?
                 .into_iter()
                 .map(|u| u.unit.code),
         );
     }
-    Ok(codes)
+    let started = Instant::now();
+    for i in 0..calls {
+        replica.record_visit(
+            seed.resolution.clone(),
+            units[i % units.len()].clone(),
+            DoorOutcome::NotHome,
+            String::new(),
+        )?;
+    }
+    report("record_visit", calls, started);
+    Ok(())
 }
 
 fn report(name: &str, calls: usize, started: Instant) {
