@@ -57,7 +57,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/auth/me", get(auth::me))
         .route(doorstep_core::protocol::ENROLL_PATH, post(auth::enroll))
-        .nest("/api/v1/admin", admin::router())
+        .nest("/api/v1/admin", admin::router(&config))
         .layer(DefaultBodyLimit::max(config.default_body_limit))
         .merge(sync_routes)
         .fallback(not_found)

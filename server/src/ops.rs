@@ -29,7 +29,7 @@ pub fn account_writer(account: &Account, buildings: BTreeSet<String>) -> Writer 
 }
 
 /// Write a whole typed value into a document root.
-fn write_all<T: autosurgeon::Reconcile>(
+pub fn write_all<T: autosurgeon::Reconcile>(
     doc: &mut AutoCommit,
     value: &T,
 ) -> Result<(), doorstep_core::Error> {

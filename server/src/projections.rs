@@ -1,14 +1,23 @@
-//! Projections: plain tables derived from documents (units, voter keys, visits, ballots,
-//! orders), updated inside the same transaction that stores a document change, so the tally
-//! and the dashboard read tables. They can be rebuilt from documents at any time
-//! (`doorstep-server rebuild-projections`).
+//! Projections: plain tables derived from documents (units, voter keys, households, campaigns,
+//! the frozen roll, visits, deliveries, ballots, adjudications, work orders), updated inside the
+//! same transaction that stores a document change, so the tally and the dashboard read tables.
+//! They can be rebuilt from documents at any time (`doorstep-server rebuild-projections`).
 //!
 //! The storage layer calls [`migrate`] when it opens the database, [`document_changed`] for
 //! every document it writes, and [`clear`] before a rebuild.
+//!
+//! Each document's rows are replaced whole on every change: documents are small (one building,
+//! one campaign's field record of one building), and replacing is the one way that can never
+//! drift from the document. The one thing a document cannot tell is *when the server first saw*
+//! a ballot, which decides whether it was synced late; that lives in `ballot_receipts`, a
+//! server fact that a rebuild keeps (see [`clear`]).
 
 use automerge::AutoCommit;
-use doorstep_core::doc::DocId;
-use rusqlite::Transaction;
+use autosurgeon::hydrate;
+use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, FieldDoc, OrdersDoc, RegisterDoc};
+use doorstep_core::model::now_millis;
+use rusqlite::{Transaction, params};
+use serde::Serialize;
 
 /// Why a projection could not be updated; the surrounding transaction rolls back.
 #[derive(Debug, thiserror::Error)]
@@ -19,22 +28,641 @@ pub enum ProjectionError {
     Shape(String),
 }
 
+/// The projection tables. `ballot_receipts` is not a projection but the server's own record of
+/// when each ballot first arrived; it is created here because only projections read it.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS p_buildings (
+    community TEXT NOT NULL,
+    building  TEXT NOT NULL,
+    label     TEXT NOT NULL,
+    entrances INTEGER NOT NULL,
+    PRIMARY KEY (community, building)
+);
+CREATE TABLE IF NOT EXISTS p_units (
+    community   TEXT NOT NULL,
+    unit        TEXT NOT NULL,
+    building    TEXT NOT NULL,
+    entrance    TEXT NOT NULL,
+    floor       INTEGER NOT NULL,
+    room        TEXT NOT NULL,
+    area        INTEGER NOT NULL,
+    area_source TEXT NOT NULL,
+    sale_status TEXT NOT NULL,
+    voter_key   TEXT NOT NULL,
+    PRIMARY KEY (community, unit)
+);
+CREATE INDEX IF NOT EXISTS p_units_building ON p_units(community, building);
+CREATE TABLE IF NOT EXISTS p_voter_keys (
+    community TEXT NOT NULL,
+    voter_key TEXT NOT NULL,
+    units     INTEGER NOT NULL,
+    area      INTEGER NOT NULL,
+    PRIMARY KEY (community, voter_key)
+);
+CREATE TABLE IF NOT EXISTS p_households (
+    community    TEXT NOT NULL,
+    unit         TEXT NOT NULL,
+    building     TEXT NOT NULL,
+    contact_name TEXT NOT NULL,
+    phone        TEXT NOT NULL,
+    occupancy    TEXT NOT NULL,
+    residents    INTEGER NOT NULL,
+    PRIMARY KEY (community, unit)
+);
+CREATE TABLE IF NOT EXISTS p_campaigns (
+    campaign   TEXT PRIMARY KEY,
+    community  TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    closed_at  INTEGER,
+    roll_hash  TEXT,
+    definition TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS p_roll (
+    campaign  TEXT NOT NULL,
+    building  TEXT NOT NULL,
+    unit      TEXT NOT NULL,
+    entrance  TEXT NOT NULL,
+    voter_key TEXT NOT NULL,
+    area      INTEGER NOT NULL,
+    PRIMARY KEY (campaign, building, unit)
+);
+CREATE TABLE IF NOT EXISTS p_visits (
+    campaign TEXT NOT NULL,
+    building TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    unit     TEXT NOT NULL,
+    outcome  TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    by       TEXT NOT NULL,
+    PRIMARY KEY (campaign, building, id)
+);
+CREATE TABLE IF NOT EXISTS p_deliveries (
+    campaign  TEXT NOT NULL,
+    building  TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    voter_key TEXT NOT NULL,
+    unit      TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    by        TEXT NOT NULL,
+    PRIMARY KEY (campaign, building, id)
+);
+CREATE TABLE IF NOT EXISTS p_ballots (
+    campaign     TEXT NOT NULL,
+    building     TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    voter_key    TEXT NOT NULL,
+    unit         TEXT NOT NULL,
+    collected_at INTEGER NOT NULL,
+    by           TEXT NOT NULL,
+    supersedes   TEXT,
+    answers      TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,
+    late_synced  INTEGER NOT NULL,
+    PRIMARY KEY (campaign, building, id)
+);
+CREATE INDEX IF NOT EXISTS p_ballots_voter ON p_ballots(campaign, voter_key);
+CREATE TABLE IF NOT EXISTS p_adjudications (
+    campaign   TEXT NOT NULL,
+    building   TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    voter_key  TEXT NOT NULL,
+    considered TEXT NOT NULL,
+    chosen     TEXT,
+    reason     TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    by         TEXT NOT NULL,
+    PRIMARY KEY (campaign, building, id)
+);
+CREATE TABLE IF NOT EXISTS p_orders (
+    community  TEXT NOT NULL,
+    building   TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    unit       TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    assignee   TEXT,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    events     INTEGER NOT NULL,
+    PRIMARY KEY (community, building, id)
+);
+CREATE TABLE IF NOT EXISTS ballot_receipts (
+    campaign    TEXT NOT NULL,
+    ballot      TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (campaign, ballot)
+);
+"#;
+
+/// Every projection table, in the order [`clear`] empties them.
+pub const TABLES: [&str; 11] = [
+    "p_buildings",
+    "p_units",
+    "p_voter_keys",
+    "p_households",
+    "p_campaigns",
+    "p_roll",
+    "p_visits",
+    "p_deliveries",
+    "p_ballots",
+    "p_adjudications",
+    "p_orders",
+];
+
 /// Create the projection tables when missing. Called on every open, inside the migration
 /// transaction.
-pub fn migrate(_tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+pub fn migrate(tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+    tx.execute_batch(SCHEMA)?;
     Ok(())
 }
 
 /// Bring the projections of one document up to date with `doc` (its state after the change).
 pub fn document_changed(
-    _tx: &Transaction<'_>,
-    _id: &DocId,
-    _doc: &AutoCommit,
+    tx: &Transaction<'_>,
+    id: &DocId,
+    doc: &AutoCommit,
 ) -> Result<(), ProjectionError> {
+    match id {
+        DocId::Register { .. } => {
+            // Buildings are projected from the register so a building without units shows too.
+            let register: RegisterDoc = read(id, doc)?;
+            project_register(tx, &register)
+        }
+        DocId::Building { community, .. } => {
+            let building: BuildingDoc = read(id, doc)?;
+            project_building(tx, community, &building)
+        }
+        DocId::Campaign { campaign } => {
+            let value: CampaignDoc = read(id, doc)?;
+            project_campaign(tx, campaign, &value)
+        }
+        DocId::Field { campaign, building } => {
+            let field: FieldDoc = read(id, doc)?;
+            project_field(tx, campaign, building, &field)
+        }
+        DocId::Orders {
+            community,
+            building,
+        } => {
+            let orders: OrdersDoc = read(id, doc)?;
+            project_orders(tx, community, building, &orders)
+        }
+    }
+}
+
+/// Empty every projection table before a rebuild. `ballot_receipts` is kept: when a ballot
+/// first reached the server is history, not something a document can tell again.
+pub fn clear(tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+    for table in TABLES {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
     Ok(())
 }
 
-/// Empty every projection table before a rebuild.
-pub fn clear(_tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+fn read<T: autosurgeon::Hydrate>(id: &DocId, doc: &AutoCommit) -> Result<T, ProjectionError> {
+    hydrate(doc).map_err(|e| ProjectionError::Shape(format!("{id}: {e}")))
+}
+
+/// The snake_case name serde gives a unit enum variant (`not_home`, `developer_unsold`).
+pub fn enum_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, ProjectionError> {
+    serde_json::to_string(value).map_err(|e| ProjectionError::Shape(e.to_string()))
+}
+
+fn project_register(tx: &Transaction<'_>, register: &RegisterDoc) -> Result<(), ProjectionError> {
+    tx.execute(
+        "DELETE FROM p_buildings WHERE community = ?1",
+        [&register.community],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_buildings (community, building, label, entrances) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for b in register.buildings.values() {
+        insert.execute(params![
+            register.community,
+            b.id,
+            b.label,
+            b.entrances.len() as i64
+        ])?;
+    }
     Ok(())
+}
+
+fn project_building(
+    tx: &Transaction<'_>,
+    community: &str,
+    doc: &BuildingDoc,
+) -> Result<(), ProjectionError> {
+    let building = &doc.building.id;
+    tx.execute(
+        "DELETE FROM p_units WHERE community = ?1 AND building = ?2",
+        [community, building],
+    )?;
+    tx.execute(
+        "DELETE FROM p_households WHERE community = ?1 AND building = ?2",
+        [community, building],
+    )?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO p_units (community, unit, building, entrance, floor, room, area,
+                 area_source, sale_status, voter_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for u in doc.units.values() {
+            insert.execute(params![
+                community,
+                u.code,
+                u.building,
+                u.entrance,
+                u.floor,
+                u.room,
+                u.area,
+                enum_name(&u.area_source),
+                enum_name(&u.sale_status),
+                u.voter_key()
+            ])?;
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO p_households (community, unit, building, contact_name, phone,
+                 occupancy, residents)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (unit, h) in &doc.households {
+            insert.execute(params![
+                community,
+                unit,
+                building,
+                h.contact_name,
+                h.phone,
+                enum_name(&h.occupancy),
+                h.residents
+            ])?;
+        }
+    }
+    // Voter keys span buildings (one owner, units in two buildings), so they are recounted for
+    // the whole community from the unit rows.
+    tx.execute("DELETE FROM p_voter_keys WHERE community = ?1", [community])?;
+    tx.execute(
+        "INSERT INTO p_voter_keys (community, voter_key, units, area)
+         SELECT community, voter_key, COUNT(*), SUM(area) FROM p_units
+         WHERE community = ?1 GROUP BY voter_key",
+        [community],
+    )?;
+    Ok(())
+}
+
+fn project_campaign(
+    tx: &Transaction<'_>,
+    campaign: &str,
+    doc: &CampaignDoc,
+) -> Result<(), ProjectionError> {
+    let c = &doc.campaign;
+    tx.execute(
+        "INSERT INTO p_campaigns (campaign, community, title, kind, status, closed_at,
+             roll_hash, definition)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (campaign) DO UPDATE SET community = excluded.community,
+             title = excluded.title, kind = excluded.kind, status = excluded.status,
+             closed_at = excluded.closed_at, roll_hash = excluded.roll_hash,
+             definition = excluded.definition",
+        params![
+            campaign,
+            c.community,
+            c.title,
+            enum_name(&c.kind),
+            enum_name(&c.status),
+            c.closed_at(),
+            c.roll_hash,
+            to_json(c)?
+        ],
+    )?;
+    mark_late(tx, campaign)
+}
+
+/// A ballot is late-synced when the server first received it after the campaign closed.
+fn mark_late(tx: &Transaction<'_>, campaign: &str) -> Result<(), ProjectionError> {
+    tx.execute(
+        "UPDATE p_ballots SET late_synced = COALESCE(
+             (SELECT p_ballots.received_at > c.closed_at FROM p_campaigns c
+              WHERE c.campaign = p_ballots.campaign AND c.closed_at IS NOT NULL), 0)
+         WHERE campaign = ?1",
+        [campaign],
+    )?;
+    Ok(())
+}
+
+fn project_field(
+    tx: &Transaction<'_>,
+    campaign: &str,
+    building: &str,
+    doc: &FieldDoc,
+) -> Result<(), ProjectionError> {
+    for table in [
+        "p_roll",
+        "p_visits",
+        "p_deliveries",
+        "p_ballots",
+        "p_adjudications",
+    ] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE campaign = ?1 AND building = ?2"),
+            [campaign, building],
+        )?;
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_roll (campaign, building, unit, entrance, voter_key, area)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for e in doc.roll.values() {
+        insert.execute(params![
+            campaign,
+            building,
+            e.unit,
+            e.entrance,
+            e.voter_key,
+            e.area
+        ])?;
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_visits (campaign, building, id, unit, outcome, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for v in doc.visits.values() {
+        insert.execute(params![
+            campaign,
+            building,
+            v.id,
+            v.unit,
+            enum_name(&v.outcome),
+            v.at,
+            v.by
+        ])?;
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_deliveries (campaign, building, id, voter_key, unit, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for d in doc.deliveries.values() {
+        insert.execute(params![
+            campaign,
+            building,
+            d.id,
+            d.voter_key,
+            d.unit,
+            d.at,
+            d.by
+        ])?;
+    }
+    let now = now_millis();
+    let mut receipt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO ballot_receipts (campaign, ballot, received_at) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_ballots (campaign, building, id, voter_key, unit, collected_at, by,
+             supersedes, answers, received_at, late_synced)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+             (SELECT received_at FROM ballot_receipts WHERE campaign = ?1 AND ballot = ?3), 0)",
+    )?;
+    for b in doc.ballots.values() {
+        receipt.execute(params![campaign, b.id, now])?;
+        insert.execute(params![
+            campaign,
+            building,
+            b.id,
+            b.voter_key,
+            b.unit,
+            b.collected_at,
+            b.by,
+            b.supersedes,
+            to_json(&b.answers)?
+        ])?;
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_adjudications (campaign, building, id, voter_key, considered, chosen,
+             reason, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for a in doc.adjudications.values() {
+        insert.execute(params![
+            campaign,
+            building,
+            a.id,
+            a.voter_key,
+            to_json(&a.considered)?,
+            a.chosen,
+            a.reason,
+            a.at,
+            a.by
+        ])?;
+    }
+    mark_late(tx, campaign)
+}
+
+fn project_orders(
+    tx: &Transaction<'_>,
+    community: &str,
+    building: &str,
+    doc: &OrdersDoc,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        "DELETE FROM p_orders WHERE community = ?1 AND building = ?2",
+        [community, building],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_orders (community, building, id, unit, title, status, assignee,
+             created_at, created_by, events)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for o in doc.orders.values() {
+        insert.execute(params![
+            community,
+            building,
+            o.id,
+            o.unit,
+            o.title,
+            enum_name(&o.status()),
+            o.assignee,
+            o.created_at,
+            o.created_by,
+            o.events.len() as i64
+        ])?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading projections back.
+// ---------------------------------------------------------------------------------------------
+
+/// Every projection row as text, table by table in primary-key order: what a rebuild must
+/// reproduce exactly (the tests compare it before and after `rebuild_projections`).
+pub fn dump(
+    conn: &rusqlite::Connection,
+) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>, ProjectionError> {
+    let mut out = std::collections::BTreeMap::new();
+    for table in TABLES {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3"))?;
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| {
+                        Ok(match row.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                            rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                            rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.insert(table.to_string(), rows);
+    }
+    Ok(out)
+}
+
+/// Everything core's tally needs about one campaign, read from the projection tables only.
+#[derive(Debug, Clone)]
+pub struct TallyInputs {
+    pub campaign: doorstep_core::model::Campaign,
+    pub roll: Vec<doorstep_core::model::RollEntry>,
+    pub ballots: Vec<doorstep_core::model::Ballot>,
+    pub deliveries: Vec<doorstep_core::model::Delivery>,
+    pub adjudications: Vec<doorstep_core::model::Adjudication>,
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// The tally inputs of `campaign` from the tables, or `None` when the campaign is unknown.
+pub fn tally_inputs(
+    conn: &rusqlite::Connection,
+    campaign: &str,
+) -> Result<Option<TallyInputs>, ProjectionError> {
+    use doorstep_core::model::{Adjudication, Ballot, Delivery, RollEntry};
+    use rusqlite::OptionalExtension;
+    let definition: Option<String> = conn
+        .query_row(
+            "SELECT definition FROM p_campaigns WHERE campaign = ?1",
+            [campaign],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(definition) = definition else {
+        return Ok(None);
+    };
+    let campaign_value = json_column(&definition)?;
+    let roll = conn
+        .prepare_cached(
+            "SELECT unit, building, entrance, voter_key, area FROM p_roll WHERE campaign = ?1
+             ORDER BY unit",
+        )?
+        .query_map([campaign], |r| {
+            Ok(RollEntry {
+                unit: r.get(0)?,
+                building: r.get(1)?,
+                entrance: r.get(2)?,
+                voter_key: r.get(3)?,
+                area: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let ballots = conn
+        .prepare_cached(
+            "SELECT id, voter_key, unit, answers, collected_at, by, supersedes FROM p_ballots
+             WHERE campaign = ?1 ORDER BY id, building",
+        )?
+        .query_map([campaign], |r| {
+            Ok(Ballot {
+                id: r.get(0)?,
+                voter_key: r.get(1)?,
+                unit: r.get(2)?,
+                answers: json_column(&r.get::<_, String>(3)?)?,
+                collected_at: r.get(4)?,
+                by: r.get(5)?,
+                supersedes: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let deliveries = conn
+        .prepare_cached(
+            "SELECT id, voter_key, unit, at, by FROM p_deliveries WHERE campaign = ?1
+             ORDER BY id, building",
+        )?
+        .query_map([campaign], |r| {
+            Ok(Delivery {
+                id: r.get(0)?,
+                voter_key: r.get(1)?,
+                unit: r.get(2)?,
+                at: r.get(3)?,
+                by: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let adjudications = conn
+        .prepare_cached(
+            "SELECT id, voter_key, considered, chosen, reason, at, by FROM p_adjudications
+             WHERE campaign = ?1 ORDER BY id, building",
+        )?
+        .query_map([campaign], |r| {
+            Ok(Adjudication {
+                id: r.get(0)?,
+                voter_key: r.get(1)?,
+                considered: json_column(&r.get::<_, String>(2)?)?,
+                chosen: r.get(3)?,
+                reason: r.get(4)?,
+                at: r.get(5)?,
+                by: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(TallyInputs {
+        campaign: campaign_value,
+        roll,
+        ballots,
+        deliveries,
+        adjudications,
+    }))
+}
+
+/// The tally of `campaign` computed from the projection tables (core's pure tally over the
+/// rows), or `None` when the campaign is unknown. The roll is the frozen one the field
+/// documents carry; an inconsistent roll is reported by the tally itself, never hidden.
+pub fn tally(
+    conn: &rusqlite::Connection,
+    campaign: &str,
+) -> Result<Option<doorstep_core::tally::Tally>, ProjectionError> {
+    let Some(inputs) = tally_inputs(conn, campaign)? else {
+        return Ok(None);
+    };
+    Ok(Some(tally_of(&inputs)))
+}
+
+/// Core's tally over inputs, whatever they were read from.
+pub fn tally_of(inputs: &TallyInputs) -> doorstep_core::tally::Tally {
+    let roll = doorstep_core::roll::Roll::from_entries(inputs.roll.iter().cloned())
+        .unwrap_or_else(|_| doorstep_core::roll::Roll::from_units(std::iter::empty()));
+    doorstep_core::tally::tally(
+        &roll,
+        &inputs.campaign,
+        &inputs.ballots,
+        &inputs.deliveries,
+        &inputs.adjudications,
+    )
 }

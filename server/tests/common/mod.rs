@@ -303,3 +303,141 @@ pub fn units_of(server: &TestServer, building: &str) -> Result<Vec<String>> {
     let doc: doorstep_core::doc::BuildingDoc = server.read(&building_doc(building))?;
     Ok(doc.units.keys().cloned().collect())
 }
+
+/// Send `method path` with an optional JSON body and bearer token; returns status and JSON.
+pub fn api(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    token: Option<&str>,
+) -> Result<(StatusCode, serde_json::Value)> {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let request = match body {
+        Some(b) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(b)?))?,
+        None => builder.body(Body::empty())?,
+    };
+    let (status, bytes) = server.call(request)?;
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Ok((status, json))
+}
+
+/// Like [`api`], but fails unless the status is 2xx.
+pub fn api_ok(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    token: &str,
+) -> Result<serde_json::Value> {
+    let (status, json) = api(server, method, path, body, Some(token))?;
+    anyhow::ensure!(status.is_success(), "{method} {path}: {status} {json}");
+    Ok(json)
+}
+
+/// A dashboard session for the demo counting officer.
+pub fn officer_token(server: &TestServer) -> Result<String> {
+    let password = server
+        .info
+        .generated_officer_password
+        .clone()
+        .context("the demo created the officer")?;
+    let (status, json) = server.post_json(
+        "/api/v1/auth/login",
+        &serde_json::json!({ "login": demo::OFFICER_LOGIN, "password": password }),
+        None,
+    )?;
+    anyhow::ensure!(status == StatusCode::OK, "officer login: {status} {json}");
+    json["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no token"))
+}
+
+/// A ballot for the demo election voting yes for the candidates numbered in `yes`.
+pub fn election_answers(
+    yes: &[u32],
+) -> std::collections::BTreeMap<String, doorstep_core::model::Answer> {
+    use doorstep_core::model::{Answer, Choice};
+    let candidates = (1..=9)
+        .map(|i| {
+            let choice = if yes.contains(&i) {
+                Choice::Yes
+            } else {
+                Choice::No
+            };
+            (format!("cand-{i}"), choice)
+        })
+        .collect();
+    std::collections::BTreeMap::from([(
+        "q1".to_string(),
+        Answer {
+            candidates,
+            ..Answer::default()
+        },
+    )])
+}
+
+/// Every projection row.
+pub fn projections(
+    server: &TestServer,
+) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>> {
+    Ok(server.state.db().read(|c| {
+        doorstep_server::projections::dump(c)
+            .map_err(|e| doorstep_server::storage::StorageError::Projection(e.to_string()))
+    })?)
+}
+
+/// The tally of a campaign computed directly from the server's documents.
+pub fn tally_from_documents(
+    server: &TestServer,
+    campaign: &str,
+) -> Result<doorstep_core::tally::Tally> {
+    use doorstep_core::doc::{DocKind, FieldDoc};
+    let definition = server
+        .state
+        .docs()
+        .campaign(campaign)
+        .map_err(|e| anyhow!("{e}"))?
+        .context("campaign")?;
+    let mut slices = Vec::new();
+    let (mut ballots, mut deliveries, mut adjudications) = (Vec::new(), Vec::new(), Vec::new());
+    for meta in server.storage().documents()? {
+        if meta.id.kind() == DocKind::Field && meta.id.campaign() == Some(campaign) {
+            let field: FieldDoc = server.read(&meta.id)?;
+            ballots.extend(field.ballots.values().cloned());
+            deliveries.extend(field.deliveries.values().cloned());
+            adjudications.extend(field.adjudications.values().cloned());
+            slices.push(field.roll);
+        }
+    }
+    let roll = doorstep_core::roll::Roll::from_slices(slices.iter())?;
+    Ok(doorstep_core::tally::tally(
+        &roll,
+        &definition,
+        &ballots,
+        &deliveries,
+        &adjudications,
+    ))
+}
+
+/// The tally as the admin API serves it (from the projection tables).
+pub fn tally_from_api(
+    server: &TestServer,
+    campaign: &str,
+    token: &str,
+) -> Result<doorstep_core::tally::Tally> {
+    let json = api_ok(
+        server,
+        "GET",
+        &format!("/api/v1/admin/campaigns/{campaign}/tally"),
+        None,
+        token,
+    )?;
+    Ok(serde_json::from_value(json)?)
+}

@@ -1,0 +1,327 @@
+//! Accounts, building assignments, enrollment codes and devices. Admins only; every change is
+//! audited by storage (account.created / account.updated / assignment.* / enrollment.* /
+//! device.revoked).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use doorstep_core::model::{Millis, Role};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::blocking;
+use crate::auth::{self, AdminSession};
+use crate::error::{AppError, AppResult};
+use crate::json::JsonBody;
+use crate::state::AppState;
+use crate::storage::{Account, Assignment, Device, EnrollmentCode, NewAccount};
+
+/// `GET /accounts`.
+pub async fn list(
+    State(state): State<AppState>,
+    session: AdminSession,
+) -> AppResult<Json<Vec<Account>>> {
+    session.require_admin()?;
+    Ok(Json(
+        blocking(&state, |st| Ok(st.storage().accounts()?)).await?,
+    ))
+}
+
+/// The body of `POST /accounts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountBody {
+    pub login: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    /// Needed to log in to the dashboard; building heads who only use a phone have none.
+    pub password: Option<String>,
+}
+
+fn check_login(login: &str) -> AppResult<()> {
+    let ok = !login.is_empty()
+        && login.len() <= 64
+        && login
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "a login is 1–64 characters of letters, digits and - _ . @",
+        ))
+    }
+}
+
+/// `POST /accounts`: create a building head, counting officer, dispatcher or admin.
+pub async fn create(
+    State(state): State<AppState>,
+    session: AdminSession,
+    JsonBody(body): JsonBody<NewAccountBody>,
+) -> AppResult<(StatusCode, Json<Account>)> {
+    session.require_admin()?;
+    check_login(&body.login)?;
+    if body.roles.is_empty() {
+        return Err(AppError::invalid("an account needs at least one role"));
+    }
+    if body.display_name.chars().count() > 64 {
+        return Err(AppError::invalid("display_name is at most 64 characters"));
+    }
+    let account = blocking(&state, move |st| {
+        let actor = session.actor();
+        match &body.password {
+            Some(password) => auth::create_password_account(
+                st.storage(),
+                &body.login,
+                &body.display_name,
+                body.roles.clone(),
+                password,
+                &actor,
+            ),
+            None => Ok(st.storage().create_account(
+                &NewAccount {
+                    login: body.login.clone(),
+                    display_name: body.display_name.clone(),
+                    roles: body.roles.clone(),
+                    password_hash: None,
+                },
+                &actor,
+            )?),
+        }
+    })
+    .await
+    .map_err(|e| {
+        if e.code == "conflict" {
+            AppError::conflict("login_taken", "that login is already taken")
+        } else {
+            e
+        }
+    })?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// The body of `PATCH /accounts/{id}`: a role change or (dis)abling.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    pub roles: Option<Vec<Role>>,
+    pub disabled: Option<bool>,
+}
+
+/// `PATCH /accounts/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<AccountPatch>,
+) -> AppResult<Json<Account>> {
+    session.require_admin()?;
+    if patch.roles.as_ref().is_some_and(|r| r.is_empty()) {
+        return Err(AppError::invalid("an account needs at least one role"));
+    }
+    if id == session.account.id && patch.disabled == Some(true) {
+        return Err(AppError::invalid("you cannot disable your own account"));
+    }
+    let account = blocking(&state, move |st| {
+        let current = st
+            .storage()
+            .account(&id)?
+            .ok_or_else(|| AppError::not_found(format!("no account {id}")))?;
+        let roles = patch.roles.unwrap_or(current.roles);
+        let disabled = patch.disabled.unwrap_or(current.disabled);
+        Ok(st
+            .storage()
+            .update_account(&id, &roles, disabled, &session.actor())?)
+    })
+    .await?;
+    Ok(Json(account))
+}
+
+/// A freshly issued enrollment code: shown once, never stored.
+#[derive(Debug, Serialize)]
+pub struct IssuedCode {
+    pub code: String,
+    #[serde(flatten)]
+    pub record: EnrollmentCode,
+}
+
+/// `POST /accounts/{id}/enrollment-codes`: a one-time code the phone of that account enrolls
+/// with (shown as text or QR on the dashboard).
+pub async fn issue_code(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+) -> AppResult<(StatusCode, Json<IssuedCode>)> {
+    session.require_admin()?;
+    let issued = blocking(&state, move |st| {
+        if st.storage().account(&id)?.is_none() {
+            return Err(AppError::not_found(format!("no account {id}")));
+        }
+        let (code, record) = auth::issue_enrollment_code(
+            st.storage(),
+            &id,
+            st.config().enrollment_ttl_ms,
+            &session.actor(),
+        )?;
+        Ok(IssuedCode { code, record })
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// `?account=` filter.
+#[derive(Debug, Deserialize)]
+pub struct AccountQuery {
+    pub account: Option<String>,
+}
+
+/// `GET /enrollment-codes[?account=]`: codes by handle (never the code itself).
+pub async fn codes(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Query(query): Query<AccountQuery>,
+) -> AppResult<Json<Vec<EnrollmentCode>>> {
+    session.require_admin()?;
+    Ok(Json(
+        blocking(&state, move |st| {
+            Ok(st.storage().enrollment_codes(query.account.as_deref())?)
+        })
+        .await?,
+    ))
+}
+
+/// `GET /assignments[?account=]`.
+pub async fn assignments(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Query(query): Query<AccountQuery>,
+) -> AppResult<Json<Vec<Assignment>>> {
+    session.require_admin()?;
+    Ok(Json(
+        blocking(&state, move |st| {
+            Ok(st.storage().assignments(query.account.as_deref())?)
+        })
+        .await?,
+    ))
+}
+
+/// The body of `POST /assignments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    pub account_id: String,
+    pub community: String,
+    pub building: String,
+}
+
+/// `POST /assignments`: the account's phones receive the building's documents on their next
+/// sync (the manifest changes).
+pub async fn assign(
+    State(state): State<AppState>,
+    session: AdminSession,
+    JsonBody(body): JsonBody<AssignBody>,
+) -> AppResult<(StatusCode, Json<Assignment>)> {
+    session.require_admin()?;
+    let assignment = blocking(&state, move |st| {
+        if st.storage().account(&body.account_id)?.is_none() {
+            return Err(AppError::not_found(format!(
+                "no account {}",
+                body.account_id
+            )));
+        }
+        let building = doorstep_core::doc::DocId::Building {
+            community: body.community.clone(),
+            building: body.building.clone(),
+        };
+        if st.storage().document_meta(&building)?.is_none() {
+            return Err(AppError::not_found(format!("no building {building}")));
+        }
+        let assignment = Assignment {
+            account_id: body.account_id,
+            community: body.community,
+            building: body.building,
+        };
+        st.storage().assign(&assignment, &session.actor())?;
+        Ok(assignment)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(assignment)))
+}
+
+/// `DELETE /assignments/{account}/{community}/{building}`: the phones drop the building's
+/// documents on their next sync.
+pub async fn unassign(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path((account_id, community, building)): Path<(String, String, String)>,
+) -> AppResult<StatusCode> {
+    session.require_admin()?;
+    blocking(&state, move |st| {
+        st.storage().unassign(
+            &Assignment {
+                account_id,
+                community,
+                building,
+            },
+            &session.actor(),
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One device as the dashboard lists it.
+#[derive(Debug, Serialize)]
+pub struct DeviceRow {
+    #[serde(flatten)]
+    pub device: Device,
+    /// The owning account's login, to recognise the phone.
+    pub login: Option<String>,
+    pub revoked: bool,
+    /// How long since the last sync, in ms, when there was one.
+    pub since_last_sync_ms: Option<Millis>,
+}
+
+/// `GET /devices`: every phone with its last sync, app version, pending and rejected counts.
+pub async fn devices(
+    State(state): State<AppState>,
+    session: AdminSession,
+) -> AppResult<Json<Vec<DeviceRow>>> {
+    session.require_admin()?;
+    let rows = blocking(&state, |st| {
+        let accounts = st.storage().accounts()?;
+        let now = doorstep_core::model::now_millis();
+        Ok(st
+            .storage()
+            .devices()?
+            .into_iter()
+            .map(|device| DeviceRow {
+                login: accounts
+                    .iter()
+                    .find(|a| a.id == device.account_id)
+                    .map(|a| a.login.clone()),
+                revoked: device.revoked_at.is_some(),
+                since_last_sync_ms: device.last_sync_at.map(|t| now.saturating_sub(t)),
+                device,
+            })
+            .collect())
+    })
+    .await?;
+    Ok(Json(rows))
+}
+
+/// `POST /devices/{id}/revoke`: the device's token stops working at once.
+pub async fn revoke(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+) -> AppResult<Json<Device>> {
+    session.require_admin()?;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::invalid("a device id is a UUID"))?;
+    let device = blocking(&state, move |st| {
+        Ok(st.storage().revoke_device(&id, &session.actor())?)
+    })
+    .await?;
+    Ok(Json(device))
+}

@@ -1,0 +1,679 @@
+//! Campaign endpoints: drafts, the lifecycle (publish freezes the roll and rules and writes the
+//! field documents; open, close, tally, publicise, archive — never backwards), ballot conflicts
+//! and their adjudication by counting officers, the tally and per-building progress.
+//!
+//! Every lifecycle step and every adjudication is an Automerge change made by the server on the
+//! caller's behalf, checked by core's rules, so it reaches the phones on their next sync.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use doorstep_core::ballots::{self, AdjudicatedConflict, InvalidBallot, UnusedAdjudication};
+use doorstep_core::campaign;
+use doorstep_core::doc::{CampaignDoc, DocId, DocKind, FieldDoc, SCHEMA_VERSION};
+use doorstep_core::model::{
+    Adjudication, Answer, Ballot, Campaign, CampaignKind, CampaignStatus, Millis, Question, Role,
+    Rules, Scope, new_record_id, now_millis,
+};
+use doorstep_core::roll::Roll;
+use doorstep_core::tally::Tally;
+use serde::{Deserialize, Serialize};
+
+use super::register::put_record;
+use super::{READERS, blocking, no_campaign, writer_of};
+use crate::auth::AdminSession;
+use crate::error::{AppError, AppResult};
+use crate::json::JsonBody;
+use crate::ops;
+use crate::projections::{self, enum_name};
+use crate::state::AppState;
+use crate::storage::NewAuditEvent;
+
+/// One campaign in the list.
+#[derive(Debug, Serialize)]
+pub struct CampaignRow {
+    pub campaign: String,
+    pub community: String,
+    pub title: String,
+    pub kind: String,
+    pub status: String,
+    pub closed_at: Option<Millis>,
+    pub roll_hash: Option<String>,
+}
+
+/// `GET /campaigns`.
+pub async fn list(
+    State(state): State<AppState>,
+    session: AdminSession,
+) -> AppResult<Json<Vec<CampaignRow>>> {
+    session.require_any(READERS)?;
+    let rows = blocking(&state, |st| {
+        Ok(st.db().read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT campaign, community, title, kind, status, closed_at, roll_hash
+                 FROM p_campaigns ORDER BY campaign",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(CampaignRow {
+                        campaign: r.get(0)?,
+                        community: r.get(1)?,
+                        title: r.get(2)?,
+                        kind: r.get(3)?,
+                        status: r.get(4)?,
+                        closed_at: r.get(5)?,
+                        roll_hash: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?)
+    })
+    .await?;
+    Ok(Json(rows))
+}
+
+/// `GET /campaigns/{id}`: the definition as the campaign document holds it.
+pub async fn show(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+) -> AppResult<Json<Campaign>> {
+    session.require_any(READERS)?;
+    let campaign = blocking(&state, move |st| {
+        st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))
+    })
+    .await?;
+    Ok(Json(campaign))
+}
+
+/// The body of `POST /campaigns` and `PUT /campaigns/{id}`: a draft's definition.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftBody {
+    pub id: String,
+    pub community: String,
+    pub title: String,
+    pub kind: CampaignKind,
+    pub binding: bool,
+    pub scope: Scope,
+    #[serde(default)]
+    pub rules: Rules,
+    pub questions: BTreeMap<String, Question>,
+}
+
+impl DraftBody {
+    fn into_campaign(self) -> AppResult<Campaign> {
+        let ok_id = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok_id {
+            return Err(AppError::invalid(
+                "a campaign id is 1–64 characters of letters, digits and - _ .",
+            ));
+        }
+        let draft = Campaign {
+            id: self.id,
+            community: self.community,
+            title: self.title,
+            kind: self.kind,
+            binding: self.binding,
+            scope: self.scope,
+            rules: self.rules,
+            questions: self.questions,
+            status: CampaignStatus::Draft,
+            status_times: BTreeMap::new(),
+            roll_hash: None,
+            rules_hash: None,
+        };
+        campaign::validate_definition(&draft)?;
+        Ok(draft)
+    }
+}
+
+/// `POST /campaigns`: store a new draft.
+pub async fn create(
+    State(state): State<AppState>,
+    session: AdminSession,
+    JsonBody(body): JsonBody<DraftBody>,
+) -> AppResult<(StatusCode, Json<Campaign>)> {
+    session.require_admin()?;
+    let draft = body.into_campaign()?;
+    let draft = blocking(&state, move |st| {
+        let register = DocId::Register {
+            community: draft.community.clone(),
+        };
+        if st.storage().document_meta(&register)?.is_none() {
+            return Err(AppError::not_found(format!(
+                "no register for community {}; import it first",
+                draft.community
+            )));
+        }
+        let writer = writer_of(st, &session)?;
+        ops::create_draft(st.docs(), &draft, &writer, &session.actor())?;
+        Ok(draft)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(draft)))
+}
+
+/// `PUT /campaigns/{id}`: replace a draft's definition (drafts only).
+pub async fn edit(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DraftBody>,
+) -> AppResult<Json<Campaign>> {
+    session.require_admin()?;
+    if body.id != id {
+        return Err(AppError::invalid("the body's id must match the path"));
+    }
+    let draft = body.into_campaign()?;
+    let draft = blocking(&state, move |st| {
+        let current = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        if current.status != CampaignStatus::Draft {
+            return Err(AppError::conflict(
+                "not_a_draft",
+                "only a draft can be edited; a published campaign is frozen",
+            ));
+        }
+        if current.community != draft.community {
+            return Err(AppError::invalid("a campaign stays in its community"));
+        }
+        let writer = writer_of(st, &session)?;
+        let value = CampaignDoc {
+            schema: SCHEMA_VERSION,
+            campaign: draft.clone(),
+        };
+        st.docs().change(
+            &DocId::Campaign {
+                campaign: id.clone(),
+            },
+            &writer,
+            &session.actor(),
+            "edit draft",
+            |d| ops::write_all(d, &value),
+        )?;
+        Ok(draft)
+    })
+    .await?;
+    Ok(Json(draft))
+}
+
+/// The status a lifecycle action leads to.
+fn action_status(action: &str) -> Option<CampaignStatus> {
+    Some(match action {
+        "publish" => CampaignStatus::Published,
+        "open" => CampaignStatus::Open,
+        "close" => CampaignStatus::Closed,
+        "tally" => CampaignStatus::Tallied,
+        "publicise" => CampaignStatus::Publicised,
+        "archive" => CampaignStatus::Archived,
+        _ => return None,
+    })
+}
+
+/// `POST /campaigns/{id}/actions/{action}`: `publish`, `open`, `close`, `tally`, `publicise`,
+/// `archive`. Each moves exactly one step forward; `tally` refuses while conflicts wait.
+pub async fn lifecycle(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path((id, action)): Path<(String, String)>,
+) -> AppResult<Json<Campaign>> {
+    session.require_admin()?;
+    let to = action_status(&action).ok_or_else(|| {
+        AppError::not_found(format!(
+            "no action {action}; use publish, open, close, tally, publicise or archive"
+        ))
+    })?;
+    let campaign = blocking(&state, move |st| {
+        let current = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        if current.status.next() != Some(to) {
+            return Err(AppError::conflict(
+                "wrong_status",
+                format!(
+                    "a {} campaign cannot become {}; the lifecycle never moves backwards",
+                    enum_name(&current.status),
+                    enum_name(&to)
+                ),
+            ));
+        }
+        let writer = writer_of(st, &session)?;
+        let actor = session.actor();
+        let mut detail = serde_json::json!({ "to": enum_name(&to) });
+        let next = if to == CampaignStatus::Published {
+            ops::publish_campaign(st.docs(), &id, &writer, &actor)?
+        } else {
+            if to == CampaignStatus::Tallied {
+                let tally = tally_from_tables(st, &id)?;
+                if !tally.conflicts.is_empty() {
+                    return Err(AppError::conflict(
+                        "open_conflicts",
+                        format!(
+                            "{} ballot conflicts wait for a counting officer",
+                            tally.conflicts.len()
+                        ),
+                    ));
+                }
+                detail["inputs_hash"] = serde_json::json!(tally.inputs_hash);
+            }
+            let next = campaign::advance(&current, to, now_millis())?;
+            let value = CampaignDoc {
+                schema: SCHEMA_VERSION,
+                campaign: next.clone(),
+            };
+            st.docs().change(
+                &DocId::Campaign {
+                    campaign: id.clone(),
+                },
+                &writer,
+                &actor,
+                &format!("campaign {}", enum_name(&to)),
+                |d| ops::write_all(d, &value),
+            )?;
+            next
+        };
+        detail["roll_hash"] = serde_json::json!(next.roll_hash);
+        st.storage().append_audit(&[NewAuditEvent::new(
+            actor,
+            format!("campaign.{action}"),
+            format!("campaign/{id}"),
+            detail,
+        )])?;
+        Ok(next)
+    })
+    .await?;
+    Ok(Json(campaign))
+}
+
+/// Every field document of a campaign, hydrated from the documents themselves.
+pub(crate) fn field_docs(st: &AppState, campaign: &str) -> AppResult<Vec<(DocId, FieldDoc)>> {
+    let mut out = Vec::new();
+    for meta in st.storage().documents()? {
+        if meta.id.kind() == DocKind::Field
+            && meta.id.campaign() == Some(campaign)
+            && let Some(doc) = st.docs().hydrate::<FieldDoc>(&meta.id)?
+        {
+            out.push((meta.id, doc));
+        }
+    }
+    Ok(out)
+}
+
+/// Ballot id → (building of its field document, the ballot).
+type BallotPlaces = BTreeMap<String, (String, Ballot)>;
+
+/// The ballot resolution of a campaign computed from its documents.
+fn resolution_from_documents(
+    st: &AppState,
+    campaign: &Campaign,
+) -> AppResult<(ballots::Resolution, BallotPlaces)> {
+    let fields = field_docs(st, &campaign.id)?;
+    let roll = Roll::from_slices(fields.iter().map(|(_, f)| &f.roll))
+        .map_err(doorstep_core::Error::from)?;
+    let mut all = Vec::new();
+    let mut adjudications = Vec::new();
+    let mut where_ = BTreeMap::new();
+    for (_, field) in &fields {
+        for b in field.ballots.values() {
+            where_.insert(b.id.clone(), (field.building.clone(), b.clone()));
+            all.push(b.clone());
+        }
+        adjudications.extend(field.adjudications.values().cloned());
+    }
+    let resolution = ballots::resolve(&roll, &all, &adjudications, campaign.closed_at());
+    Ok((resolution, where_))
+}
+
+/// One competing ballot as a counting officer sees it.
+#[derive(Debug, Serialize)]
+pub struct CompetingBallot {
+    pub id: String,
+    pub building: String,
+    pub unit: String,
+    /// The account that collected it.
+    pub by: String,
+    pub collected_at: Millis,
+    pub supersedes: Option<String>,
+    pub answers: BTreeMap<String, Answer>,
+}
+
+/// An unsettled conflict with its ballots.
+#[derive(Debug, Serialize)]
+pub struct ConflictRow {
+    pub voter_key: String,
+    pub ballots: Vec<CompetingBallot>,
+}
+
+/// The reply of `GET /campaigns/{id}/conflicts`.
+#[derive(Debug, Serialize)]
+pub struct ConflictsReply {
+    pub campaign: String,
+    pub conflicts: Vec<ConflictRow>,
+    pub adjudicated: Vec<AdjudicatedConflict>,
+    pub invalid: Vec<InvalidBallot>,
+    pub unused_adjudications: Vec<UnusedAdjudication>,
+}
+
+/// `GET /campaigns/{id}/conflicts`: competing ballots across all field documents of the
+/// campaign (none of them counts until adjudicated), settled ones, invalid ballots.
+pub async fn conflicts(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+) -> AppResult<Json<ConflictsReply>> {
+    session.require_any(READERS)?;
+    let reply = blocking(&state, move |st| {
+        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let (resolution, where_) = resolution_from_documents(st, &campaign)?;
+        let conflicts = resolution
+            .conflicts
+            .iter()
+            .map(|c| ConflictRow {
+                voter_key: c.voter_key.clone(),
+                ballots: c
+                    .ballots
+                    .iter()
+                    .filter_map(|b| where_.get(b))
+                    .map(|(building, b)| CompetingBallot {
+                        id: b.id.clone(),
+                        building: building.clone(),
+                        unit: b.unit.clone(),
+                        by: b.by.clone(),
+                        collected_at: b.collected_at,
+                        supersedes: b.supersedes.clone(),
+                        answers: b.answers.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(ConflictsReply {
+            campaign: id,
+            conflicts,
+            adjudicated: resolution.adjudicated,
+            invalid: resolution.invalid,
+            unused_adjudications: resolution.unused_adjudications,
+        })
+    })
+    .await?;
+    Ok(Json(reply))
+}
+
+/// The body of `POST /campaigns/{id}/adjudications`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjudicateBody {
+    pub voter_key: String,
+    /// The ballot that counts, or `null` to void them all.
+    pub chosen: Option<String>,
+    pub reason: String,
+    /// The competing ballots the officer looked at; defaults to the current ones. When given,
+    /// it must be exactly the current competing set, so a ballot that arrived meanwhile is
+    /// never decided unseen.
+    pub considered: Option<Vec<String>>,
+}
+
+/// `POST /campaigns/{id}/adjudications`: a counting officer settles a conflict. Written into
+/// the field document of the competing ballots as a server change authored by the officer.
+pub async fn adjudicate(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AdjudicateBody>,
+) -> AppResult<(StatusCode, Json<Adjudication>)> {
+    session.require_any(&[Role::CountingOfficer])?;
+    if body.reason.trim().is_empty() {
+        return Err(AppError::invalid("an adjudication needs a reason"));
+    }
+    let adjudication = blocking(&state, move |st| {
+        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let (resolution, where_) = resolution_from_documents(st, &campaign)?;
+        let conflict = resolution
+            .conflicts
+            .iter()
+            .find(|c| c.voter_key == body.voter_key)
+            .ok_or_else(|| {
+                AppError::conflict("no_conflict", "this owner has no conflict waiting")
+            })?;
+        let current: BTreeSet<&String> = conflict.ballots.iter().collect();
+        let considered = body.considered.unwrap_or_else(|| conflict.ballots.clone());
+        if considered.iter().collect::<BTreeSet<_>>() != current {
+            return Err(AppError::conflict(
+                "conflict_changed",
+                "the competing ballots changed; reload the conflict and decide again",
+            ));
+        }
+        if let Some(chosen) = &body.chosen
+            && !current.contains(chosen)
+        {
+            return Err(AppError::invalid(
+                "the chosen ballot must be one of the competing ones",
+            ));
+        }
+        let building = conflict
+            .ballots
+            .iter()
+            .find_map(|b| where_.get(b).map(|(building, _)| building.clone()))
+            .ok_or_else(|| AppError::internal("a competing ballot has no field document"))?;
+        let mut considered = considered;
+        considered.sort();
+        let adjudication = Adjudication {
+            id: new_record_id(),
+            voter_key: body.voter_key.clone(),
+            considered,
+            chosen: body.chosen.clone(),
+            reason: body.reason.clone(),
+            at: now_millis(),
+            by: session.account.id.clone(),
+        };
+        // The officer's own rights, not an admin's: core's rules let only counting officers
+        // write adjudications, and check that the record names its author.
+        let writer = ops::account_writer(&session.account, BTreeSet::new());
+        let field = DocId::Field {
+            campaign: id.clone(),
+            building,
+        };
+        let value = adjudication.clone();
+        st.docs()
+            .change(&field, &writer, &session.actor(), "adjudicate", |d| {
+                put_record(d, "adjudications", &value.id, &value)
+            })?;
+        st.storage().append_audit(&[NewAuditEvent::new(
+            session.actor(),
+            "ballot.adjudicated",
+            field.to_string(),
+            serde_json::json!({
+                "adjudication": adjudication.id,
+                "considered": adjudication.considered,
+                "chosen": adjudication.chosen,
+            }),
+        )])?;
+        Ok(adjudication)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(adjudication)))
+}
+
+/// The tally of `campaign` from the projection tables.
+pub(crate) fn tally_from_tables(st: &AppState, campaign: &str) -> AppResult<Tally> {
+    st.db()
+        .read(|c| {
+            projections::tally(c, campaign)
+                .map_err(|e| crate::storage::StorageError::Projection(e.to_string()))
+        })?
+        .ok_or_else(|| no_campaign(campaign))
+}
+
+/// `GET /campaigns/{id}/tally`: core's tally JSON (byte-stable for the same inputs), computed
+/// from the projection tables.
+pub async fn tally(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    session.require_any(READERS)?;
+    let json = blocking(&state, move |st| Ok(tally_from_tables(st, &id)?.to_json())).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response())
+}
+
+/// Area and headcount.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct AreaHeadcount {
+    pub area: i64,
+    pub headcount: i64,
+}
+
+/// One building's field progress.
+#[derive(Debug, Serialize)]
+pub struct BuildingProgress {
+    pub building: String,
+    pub units: i64,
+    pub visited_units: i64,
+    pub visits: i64,
+    pub deliveries: i64,
+    /// Owners (voter keys) of this building with at least one ballot collected here, and the
+    /// area of their units in this building.
+    pub ballots_collected: AreaHeadcount,
+    pub late_synced: i64,
+}
+
+/// The reply of `GET /campaigns/{id}/progress`.
+#[derive(Debug, Serialize)]
+pub struct Progress {
+    pub campaign: String,
+    pub status: String,
+    pub totals: AreaHeadcount,
+    /// The 2/3 lines: the least area and headcount that meet the quorum (`3·P ≥ 2·T`).
+    pub quorum_line: AreaHeadcount,
+    /// Effective ballots (conflicts excluded), as the tally counts them.
+    pub returned: AreaHeadcount,
+    pub quorum_met_area: bool,
+    pub quorum_met_headcount: bool,
+    pub open_conflicts: i64,
+    pub late_synced: i64,
+    pub buildings: Vec<BuildingProgress>,
+}
+
+/// The least `p` with `3·p ≥ 2·t`.
+fn two_thirds_line(total: i64) -> i64 {
+    (2 * total + 2) / 3
+}
+
+/// `GET /campaigns/{id}/progress`: per building visited units and ballots collected, and the
+/// whole campaign's returned ballots against the 2/3 lines.
+pub async fn progress(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+) -> AppResult<Json<Progress>> {
+    session.require_any(READERS)?;
+    let progress = blocking(&state, move |st| {
+        let tally = tally_from_tables(st, &id)?;
+        let buildings = st.db().read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT r.building, COUNT(*),
+                   (SELECT COUNT(DISTINCT v.unit) FROM p_visits v
+                     WHERE v.campaign = r.campaign AND v.building = r.building),
+                   (SELECT COUNT(*) FROM p_visits v
+                     WHERE v.campaign = r.campaign AND v.building = r.building),
+                   (SELECT COUNT(*) FROM p_deliveries d
+                     WHERE d.campaign = r.campaign AND d.building = r.building),
+                   (SELECT COUNT(DISTINCT b.voter_key) FROM p_ballots b
+                     WHERE b.campaign = r.campaign AND b.building = r.building),
+                   COALESCE((SELECT SUM(x.area) FROM p_roll x
+                     WHERE x.campaign = r.campaign AND x.building = r.building
+                       AND x.voter_key IN (SELECT b.voter_key FROM p_ballots b
+                         WHERE b.campaign = r.campaign AND b.building = r.building)), 0),
+                   (SELECT COUNT(*) FROM p_ballots b
+                     WHERE b.campaign = r.campaign AND b.building = r.building
+                       AND b.late_synced = 1)
+                 FROM p_roll r WHERE r.campaign = ?1 GROUP BY r.building",
+            )?;
+            let rows = stmt
+                .query_map([&id], |r| {
+                    Ok(BuildingProgress {
+                        building: r.get(0)?,
+                        units: r.get(1)?,
+                        visited_units: r.get(2)?,
+                        visits: r.get(3)?,
+                        deliveries: r.get(4)?,
+                        ballots_collected: AreaHeadcount {
+                            headcount: r.get(5)?,
+                            area: r.get(6)?,
+                        },
+                        late_synced: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        let mut buildings = buildings;
+        buildings.sort_by_key(|b| {
+            (
+                b.building.parse::<u64>().unwrap_or(u64::MAX),
+                b.building.clone(),
+            )
+        });
+        let status: String = st.db().read(|c| {
+            Ok(c.query_row(
+                "SELECT status FROM p_campaigns WHERE campaign = ?1",
+                [&id],
+                |r| r.get(0),
+            )?)
+        })?;
+        let totals = AreaHeadcount {
+            area: tally.totals.area,
+            headcount: tally.totals.headcount,
+        };
+        Ok(Progress {
+            campaign: id,
+            status,
+            totals,
+            quorum_line: AreaHeadcount {
+                area: two_thirds_line(totals.area),
+                headcount: two_thirds_line(totals.headcount),
+            },
+            returned: AreaHeadcount {
+                area: tally.returned.area,
+                headcount: tally.returned.headcount,
+            },
+            quorum_met_area: doorstep_core::tally::quorum_met(tally.returned.area, totals.area),
+            quorum_met_headcount: doorstep_core::tally::quorum_met(
+                tally.returned.headcount,
+                totals.headcount,
+            ),
+            open_conflicts: tally.conflicts.len() as i64,
+            late_synced: buildings.iter().map(|b| b.late_synced).sum(),
+            buildings,
+        })
+    })
+    .await?;
+    Ok(Json(progress))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_thirds_line_is_the_least_value_meeting_the_quorum() {
+        for total in 0..500 {
+            let line = two_thirds_line(total);
+            assert!(doorstep_core::tally::quorum_met(line, total));
+            assert!(line == 0 || !doorstep_core::tally::quorum_met(line - 1, total));
+        }
+    }
+}

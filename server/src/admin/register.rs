@@ -1,0 +1,477 @@
+//! Register endpoints: import a register (CSV or XLSX), list buildings, units and households
+//! (phones masked for non-admins), edit a household as the server, list household field
+//! conflicts and work orders.
+
+use std::io::Cursor;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use doorstep_core::conflicts::{self, FieldConflict};
+use doorstep_core::doc::{BuildingDoc, DocId, DocKind, Document};
+use doorstep_core::import;
+use doorstep_core::model::{Household, Occupancy, Role};
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+
+use super::{READERS, blocking, mask_name, mask_phone, writer_of};
+use crate::auth::AdminSession;
+use crate::error::{AppError, AppResult};
+use crate::json::JsonBody;
+use crate::ops::{self, ImportSummary};
+use crate::state::AppState;
+use crate::storage::NewAuditEvent;
+
+/// The XLSX media type.
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// `?community=tpy&name=太平洋花园` of an import.
+#[derive(Debug, Deserialize)]
+pub struct ImportQuery {
+    pub community: String,
+    pub name: String,
+}
+
+/// The rows of the first sheet of an XLSX workbook, as text cells.
+fn xlsx_rows(bytes: Vec<u8>) -> AppResult<Vec<Vec<String>>> {
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes))
+        .map_err(|e| AppError::bad_request("invalid_xlsx", format!("not a workbook: {e}")))?;
+    let range = book
+        .worksheet_range_at(0)
+        .ok_or_else(|| AppError::bad_request("invalid_xlsx", "the workbook has no sheet"))?
+        .map_err(|e| AppError::bad_request("invalid_xlsx", format!("unreadable sheet: {e}")))?;
+    Ok(range
+        .rows()
+        .map(|row| {
+            row.iter()
+                .map(|cell| match cell {
+                    Data::Empty => String::new(),
+                    Data::String(s) => s.clone(),
+                    Data::Int(n) => n.to_string(),
+                    // Integral floats (floors, counts) print without a fraction.
+                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                        format!("{}", *f as i64)
+                    }
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// `POST /register/import?community=..&name=..`: a register as CSV (`text/csv`) or XLSX; all or
+/// nothing. Admins only.
+pub async fn import(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Query(query): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<ImportSummary>> {
+    session.require_admin()?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let is_xlsx = content_type.starts_with(XLSX) || body.starts_with(b"PK\x03\x04");
+    if !is_xlsx && !content_type.starts_with("text/csv") {
+        return Err(AppError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the register as text/csv or as an XLSX workbook",
+        ));
+    }
+    if query.community.is_empty() || query.community.contains('/') {
+        return Err(AppError::invalid(
+            "community must be a short id without '/'",
+        ));
+    }
+    let summary = blocking(&state, move |st| {
+        let imported = if is_xlsx {
+            import::parse_rows(&query.community, &query.name, xlsx_rows(body.to_vec())?)?
+        } else {
+            import::parse_csv(&query.community, &query.name, &body)?
+        };
+        let writer = writer_of(st, &session)?;
+        let summary = ops::import_register(st.docs(), &imported, &writer, &session.actor())?;
+        st.storage().append_audit(&[NewAuditEvent::new(
+            session.actor(),
+            "register.imported",
+            format!("register/{}", summary.community),
+            serde_json::json!({
+                "format": if is_xlsx { "xlsx" } else { "csv" },
+                "buildings": summary.buildings,
+                "units": summary.units,
+                "created": summary.documents_created,
+                "changed": summary.documents_changed,
+            }),
+        )])?;
+        Ok(summary)
+    })
+    .await?;
+    Ok(Json(summary))
+}
+
+/// `?community=` filter.
+#[derive(Debug, Deserialize)]
+pub struct CommunityQuery {
+    pub community: Option<String>,
+}
+
+/// One building with its counts.
+#[derive(Debug, Serialize)]
+pub struct BuildingRow {
+    pub community: String,
+    pub building: String,
+    pub label: String,
+    pub entrances: i64,
+    pub units: i64,
+    /// Sum of unit areas, 0.01 m².
+    pub area: i64,
+    /// Account ids of the building heads assigned.
+    pub assigned: Vec<String>,
+}
+
+/// `GET /buildings[?community=]`.
+pub async fn buildings(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Query(query): Query<CommunityQuery>,
+) -> AppResult<Json<Vec<BuildingRow>>> {
+    session.require_any(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
+    let rows = blocking(&state, move |st| {
+        let assignments = st.storage().assignments(None)?;
+        let mut rows = st.db().read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT b.community, b.building, b.label, b.entrances,
+                        COUNT(u.unit), COALESCE(SUM(u.area), 0)
+                 FROM p_buildings b
+                 LEFT JOIN p_units u ON u.community = b.community AND u.building = b.building
+                 WHERE ?1 IS NULL OR b.community = ?1
+                 GROUP BY b.community, b.building",
+            )?;
+            let rows = stmt
+                .query_map([&query.community], |r| {
+                    Ok(BuildingRow {
+                        community: r.get(0)?,
+                        building: r.get(1)?,
+                        label: r.get(2)?,
+                        entrances: r.get(3)?,
+                        units: r.get(4)?,
+                        area: r.get(5)?,
+                        assigned: Vec::new(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        for row in &mut rows {
+            row.assigned = assignments
+                .iter()
+                .filter(|a| a.community == row.community && a.building == row.building)
+                .map(|a| a.account_id.clone())
+                .collect();
+        }
+        rows.sort_by_key(|r| (r.community.clone(), natural(&r.building)));
+        Ok(rows)
+    })
+    .await?;
+    Ok(Json(rows))
+}
+
+/// Sort key that puts building `2` before `10`.
+fn natural(id: &str) -> (u64, String) {
+    (id.parse::<u64>().unwrap_or(u64::MAX), id.to_string())
+}
+
+/// One unit of the register as projected.
+#[derive(Debug, Serialize)]
+pub struct UnitRow {
+    pub unit: String,
+    pub building: String,
+    pub entrance: String,
+    pub floor: i64,
+    pub room: String,
+    pub area: i64,
+    pub area_source: String,
+    pub sale_status: String,
+    pub voter_key: String,
+}
+
+/// `GET /buildings/{community}/{building}/units`.
+pub async fn units(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path((community, building)): Path<(String, String)>,
+) -> AppResult<Json<Vec<UnitRow>>> {
+    session.require_any(READERS)?;
+    let rows = blocking(&state, move |st| {
+        Ok(st.db().read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT unit, building, entrance, floor, room, area, area_source, sale_status,
+                        voter_key
+                 FROM p_units WHERE community = ?1 AND building = ?2 ORDER BY unit",
+            )?;
+            let rows = stmt
+                .query_map([&community, &building], |r| {
+                    Ok(UnitRow {
+                        unit: r.get(0)?,
+                        building: r.get(1)?,
+                        entrance: r.get(2)?,
+                        floor: r.get(3)?,
+                        room: r.get(4)?,
+                        area: r.get(5)?,
+                        area_source: r.get(6)?,
+                        sale_status: r.get(7)?,
+                        voter_key: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?)
+    })
+    .await?;
+    Ok(Json(rows))
+}
+
+/// One household as the dashboard shows it.
+#[derive(Debug, Serialize)]
+pub struct HouseholdRow {
+    pub unit: String,
+    pub contact_name: String,
+    /// Full for admins; `138****0945` for everyone else.
+    pub phone: String,
+    pub occupancy: String,
+    pub residents: i64,
+}
+
+/// `GET /buildings/{community}/{building}/households`: names and phones masked unless the
+/// caller is an admin.
+pub async fn households(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path((community, building)): Path<(String, String)>,
+) -> AppResult<Json<Vec<HouseholdRow>>> {
+    session.require_any(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
+    let full = session.account.is(Role::Admin);
+    let rows = blocking(&state, move |st| {
+        Ok(st.db().read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT unit, contact_name, phone, occupancy, residents FROM p_households
+                 WHERE community = ?1 AND building = ?2 ORDER BY unit",
+            )?;
+            let rows = stmt
+                .query_map([&community, &building], |r| {
+                    let name: String = r.get(1)?;
+                    let phone: String = r.get(2)?;
+                    Ok(HouseholdRow {
+                        unit: r.get(0)?,
+                        contact_name: if full { name } else { mask_name(&name) },
+                        phone: if full { phone } else { mask_phone(&phone) },
+                        occupancy: r.get(3)?,
+                        residents: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?)
+    })
+    .await?;
+    Ok(Json(rows))
+}
+
+/// The fields an admin may correct on a household; absent fields stay as they are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdPatch {
+    pub contact_name: Option<String>,
+    pub phone: Option<String>,
+    pub occupancy: Option<Occupancy>,
+    pub residents: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// `PATCH /households/{community}/{unit}`: an admin's follow-up (e.g. by phone), written as a
+/// server change to the building document so it reaches the building head's phone.
+pub async fn edit_household(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path((community, unit)): Path<(String, String)>,
+    JsonBody(patch): JsonBody<HouseholdPatch>,
+) -> AppResult<Json<Household>> {
+    session.require_admin()?;
+    let household = blocking(&state, move |st| {
+        let building: Option<String> = st.db().read(|c| {
+            Ok(c.query_row(
+                "SELECT building FROM p_units WHERE community = ?1 AND unit = ?2",
+                [&community, &unit],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })?;
+        let building = building.ok_or_else(|| AppError::not_found(format!("no unit {unit}")))?;
+        let id = DocId::Building {
+            community,
+            building,
+        };
+        let doc = st
+            .docs()
+            .hydrate::<BuildingDoc>(&id)?
+            .ok_or_else(|| AppError::not_found(format!("no document {id}")))?;
+        let mut household = doc
+            .households
+            .get(&unit)
+            .cloned()
+            .ok_or_else(|| AppError::not_found(format!("unit {unit} has no household")))?;
+        if let Some(v) = patch.contact_name {
+            household.contact_name = v;
+        }
+        if let Some(v) = patch.phone {
+            household.phone = v;
+        }
+        if let Some(v) = patch.occupancy {
+            household.occupancy = v;
+        }
+        if let Some(v) = patch.residents {
+            household.residents = v;
+        }
+        if let Some(v) = patch.note {
+            household.note = v;
+        }
+        let writer = writer_of(st, &session)?;
+        let value = household.clone();
+        st.docs()
+            .change(&id, &writer, &session.actor(), "edit household", |d| {
+                put_record(d, "households", &unit, &value)
+            })?;
+        Ok(household)
+    })
+    .await?;
+    Ok(Json(household))
+}
+
+/// Write one record under `collection/key` of a document root (the server-side twin of
+/// `Document::put_record`).
+pub(crate) fn put_record<R: autosurgeon::Reconcile>(
+    doc: &mut automerge::AutoCommit,
+    collection: &str,
+    key: &str,
+    value: &R,
+) -> Result<(), doorstep_core::Error> {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc, Value};
+    let shape = |e: automerge::AutomergeError| doorstep_core::Error::Shape(e.to_string());
+    let coll = match doc.get(ROOT, collection).map_err(shape)? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => doc
+            .put_object(ROOT, collection, ObjType::Map)
+            .map_err(shape)?,
+    };
+    autosurgeon::reconcile_prop(doc, coll, key, value)
+        .map_err(|e| doorstep_core::Error::Shape(e.to_string()))
+}
+
+/// `GET /conflicts/households[?community=]`: household fields two people changed concurrently,
+/// every value kept. Values are masked for non-admins (they may be names or phones).
+pub async fn household_conflicts(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Query(query): Query<CommunityQuery>,
+) -> AppResult<Json<Vec<FieldConflict>>> {
+    session.require_any(READERS)?;
+    let full = session.account.is(Role::Admin);
+    let conflicts = blocking(&state, move |st| {
+        let mut out = Vec::new();
+        for meta in st.storage().documents()? {
+            if meta.id.kind() != DocKind::Building
+                || query
+                    .community
+                    .as_ref()
+                    .is_some_and(|c| *c != meta.community)
+            {
+                continue;
+            }
+            let Some(bytes) = st.docs().read(&meta.id, |d| d.save())? else {
+                continue;
+            };
+            let mut doc = Document::load(meta.id.clone(), &bytes, &st.docs().server_device())?;
+            out.extend(conflicts::household_conflicts(&mut doc)?);
+        }
+        if !full {
+            for c in &mut out {
+                c.shown = mask_phone(&c.shown);
+                for v in &mut c.values {
+                    *v = mask_phone(v);
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(conflicts))
+}
+
+/// `?community=&building=` filter of work orders.
+#[derive(Debug, Deserialize)]
+pub struct OrdersQuery {
+    pub community: Option<String>,
+    pub building: Option<String>,
+}
+
+/// One 微心愿 work order as projected.
+#[derive(Debug, Serialize)]
+pub struct OrderRow {
+    pub community: String,
+    pub building: String,
+    pub id: String,
+    pub unit: String,
+    pub title: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub events: i64,
+}
+
+/// `GET /orders[?community=&building=]`: 微心愿 work orders with their current status.
+pub async fn orders(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Query(query): Query<OrdersQuery>,
+) -> AppResult<Json<Vec<OrderRow>>> {
+    session.require_any(&[Role::Admin, Role::Dispatcher])?;
+    let rows = blocking(&state, move |st| {
+        Ok(st.db().read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT community, building, id, unit, title, status, assignee, created_at,
+                        created_by, events
+                 FROM p_orders WHERE (?1 IS NULL OR community = ?1)
+                   AND (?2 IS NULL OR building = ?2)
+                 ORDER BY created_at, id",
+            )?;
+            let rows = stmt
+                .query_map([&query.community, &query.building], |r| {
+                    Ok(OrderRow {
+                        community: r.get(0)?,
+                        building: r.get(1)?,
+                        id: r.get(2)?,
+                        unit: r.get(3)?,
+                        title: r.get(4)?,
+                        status: r.get(5)?,
+                        assignee: r.get(6)?,
+                        created_at: r.get(7)?,
+                        created_by: r.get(8)?,
+                        events: r.get(9)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?)
+    })
+    .await?;
+    Ok(Json(rows))
+}
