@@ -16,36 +16,6 @@ use serde_json::json;
 
 const ADMIN: &str = "/api/v1/admin";
 
-/// A second account assigned to `building` (a deputy), with its phone enrolled through the API.
-fn deputy(server: &TestServer, token: &str, building: &str) -> Result<Phone> {
-    let account = api_ok(
-        server,
-        "POST",
-        &format!("{ADMIN}/accounts"),
-        Some(
-            &json!({ "login": format!("deputy-{building}"), "display_name": "副楼长",
-                      "roles": ["building_head"] }),
-        ),
-        token,
-    )?;
-    let id = account["id"].as_str().context("account id")?.to_string();
-    api_ok(
-        server,
-        "POST",
-        &format!("{ADMIN}/assignments"),
-        Some(&json!({ "account_id": id, "community": demo::COMMUNITY, "building": building })),
-        token,
-    )?;
-    let code = api_ok(
-        server,
-        "POST",
-        &format!("{ADMIN}/accounts/{id}/enrollment-codes"),
-        None,
-        token,
-    )?;
-    Phone::enroll(server, code["code"].as_str().context("code")?)
-}
-
 #[test]
 fn projections_equal_a_rebuild_and_the_documents_and_the_tally_matches() -> Result<()> {
     let server = TestServer::start()?;

@@ -441,3 +441,35 @@ pub fn tally_from_api(
     )?;
     Ok(serde_json::from_value(json)?)
 }
+
+/// A second account assigned to `building` (a deputy), with its phone enrolled through the API.
+pub fn deputy(server: &TestServer, token: &str, building: &str) -> Result<Phone> {
+    let account = api_ok(
+        server,
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(
+            &serde_json::json!({ "login": format!("deputy-{building}"), "display_name": "副楼长",
+                      "roles": ["building_head"] }),
+        ),
+        token,
+    )?;
+    let id = account["id"].as_str().context("account id")?.to_string();
+    api_ok(
+        server,
+        "POST",
+        "/api/v1/admin/assignments",
+        Some(
+            &serde_json::json!({ "account_id": id, "community": demo::COMMUNITY, "building": building }),
+        ),
+        token,
+    )?;
+    let code = api_ok(
+        server,
+        "POST",
+        &format!("/api/v1/admin/accounts/{id}/enrollment-codes"),
+        None,
+        token,
+    )?;
+    Phone::enroll(server, code["code"].as_str().context("code")?)
+}
