@@ -470,3 +470,65 @@ fn exports_are_attachments_and_audited_and_a_register_imports_as_csv() -> Result
     assert_eq!(b4["ballots_collected"]["headcount"], 1);
     Ok(())
 }
+
+#[test]
+fn a_register_imports_from_an_xlsx_workbook() -> Result<()> {
+    let server = TestServer::start()?;
+    let token = server.admin_token()?;
+    // The first 30 rows of the sample register, numbers stored as numbers, strings inline.
+    let workbook: &[u8] = include_bytes!("fixtures/register-30.xlsx");
+    let (status, bytes) = server.call(
+        Request::post(format!("{ADMIN}/register/import?community=xl&name=xlsx"))
+            .header(
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(workbook))?,
+    )?;
+    let summary: serde_json::Value = serde_json::from_slice(&bytes)?;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["units"], 30);
+    let csv = String::from_utf8(demo::SAMPLE_CSV.to_vec())?;
+    let first_unit = csv
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .context("a unit")?
+        .to_string();
+    let building = first_unit
+        .split('-')
+        .next()
+        .context("building")?
+        .to_string();
+    let units = api_ok(
+        &server,
+        "GET",
+        &format!("{ADMIN}/buildings/xl/{building}/units"),
+        None,
+        &token,
+    )?;
+    let sample = api_ok(
+        &server,
+        "GET",
+        &format!("{ADMIN}/buildings/{}/{building}/units", demo::COMMUNITY),
+        None,
+        &token,
+    )?;
+    let row = |list: &serde_json::Value| {
+        list.as_array()
+            .and_then(|l| l.iter().find(|u| u["unit"] == json!(first_unit)).cloned())
+    };
+    assert_eq!(row(&units), row(&sample), "XLSX and CSV read the same");
+
+    let (status, err) = server.call(
+        Request::post(format!("{ADMIN}/register/import?community=xl&name=x"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from("not a register"))?,
+    )?;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let err: serde_json::Value = serde_json::from_slice(&err)?;
+    assert_eq!(err["error"]["code"], "unsupported_media_type");
+    Ok(())
+}
