@@ -532,3 +532,56 @@ fn a_register_imports_from_an_xlsx_workbook() -> Result<()> {
     assert_eq!(err["error"]["code"], "unsupported_media_type");
     Ok(())
 }
+
+#[test]
+fn a_ballot_collected_before_the_close_and_synced_after_is_listed_as_late() -> Result<()> {
+    let server = TestServer::start()?;
+    let token = server.admin_token()?;
+    let head = Phone::enroll(&server, &server.code("6"))?;
+    let units = units_of(&server, "6")?;
+    let on_time =
+        head.replica
+            .record_ballot(demo::CAMPAIGN, &units[0], election_answers(&[1]), None)?;
+    head.sync()?;
+    let late =
+        head.replica
+            .record_ballot(demo::CAMPAIGN, &units[1], election_answers(&[2]), None)?;
+    for action in ["open", "close"] {
+        api_ok(
+            &server,
+            "POST",
+            &format!("{ADMIN}/campaigns/{}/actions/{action}", demo::CAMPAIGN),
+            None,
+            &token,
+        )?;
+    }
+    // Millisecond clocks: make "received after the close" unambiguous.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let report = head.sync()?;
+    assert!(report.rejected.is_empty(), "within the grace period");
+    let flags = |server: &TestServer| -> Result<Vec<(String, String)>> {
+        Ok(projections(server)?["p_ballots"]
+            .iter()
+            .map(|r| (r[2].clone(), r[10].clone()))
+            .collect())
+    };
+    let mut expected = vec![(on_time, "0".to_string()), (late, "1".to_string())];
+    expected.sort();
+    assert_eq!(flags(&server)?, expected);
+    server.state.db().rebuild_projections()?;
+    assert_eq!(
+        flags(&server)?,
+        expected,
+        "a rebuild keeps when ballots arrived"
+    );
+    let progress = api_ok(
+        &server,
+        "GET",
+        &format!("{ADMIN}/campaigns/{}/progress", demo::CAMPAIGN),
+        None,
+        &token,
+    )?;
+    assert_eq!(progress["late_synced"], 1);
+    assert_eq!(progress["status"], "closed");
+    Ok(())
+}
