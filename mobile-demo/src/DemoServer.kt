@@ -86,6 +86,9 @@ class DemoServer(
     /** GET an admin API path as JSON. */
     fun get(path: String, token: String): Any? = Json.parse(send("GET", path, null, token))
 
+    /** GET an admin API path as text (the CSV exports). */
+    fun getText(path: String, token: String): String = send("GET", path, null, token)
+
     private fun send(method: String, path: String, body: String?, token: String?): String {
         val builder = HttpRequest.newBuilder(URI.create(url + path)).timeout(Duration.ofSeconds(30))
         if (token != null) builder.header("Authorization", "Bearer $token")

@@ -147,6 +147,9 @@ fun main(args: Array<String>) {
     val phonePath = File(work, "phone.db").path
     var online: DoorstepReplica? = null
     val offlineUnits = mutableListOf<String>()
+    val offlineVisits = mutableListOf<String>()
+    val offlineBallots = mutableListOf<String>()
+    var beforeOffline: FieldNumbers? = null
 
     try {
         server.start()
@@ -164,6 +167,7 @@ fun main(args: Array<String>) {
             check(kind is QuestionKind.Election && kind.candidates.size == 9) { "$kind" }
             check(p.units("1", campaign).size == 28)
             check(p.pendingCount() == 0uL) { "nothing is pending right after a sync" }
+            beforeOffline = AdminChecks(server).numbers(campaign, "1")
         }
 
         server.stop()
@@ -174,15 +178,16 @@ fun main(args: Array<String>) {
             val units = p.units("1", campaign).map { it.unit.code }
             offlineUnits.addAll(units.take(4))
             for (unit in offlineUnits) {
-                p.recordVisit(campaign, unit, DoorOutcome.COLLECTED, "")
+                offlineVisits.add(p.recordVisit(campaign, unit, DoorOutcome.COLLECTED, ""))
                 p.recordDelivery(campaign, unit)
             }
-            val ballots = offlineUnits.take(3).map { unit ->
-                p.recordBallot(campaign, unit, mapOf("q1" to yes("cand-1", "cand-2", "cand-3")), null)
+            offlineUnits.take(3).forEach { unit ->
+                offlineBallots.add(p.recordBallot(campaign, unit, mapOf("q1" to yes("cand-1", "cand-2", "cand-3")), null))
             }
             // The owner of the first unit corrects their ballot: it supersedes the first one.
-            p.recordBallot(campaign, offlineUnits[0], mapOf("q1" to yes("cand-1", "cand-4")), ballots[0])
+            p.recordBallot(campaign, offlineUnits[0], mapOf("q1" to yes("cand-1", "cand-4")), offlineBallots[0])
             check(p.pendingCount() > 0uL)
+            check(p.units("1", campaign).count { it.ballotRecorded } == 3)
         }
 
         server.start()
@@ -192,7 +197,17 @@ fun main(args: Array<String>) {
             val report = p.sync()
             check(report.complete && report.rejected.isEmpty()) { "report: $report" }
             check(p.pendingCount() == 0uL) { "pending after sync: ${p.pendingCount()}" }
-            AdminChecks(server).expectFieldWork(campaign, offlineUnits, ballots = 3)
+            val admin = AdminChecks(server)
+            val was = beforeOffline ?: error("no numbers from before the offline work")
+            val now = admin.numbers(campaign, "1")
+            check(now.visits == was.visits + 4 && now.deliveries == was.deliveries + 4) { "$was -> $now" }
+            // Three owners returned ballots; the corrected one counts once, as corrected.
+            check(now.ballots == was.ballots + 3 && now.returned == was.returned + 3) { "$was -> $now" }
+            val moved = now.yes.mapValues { (c, n) -> n - (was.yes[c] ?: 0) }.filterValues { it != 0 }
+            check(moved == mapOf("cand-1" to 3, "cand-2" to 2, "cand-3" to 2, "cand-4" to 1)) { "tally moved by $moved" }
+            check(offlineBallots[0] in now.superseded) { "superseded: ${now.superseded}" }
+            val csv = admin.exportedVisits(campaign)
+            check(offlineVisits.all { it in csv }) { "every offline visit is in the export" }
         }
 
         r.test("the app's own HTTP stack (SyncTransport) enrolls and syncs a second phone") {

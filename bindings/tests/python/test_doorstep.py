@@ -106,6 +106,12 @@ class DemoServer:
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read() or b"null")
 
+    def text(self, path, token):
+        req = urllib.request.Request(self.url + path)
+        req.add_header("Authorization", "Bearer " + token)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read().decode("utf-8")
+
     def admin_token(self):
         return self.request("POST", "/api/v1/auth/login",
                             {"login": "admin", "password": ADMIN_PASSWORD})["token"]
@@ -244,15 +250,16 @@ class AgainstServer(unittest.TestCase):
         self.assertEqual(p.pending_count(), 0)
         election = next(c for c in p.campaigns() if c.id == CAMPAIGN)
         self.assertEqual(len(election.questions[0].kind.candidates), 9)
+        before = field_numbers(server, CAMPAIGN, "1")
 
         server.stop()
         with self.assertRaises(d.ApiError.Network):
             p.sync()
         units = [u.unit.code for u in p.units("1", CAMPAIGN)][4:8]
-        for unit in units:
-            p.record_visit(CAMPAIGN, unit, d.DoorOutcome.COLLECTED, "")
+        visits = [p.record_visit(CAMPAIGN, unit, d.DoorOutcome.COLLECTED, "") for unit in units]
         ballots = [p.record_ballot(CAMPAIGN, unit, {"q1": yes("cand-5", "cand-6")}, None)
                    for unit in units[:2]]
+        # The first owner corrects their ballot: the correction supersedes it.
         p.record_ballot(CAMPAIGN, units[0], {"q1": yes("cand-7")}, ballots[0])
         self.assertGreater(p.pending_count(), 0)
 
@@ -260,7 +267,19 @@ class AgainstServer(unittest.TestCase):
         report = p.sync()
         self.assertTrue(report.complete, report)
         self.assertEqual(p.pending_count(), 0)
-        expect_field_work(self, server, CAMPAIGN, units, ballots=2)
+
+        after = field_numbers(server, CAMPAIGN, "1")
+        self.assertEqual(after["visits"] - before["visits"], 4)
+        self.assertEqual(after["ballots"] - before["ballots"], 2)
+        self.assertEqual(after["returned"] - before["returned"], 2)
+        moved = {c: n - before["yes"].get(c, 0) for c, n in after["yes"].items()
+                 if n != before["yes"].get(c, 0)}
+        self.assertEqual(moved, {"cand-5": 1, "cand-6": 1, "cand-7": 1})
+        self.assertIn(ballots[0], after["superseded"])
+        exported = server.text(f"/api/v1/admin/campaigns/{CAMPAIGN}/exports/visits.csv",
+                               server.admin_token())
+        for visit in visits:
+            self.assertIn(visit, exported)
 
     def test_2_two_phones_edit_one_household_offline_and_converge(self):
         server = self.server
@@ -323,11 +342,21 @@ def household_of(phone, unit):
     return next(u for u in phone.units(building, None) if u.unit.code == unit).household
 
 
-def expect_field_work(test, server, campaign, units, ballots):
-    """The server's admin API shows the phone's visits and the tally counts its ballots."""
+def field_numbers(server, campaign, building):
+    """What the admin API says field work moved: the building's progress and the tally."""
     token = server.admin_token()
-    me = server.request("GET", "/api/v1/auth/me", token=token)
-    test.assertIsInstance(me, dict)
+    progress = server.request("GET", f"/api/v1/admin/campaigns/{campaign}/progress", token=token)
+    row = next(b for b in progress["buildings"] if b["building"] == building)
+    tally = server.request("GET", f"/api/v1/admin/campaigns/{campaign}/tally", token=token)
+    (question,) = tally["questions"]
+    return {
+        "visits": row["visits"],
+        "ballots": row["ballots_collected"]["headcount"],
+        "returned": tally["returned"]["headcount"],
+        "yes": {c["candidate"]: c["counts"]["yes"]["headcount"]
+                for c in question["outcome"]["candidates"]},
+        "superseded": tally["superseded"],
+    }
 
 
 def main():
