@@ -10,7 +10,7 @@ uniffi::setup_scaffolding!();
 
 pub mod error;
 pub mod replica;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod transport;
 pub mod types;

@@ -1,7 +1,8 @@
 //! Test-only exports (cargo feature `testing`): a replica seeded without a server, and a call
 //! that panics on purpose so foreign tests can see a panic arrive as an `ApiError`.
 //!
-//! Release builds for phones never enable this feature, so none of it ships.
+//! Release builds for phones never enable this feature, so none of it ships; the crate's own
+//! unit tests compile it too.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -59,3 +59,30 @@ impl Transport for Foreign {
         Ok(self.0.post_enroll(body)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ApiError;
+
+    #[test]
+    fn an_http_failure_from_the_app_reads_the_servers_reason() {
+        let body = br#"{"error":{"code":"invalid_enrollment_code","message":"the code is used"}}"#;
+        let e = sync::TransportError::from(TransportError::Http {
+            status: 401,
+            body: body.to_vec(),
+        });
+        let api = ApiError::from(doorstep_core::Error::from(e));
+        assert!(
+            matches!(&api, ApiError::RejectedByServer { reason } if reason.contains("the code is used")),
+            "{api:?}"
+        );
+        let down = sync::TransportError::from(TransportError::Network {
+            reason: "airplane mode".into(),
+        });
+        assert!(matches!(
+            ApiError::from(doorstep_core::Error::from(down)),
+            ApiError::Network { .. }
+        ));
+    }
+}
