@@ -36,7 +36,9 @@ if [[ ! -x $KOTLINC ]]; then
 fi
 if [[ ! -f $JNA ]]; then
     step "installing JNA (libjna-java)"
-    apt-get install -y -q libjna-java >/dev/null
+    # A fresh machine may have no package lists yet: refresh them once and retry.
+    apt-get install -y -q libjna-java >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q libjna-java >/dev/null; }
 fi
 
 # --- build and generate -----------------------------------------------------------------------
