@@ -43,6 +43,9 @@ fi
 
 # --- build and generate -----------------------------------------------------------------------
 if [[ $MODE == bench ]]; then
+    # Benches load the release library from their own folder, so a test run meanwhile cannot
+    # swap a debug build under them.
+    OUT=$ROOT/build/bindings-bench
     PROFILE_DIR=release
     CARGO_PROFILE=(--release)
 else
@@ -56,7 +59,7 @@ if [[ $MODE == test ]]; then
 fi
 LIB=$ROOT/target/$PROFILE_DIR/libdoorstep_ffi.so
 
-step "generating Kotlin, Swift and Python into build/bindings"
+step "generating Kotlin, Swift and Python into ${OUT#"$ROOT"/}"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 "$ROOT/target/$PROFILE_DIR/uniffi-bindgen" generate "$LIB" \
