@@ -61,6 +61,11 @@ impl From<TransportError> for Error {
     fn from(err: TransportError) -> Self {
         match err {
             TransportError::Network(m) => Error::Network(m),
+            // An overloaded or failing server (5xx) or rate limiting (429) is worth retrying
+            // later, exactly like a dropped connection; other statuses are the server's refusal.
+            e @ TransportError::Http { status, .. } if status == 429 || status >= 500 => {
+                Error::Network(e.to_string())
+            }
             e @ TransportError::Http { .. } => Error::Server(e.to_string()),
         }
     }
@@ -701,4 +706,22 @@ pub fn reset_document(store: &mut Store, id: &DocId) -> Result<()> {
     store::delete_document(&tx, id)?;
     tx.commit([])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod transport_error_tests {
+    use super::*;
+
+    #[test]
+    fn busy_or_failing_servers_mean_retry_later_and_refusals_do_not() {
+        let http = |status: u16| TransportError::Http {
+            status,
+            code: "x".into(),
+            message: String::new(),
+        };
+        assert!(matches!(Error::from(http(503)), Error::Network(_)));
+        assert!(matches!(Error::from(http(429)), Error::Network(_)));
+        assert!(matches!(Error::from(http(401)), Error::Server(_)));
+        assert!(matches!(Error::from(http(422)), Error::Server(_)));
+    }
 }
