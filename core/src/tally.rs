@@ -17,17 +17,27 @@
 //! - **Silent owners** (no effective ballot, no contested ballot): under `Strict` they do not
 //!   participate. `DeliveredCountsAsAbstain` and `FollowsMajority` apply only to silent voter keys
 //!   with a recorded delivery, and only when `rules.silence_announced` is true; otherwise the
-//!   tally counts strictly and says so in a [`Notice`]. Under `FollowsMajority` the silent
-//!   delivered owners join, per question (and per candidate), the side — yes or no — that has
-//!   more returned ballots by headcount, then by area; a full tie makes them abstain. Returned
-//!   abstentions do not take a side. Surveys are never filled in for silent owners.
+//!   tally counts strictly and says so in a [`Notice`]. Under `FollowsMajority` (指导规则 art 26,
+//!   read as PRODUCT.md "Readings where the law leaves a choice" decides) the silent delivered
+//!   owners join, per question and per candidate, the **outcome the returned ballots reach on
+//!   their own** under the matter's threshold, judged on area and headcount together: yes when
+//!   the returned ballots alone meet the threshold on both dimensions with somebody returning,
+//!   otherwise no. They count towards the quorum, but since they only ever add to the side the
+//!   returned ballots already chose, they can never turn a failing matter into a passing one (nor
+//!   a passing one into a failing one); with no returned ballot nothing passes. Each matter
+//!   records in a [`SilenceEffect`] the policy applied, how many silent owners (and what area) it
+//!   moved, which side they joined and, under `FollowsMajority`, the returned ballots' own check.
+//!   Surveys are never filled in for silent owners.
 //! - **Conflicts**: voter keys with competing ballots count for neither side and are not silent
 //!   either; the conflict is listed and the tally is not final until it is adjudicated.
 //! - **Elections**: each candidate needs quorum and > 1/2 on both dimensions; passing candidates
-//!   are ranked by yes-headcount, then yes-area, then the candidate list order (`order`, then id)
-//!   as a last, deterministic tie-break that is flagged whenever it decides a seat or the order
-//!   of the alternates; the first
-//!   `seats` are elected and the remaining passing candidates are alternates (候补).
+//!   are ranked by yes-headcount, then yes-area. Candidates equal on both form one group, and
+//!   the candidate list order decides nothing: walking the groups in rank order, a group that
+//!   fits in the seats still free is elected whole; a group that straddles the last seat elects
+//!   nobody of it — those seats stay open ([`Seating::open_seats`], [`SeatTie`]) and must be
+//!   decided by the community's rules (re-vote or lot, [`SEAT_TIE_NOTE`]); every candidate
+//!   strictly below is an alternate (候补), in groups of equal rank
+//!   ([`Seating::alternate_groups`]). A tie among alternates only leaves their order open.
 //! - **Surveys** count per option by headcount and area, with shares of the respondents as exact
 //!   fractions.
 //! - Binding campaigns get `passed: Some(..)`; advisory ones get `None`. When the roll given is
@@ -50,8 +60,13 @@ use crate::model::{
 };
 use crate::roll::{Roll, Totals};
 
-/// The version of the tally's JSON shape and of the canonical inputs serialization.
-pub const TALLY_SCHEMA: u32 = 1;
+/// The version of the tally's JSON shape and of the canonical inputs serialization. Version 2:
+/// `follows_majority` joins the returned ballots' own outcome, a tie at the last seat leaves the
+/// seats open, and every matter carries its [`SilenceEffect`].
+pub const TALLY_SCHEMA: u32 = 2;
+
+/// What the tally and the 公示 say about a tie that straddles the last seat.
+pub const SEAT_TIE_NOTE: &str = "并列，须依议事规则另行决定（加投或抽签）";
 
 /// An amount on both legal dimensions: area in 0.01 m² and headcount in voter keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -166,9 +181,11 @@ pub struct VoteCounts {
     pub yes: Measure,
     pub no: Measure,
     pub abstain: Measure,
-    /// Of the participating, the silent delivered owners counted by the silence policy.
+    /// Of the participating, the silent delivered owners counted by the silence policy (the
+    /// same as the matter's [`SilenceEffect::moved`]).
     pub silent_counted: Measure,
-    /// The side those silent owners were counted on, when there were any.
+    /// The side those silent owners were counted on, when there were any (the same as
+    /// [`SilenceEffect::joined`]).
     pub silent_joined: Option<Choice>,
 }
 
@@ -182,15 +199,33 @@ impl VoteCounts {
         }
     }
 
-    /// Count the silent delivered owners (`silent`) under `policy`, after the returned ballots.
-    fn apply_silence(&mut self, policy: SilencePolicy, silent: Measure) {
-        if silent.headcount == 0 {
-            return;
-        }
+    /// Count the silent delivered owners (`silent`) under `policy`, after the returned ballots
+    /// (which `self` holds alone when this is called), for a matter needing `threshold`.
+    fn apply_silence(
+        &mut self,
+        policy: SilencePolicy,
+        silent: Measure,
+        threshold: Threshold,
+    ) -> SilenceEffect {
+        let returned_alone =
+            (policy == SilencePolicy::FollowsMajority).then(|| ReturnedAlone::of(threshold, self));
         let side = match policy {
-            SilencePolicy::Strict => return,
-            SilencePolicy::DeliveredCountsAsAbstain => Choice::Abstain,
-            SilencePolicy::FollowsMajority => self.majority_side(),
+            SilencePolicy::Strict => None,
+            SilencePolicy::DeliveredCountsAsAbstain => Some(Choice::Abstain),
+            SilencePolicy::FollowsMajority => Some(if returned_alone.is_some_and(|r| r.passes) {
+                Choice::Yes
+            } else {
+                Choice::No
+            }),
+        };
+        let mut effect = SilenceEffect {
+            policy,
+            moved: Measure::default(),
+            joined: None,
+            returned_alone,
+        };
+        let Some(side) = side.filter(|_| silent.headcount > 0) else {
+            return effect;
         };
         self.participating.add(silent);
         match side {
@@ -200,18 +235,50 @@ impl VoteCounts {
         }
         self.silent_counted = silent;
         self.silent_joined = Some(side);
+        effect.moved = silent;
+        effect.joined = Some(side);
+        effect
     }
+}
 
-    /// The side with more returned ballots by headcount, then by area; abstain on a full tie.
-    fn majority_side(&self) -> Choice {
-        let yes = (self.yes.headcount, self.yes.area);
-        let no = (self.no.headcount, self.no.area);
-        match yes.cmp(&no) {
-            std::cmp::Ordering::Greater => Choice::Yes,
-            std::cmp::Ordering::Less => Choice::No,
-            std::cmp::Ordering::Equal => Choice::Abstain,
+/// The returned ballots' own result on one matter, before any silent owner is counted: what
+/// silent delivered owners join under `follows_majority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnedAlone {
+    pub participating: Measure,
+    pub yes: Measure,
+    pub threshold: ThresholdCheck,
+    /// The threshold is met on both dimensions by somebody returning: silent owners count as
+    /// yes when true, as no otherwise.
+    pub passes: bool,
+}
+
+impl ReturnedAlone {
+    fn of(threshold: Threshold, returned: &VoteCounts) -> ReturnedAlone {
+        let check = ThresholdCheck::of(threshold, returned);
+        ReturnedAlone {
+            participating: returned.participating,
+            yes: returned.yes,
+            threshold: check,
+            passes: check.met && returned.participating.headcount > 0,
         }
     }
+}
+
+/// What the silence policy did on one matter (a resolution, or one candidate of an election),
+/// so an objecting owner can see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceEffect {
+    /// The policy applied: the configured one, or strict when it was not announced.
+    pub policy: SilencePolicy,
+    /// Silent owners with a recorded delivery that the policy counted as participating; zero
+    /// under strict.
+    pub moved: Measure,
+    /// The side they were counted on, when the policy moved anyone.
+    pub joined: Option<Choice>,
+    /// Under `follows_majority` only: the returned ballots' own check, whose outcome decides
+    /// `joined`.
+    pub returned_alone: Option<ReturnedAlone>,
 }
 
 /// The result of a yes/no/abstain question on one matter.
@@ -223,6 +290,8 @@ pub struct ResolutionResult {
     pub threshold: ThresholdCheck,
     /// Binding campaigns only: quorum and threshold met, with someone participating.
     pub passed: Option<bool>,
+    /// Which silence policy was applied and how many silent owners it moved.
+    pub silence: SilenceEffect,
 }
 
 /// One candidate's result in an election.
@@ -235,20 +304,41 @@ pub struct CandidateResult {
     pub threshold: ThresholdCheck,
     /// Binding campaigns only: quorum and > 1/2 on both dimensions.
     pub passed: Option<bool>,
+    /// Which silence policy was applied to this candidate and which side it moved silent
+    /// owners to.
+    pub silence: SilenceEffect,
+}
+
+/// Passing candidates with equal yes-headcount and yes-area that straddle the last seat: nobody
+/// of them is elected, and the seats left for them stay open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatTie {
+    /// How many seats stay open for this group (fewer than its members).
+    pub seats: i64,
+    /// The tied candidate ids, in candidate list order (which decides nothing).
+    pub candidates: Vec<String>,
+    /// The yes votes each of them received.
+    pub yes: Measure,
+    /// [`SEAT_TIE_NOTE`]: the community's rules decide (re-vote or lot).
+    pub note: String,
 }
 
 /// Who takes the seats, for a binding election.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seating {
-    /// Candidate ids in rank order.
+    /// Candidate ids in rank order (equal candidates, all elected, in list order).
     pub elected: Vec<String>,
-    /// 候补: passing but unseated candidate ids, in rank order.
+    /// 候补: passing candidates strictly below the seats (and below a tie at the last seat), in
+    /// rank order; equal candidates in list order, see `alternate_groups`.
     pub alternates: Vec<String>,
-    /// True when the candidate list order decided who is seated or the order of the alternates:
-    /// two adjacent passing candidates, not both elected, had equal yes-headcount and yes-area.
-    /// (A tie between two elected candidates changes nothing and is not flagged.) The counting
-    /// officer may need to act on it, e.g. by a run-off the 议事规则 provides for.
-    pub tie_broken_by_list_order: bool,
+    /// The alternates grouped by rank: each inner list holds candidates with equal yes-headcount
+    /// and yes-area (in list order), whose order among themselves is not decided.
+    pub alternate_groups: Vec<Vec<String>>,
+    /// Seats nobody was elected to: a tie at the last seat, or fewer passing candidates than
+    /// seats.
+    pub open_seats: i64,
+    /// The tie at the last seat, if any.
+    pub tie: Option<SeatTie>,
 }
 
 /// The result of an election question.
@@ -257,6 +347,10 @@ pub struct ElectionResult {
     pub seats: i64,
     pub participating: Measure,
     pub quorum: Quorum,
+    /// The silence policy applied to every candidate.
+    pub silence_policy: SilencePolicy,
+    /// Silent delivered owners it counted as participating (the side differs per candidate).
+    pub silent_moved: Measure,
     /// In candidate list order (`order`, then id).
     pub candidates: Vec<CandidateResult>,
     /// Binding campaigns only.
@@ -348,8 +442,14 @@ pub enum Notice {
     NotClosed { status: CampaignStatus },
     /// Advisory campaign: counts only, nothing passes or fails.
     Advisory,
-    /// An election's seat order between equal candidates was decided by the list order.
-    SeatTieBrokenByListOrder { question: String },
+    /// An election left seats open: `tied` straddle the last seat with equal votes (the
+    /// community's rules must decide between them), or, when `tied` is empty, fewer candidates
+    /// passed than there are seats.
+    SeatsOpen {
+        question: String,
+        open_seats: i64,
+        tied: Vec<String>,
+    },
     /// An election has no positive number of seats, so nobody is elected.
     NoSeats { question: String, seats: i64 },
 }
@@ -377,8 +477,20 @@ impl Notice {
             Notice::Advisory => {
                 "本次为征求意见, 仅统计不作决定 (advisory: counts only)".to_string()
             }
-            Notice::SeatTieBrokenByListOrder { question } => format!(
-                "第 {question} 题有得票相同的候选人, 名次按候选人名单顺序排列 (tie broken by list order)"
+            Notice::SeatsOpen {
+                question,
+                open_seats,
+                tied,
+            } if tied.is_empty() => format!(
+                "第 {question} 题通过的候选人少于应选席位, {open_seats} 席空缺 ({open_seats} seats open: fewer candidates passed than seats)"
+            ),
+            Notice::SeatsOpen {
+                question,
+                open_seats,
+                tied,
+            } => format!(
+                "第 {question} 题 {} 得票相同, 并列于最后席位, {open_seats} 席暂不当选; {SEAT_TIE_NOTE} ({open_seats} seats stay open: a tie at the last seat)",
+                tied.join("、")
             ),
             Notice::NoSeats { question, seats } => {
                 format!("第 {question} 题应选席位数为 {seats}, 无人当选 (no seats to fill)")
@@ -671,7 +783,7 @@ pub fn tally(
         .collect();
 
     let inputs_hash = sha256_json(&CanonicalInputs {
-        format: "doorstep/tally-inputs/v1",
+        format: "doorstep/tally-inputs/v2",
         campaign: &campaign.id,
         kind: campaign.kind,
         binding: campaign.binding,
@@ -751,9 +863,10 @@ fn tally_resolution(e: &Electorate<'_>, question: &str, matter: MatterItem) -> R
             .unwrap_or(Choice::Abstain);
         counts.add(choice, area);
     }
-    counts.apply_silence(e.policy, e.silent);
+    let needed = Threshold::for_matter(matter);
+    let silence = counts.apply_silence(e.policy, e.silent, needed);
     let quorum = Quorum::of(counts.participating, e.totals);
-    let threshold = ThresholdCheck::of(Threshold::for_matter(matter), &counts);
+    let threshold = ThresholdCheck::of(needed, &counts);
     let passed = e.passed(&quorum, &threshold, &counts);
     ResolutionResult {
         matter,
@@ -761,6 +874,7 @@ fn tally_resolution(e: &Electorate<'_>, question: &str, matter: MatterItem) -> R
         quorum,
         threshold,
         passed,
+        silence,
     }
 }
 
@@ -772,8 +886,10 @@ fn tally_election(
     notices: &mut Vec<Notice>,
 ) -> ElectionResult {
     let mut participating = e.returned;
+    let mut silent_moved = Measure::default();
     if e.policy != SilencePolicy::Strict {
         participating.add(e.silent);
+        silent_moved = e.silent;
     }
     let quorum = Quorum::of(participating, e.totals);
 
@@ -794,7 +910,7 @@ fn tally_election(
         .into_iter()
         .zip(counted)
         .map(|(c, mut counts)| {
-            counts.apply_silence(e.policy, e.silent);
+            let silence = counts.apply_silence(e.policy, e.silent, Threshold::MoreThanHalf);
             let threshold = ThresholdCheck::of(Threshold::MoreThanHalf, &counts);
             let passed = e.passed(&quorum, &threshold, &counts);
             CandidateResult {
@@ -804,49 +920,95 @@ fn tally_election(
                 counts,
                 threshold,
                 passed,
+                silence,
             }
         })
         .collect();
 
     let seating = e.decide.then(|| {
-        let mut passing: Vec<&CandidateResult> =
-            results.iter().filter(|c| c.passed == Some(true)).collect();
-        // Candidate list order (already the order of `results`) breaks remaining ties: the sort
-        // is stable, so equal candidates keep it.
-        passing.sort_by_key(|c| Reverse((c.counts.yes.headcount, c.counts.yes.area)));
-        let seat_count = usize::try_from(seats).unwrap_or(0);
-        let votes = |c: &CandidateResult| (c.counts.yes.headcount, c.counts.yes.area);
-        // Pair i is (i, i + 1); it matters unless both are elected (i + 1 < seat_count).
-        let tie = passing
-            .windows(2)
-            .enumerate()
-            .any(|(i, w)| i + 1 >= seat_count && votes(w[0]) == votes(w[1]));
-        if tie {
-            notices.push(Notice::SeatTieBrokenByListOrder {
-                question: question.id.clone(),
-            });
-        }
-        if seat_count == 0 {
+        if seats <= 0 {
             notices.push(Notice::NoSeats {
                 question: question.id.clone(),
                 seats,
             });
         }
-        let ids: Vec<String> = passing.iter().map(|c| c.candidate.clone()).collect();
-        let split = seat_count.min(ids.len());
-        Seating {
-            elected: ids[..split].to_vec(),
-            alternates: ids[split..].to_vec(),
-            tie_broken_by_list_order: tie,
+        let seating = seat(&results, seats);
+        if seating.open_seats > 0 {
+            notices.push(Notice::SeatsOpen {
+                question: question.id.clone(),
+                open_seats: seating.open_seats,
+                tied: seating
+                    .tie
+                    .as_ref()
+                    .map(|t| t.candidates.clone())
+                    .unwrap_or_default(),
+            });
         }
+        seating
     });
 
     ElectionResult {
         seats,
         participating,
         quorum,
+        silence_policy: e.policy,
+        silent_moved,
         candidates: results,
         seating,
+    }
+}
+
+/// Fill `seats` from the passing candidates (`results` in list order): rank them by
+/// yes-headcount, then yes-area, into groups of equal votes; elect whole groups while they fit;
+/// a group that straddles the last seat elects nobody and leaves its seats open; every group
+/// below is alternates.
+fn seat(results: &[CandidateResult], seats: i64) -> Seating {
+    let votes = |c: &CandidateResult| (c.counts.yes.headcount, c.counts.yes.area);
+    let mut passing: Vec<&CandidateResult> =
+        results.iter().filter(|c| c.passed == Some(true)).collect();
+    // Stable: equal candidates stay in list order, which is only how they are listed.
+    passing.sort_by_key(|c| Reverse(votes(c)));
+    let mut groups: Vec<Vec<&CandidateResult>> = Vec::new();
+    for c in passing {
+        match groups.last_mut() {
+            Some(group) if group.first().is_some_and(|g| votes(g) == votes(c)) => group.push(c),
+            _ => groups.push(vec![c]),
+        }
+    }
+    let seat_count = usize::try_from(seats).unwrap_or(0);
+    let ids = |group: &[&CandidateResult]| -> Vec<String> {
+        group.iter().map(|c| c.candidate.clone()).collect()
+    };
+    let mut elected: Vec<String> = Vec::new();
+    let mut tie: Option<SeatTie> = None;
+    let mut alternate_groups: Vec<Vec<String>> = Vec::new();
+    // Seating stops at the first group that does not fit: everything below is alternates.
+    let mut filling = true;
+    for group in groups {
+        let free = seat_count - elected.len();
+        if filling && group.len() <= free {
+            elected.extend(ids(&group));
+            continue;
+        }
+        if filling && free > 0 {
+            tie = Some(SeatTie {
+                seats: i64::try_from(free).unwrap_or(i64::MAX),
+                candidates: ids(&group),
+                yes: group.first().map(|c| c.counts.yes).unwrap_or_default(),
+                note: SEAT_TIE_NOTE.to_string(),
+            });
+        } else {
+            alternate_groups.push(ids(&group));
+        }
+        filling = false;
+    }
+    let open_seats = i64::try_from(seat_count - elected.len()).unwrap_or(i64::MAX);
+    Seating {
+        elected,
+        alternates: alternate_groups.concat(),
+        alternate_groups,
+        open_seats,
+        tie,
     }
 }
 
@@ -952,6 +1114,40 @@ fn silence_label(policy: SilencePolicy) -> &'static str {
     }
 }
 
+fn choice_label(choice: Choice) -> &'static str {
+    match choice {
+        Choice::Yes => "同意 yes",
+        Choice::No => "反对 no",
+        Choice::Abstain => "弃权 abstain",
+    }
+}
+
+/// The 公示 line of one matter's silence policy: which, how many it moved, and to which side.
+fn silence_line(effect: &SilenceEffect) -> String {
+    let mut line = format!(
+        "   未表决业主 Silence: {}; 计入 moved {} 人, 面积 {} m²",
+        silence_label(effect.policy),
+        effect.moved.headcount,
+        format_area(effect.moved.area)
+    );
+    if let Some(side) = effect.joined {
+        line.push_str(&format!(", 计为 counted as {}", choice_label(side)));
+    }
+    if let Some(r) = &effect.returned_alone {
+        line.push_str(&format!(
+            " (收回票本身 returned ballots alone: 同意 yes 面积 {}/{} m², 人数 {}/{}, {}{} {})",
+            format_area(r.yes.area),
+            format_area(r.participating.area),
+            r.yes.headcount,
+            r.participating.headcount,
+            if r.passes { "达到" } else { "未达到" },
+            r.threshold.threshold.label_zh(),
+            if r.passes { "pass" } else { "do not pass" }
+        ));
+    }
+    line
+}
+
 fn met(ok: bool) -> &'static str {
     if ok {
         "达到 met"
@@ -1014,6 +1210,7 @@ impl Tally {
                         r.threshold.threshold.label_zh()
                     ));
                     self.push_counts(&mut lines, &r.counts, &r.quorum);
+                    lines.push(silence_line(&r.silence));
                     lines.push(format!(
                         "   结果 Result: {}",
                         decision(r.passed, self.decisions_withheld)
@@ -1033,9 +1230,26 @@ impl Tally {
                         met(el.quorum.area),
                         met(el.quorum.headcount)
                     ));
+                    lines.push(format!(
+                        "   未表决业主 Silence: {}; 计入 moved {} 人, 面积 {} m²{}",
+                        silence_label(el.silence_policy),
+                        el.silent_moved.headcount,
+                        format_area(el.silent_moved.area),
+                        if el.silence_policy == SilencePolicy::FollowsMajority
+                            && el.silent_moved.headcount > 0
+                        {
+                            " (逐一候选人: 收回票本身过半数者计为同意, 否则计为反对 per candidate: yes where the returned ballots alone pass, otherwise no)"
+                        } else {
+                            ""
+                        }
+                    ));
                     for c in &el.candidates {
+                        let joined = match c.silence.joined {
+                            Some(side) => format!(", 未表决计为 silent as {}", choice_label(side)),
+                            None => String::new(),
+                        };
                         lines.push(format!(
-                            "   {}: 同意 yes {} m² / {} 人, 反对 no {} m² / {} 人, 弃权 abstain {} m² / {} 人 — {}",
+                            "   {}: 同意 yes {} m² / {} 人, 反对 no {} m² / {} 人, 弃权 abstain {} m² / {} 人{} — {}",
                             c.name,
                             format_area(c.counts.yes.area),
                             c.counts.yes.headcount,
@@ -1043,35 +1257,52 @@ impl Tally {
                             c.counts.no.headcount,
                             format_area(c.counts.abstain.area),
                             c.counts.abstain.headcount,
+                            joined,
                             decision(c.passed, self.decisions_withheld)
                         ));
                     }
                     if let Some(s) = &el.seating {
-                        let names = |ids: &[String]| -> String {
-                            let joined = ids
+                        let name = |id: &String| -> String {
+                            el.candidates
                                 .iter()
-                                .map(|id| {
-                                    el.candidates
-                                        .iter()
-                                        .find(|c| &c.candidate == id)
-                                        .map_or(id.as_str(), |c| c.name.as_str())
-                                })
-                                .collect::<Vec<_>>()
-                                .join("、");
-                            if joined.is_empty() {
+                                .find(|c| &c.candidate == id)
+                                .map_or(id.as_str(), |c| c.name.as_str())
+                                .to_string()
+                        };
+                        let names = |ids: &[String]| -> String {
+                            if ids.is_empty() {
                                 "无 none".to_string()
                             } else {
-                                joined
+                                ids.iter().map(name).collect::<Vec<_>>().join("、")
                             }
                         };
                         lines.push(format!("   当选 Elected: {}", names(&s.elected)));
-                        lines.push(format!("   候补 Alternates: {}", names(&s.alternates)));
-                        if s.tie_broken_by_list_order {
-                            lines.push(
-                                "   注意: 票数相同, 按候选人名单顺序排列 (tie broken by list order)"
-                                    .to_string(),
-                            );
+                        if let Some(tie) = &s.tie {
+                            lines.push(format!(
+                                "   并列 Tied at the last seat ({} 席 seats open, 各得同意 yes {} m² / {} 人): {} — {}",
+                                tie.seats,
+                                format_area(tie.yes.area),
+                                tie.yes.headcount,
+                                names(&tie.candidates),
+                                tie.note
+                            ));
                         }
+                        if s.open_seats > 0 {
+                            lines.push(format!("   空缺 Open seats: {}", s.open_seats));
+                        }
+                        let alternates = if s.alternate_groups.is_empty() {
+                            "无 none".to_string()
+                        } else {
+                            s.alternate_groups
+                                .iter()
+                                .map(|g| match g.as_slice() {
+                                    [one] => name(one),
+                                    group => format!("（{} 并列 tied）", names(group)),
+                                })
+                                .collect::<Vec<_>>()
+                                .join("、")
+                        };
+                        lines.push(format!("   候补 Alternates: {alternates}"));
                     }
                 }
                 QuestionOutcome::Survey(s) => {
@@ -1143,13 +1374,6 @@ impl Tally {
                 percent(m.headcount, p.headcount)
             ));
         }
-        if c.silent_counted.headcount > 0 {
-            lines.push(format!(
-                "   其中按议事规则计入的未表决业主 Silent owners counted: 面积 {} m², 人数 {}",
-                format_area(c.silent_counted.area),
-                c.silent_counted.headcount
-            ));
-        }
     }
 }
 
@@ -1190,16 +1414,45 @@ mod tests {
         assert_eq!(format_area(-105), "-1.05");
     }
 
-    #[test]
-    fn majority_side_breaks_ties_by_area_then_abstains() {
+    fn returned(choices: &[(Choice, i64)]) -> VoteCounts {
         let mut c = VoteCounts::default();
-        c.add(Choice::Yes, 100);
-        c.add(Choice::No, 200);
-        assert_eq!(c.majority_side(), Choice::No);
-        c.add(Choice::Yes, 100);
-        c.add(Choice::No, 0);
-        assert_eq!(c.majority_side(), Choice::Abstain);
-        c.add(Choice::Abstain, 999);
-        assert_eq!(c.majority_side(), Choice::Abstain);
+        for &(choice, area) in choices {
+            c.add(choice, area);
+        }
+        c
+    }
+
+    #[test]
+    fn follows_majority_joins_the_returned_outcome_on_both_dimensions() {
+        let silent = Measure {
+            area: 100,
+            headcount: 1,
+        };
+        // Headcount says yes (2 of 3), area says no (200 of 450): the returned ballots do not
+        // pass, so the silent owner is a no, not a yes that would tip the area.
+        let mut c = returned(&[(Choice::Yes, 100), (Choice::Yes, 100), (Choice::No, 250)]);
+        let effect = c.apply_silence(
+            SilencePolicy::FollowsMajority,
+            silent,
+            Threshold::MoreThanHalf,
+        );
+        assert_eq!(effect.joined, Some(Choice::No));
+        assert_eq!(effect.returned_alone.map(|r| r.passes), Some(false));
+        assert_eq!(c.no.headcount, 2);
+        // Nobody returned: the silent owner is a no.
+        let mut c = VoteCounts::default();
+        let effect = c.apply_silence(
+            SilencePolicy::FollowsMajority,
+            silent,
+            Threshold::AtLeastThreeQuarters,
+        );
+        assert_eq!(effect.joined, Some(Choice::No));
+        assert_eq!(c.yes, Measure::default());
+        // Strict moves nobody and names no side.
+        let mut c = returned(&[(Choice::Yes, 100)]);
+        let effect = c.apply_silence(SilencePolicy::Strict, silent, Threshold::MoreThanHalf);
+        assert_eq!(effect.moved, Measure::default());
+        assert_eq!(effect.joined, None);
+        assert_eq!(c.participating.headcount, 1);
     }
 }

@@ -12,8 +12,8 @@ use doorstep_core::model::{
 };
 use doorstep_core::roll::{Roll, Totals};
 use doorstep_core::tally::{
-    CandidateResult, ElectionResult, Measure, Notice, QuestionOutcome, ResolutionResult, Tally,
-    Threshold, tally,
+    CandidateResult, ElectionResult, Measure, Notice, QuestionOutcome, ResolutionResult,
+    SEAT_TIE_NOTE, SeatTie, Seating, SilenceEffect, Tally, Threshold, tally,
 };
 use proptest::prelude::*;
 
@@ -762,39 +762,248 @@ fn follows_majority_joins_the_returned_majority() {
     assert_eq!(r.passed, Some(false));
 }
 
+/// Four owners of 100 m² each (the example), `V04` delivered and silent; the others
+/// return `choices` on a resolution of `matter` under "follows the majority".
+fn four_owners_one_silent(matter: u8, choices: [Choice; 3]) -> Tally {
+    let roll = roll_of(&[10_000; 4]);
+    let c = with_silence(
+        campaign(vec![resolution_q("q", 1, matter)]),
+        SilencePolicy::FollowsMajority,
+        true,
+    );
+    let ballots = votes(
+        "q",
+        &[Some(choices[0]), Some(choices[1]), Some(choices[2]), None],
+    );
+    tally(&roll, &c, &ballots, &[delivery("V04")], &[])
+}
+
 #[test]
-fn follows_majority_breaks_a_headcount_tie_by_area_then_abstains() {
+fn follows_majority_cannot_manufacture_a_supermajority() {
+    for matter in [6, 7, 8] {
+        // Returned: yes, yes, no — 2/3 of the returned, short of 3/4. Counting the silent owner
+        // as yes would make 3 of 4 and pass; they join the returned ballots' outcome: no.
+        let t = four_owners_one_silent(matter, [Yes, Yes, No]);
+        let r = resolution(&t, "q");
+        let alone = r.silence.returned_alone.expect("follows the majority");
+        assert_eq!(alone.participating, m(30_000, 3));
+        assert_eq!(alone.yes, m(20_000, 2));
+        assert!(!alone.passes, "matter {matter}");
+        assert_eq!(r.silence.policy, SilencePolicy::FollowsMajority);
+        assert_eq!(r.silence.moved, m(10_000, 1));
+        assert_eq!(r.silence.joined, Some(No));
+        assert_eq!(r.counts.yes, m(20_000, 2));
+        assert_eq!(r.counts.no, m(20_000, 2));
+        // The silent owner still counts towards the quorum (4 of 4) …
+        assert_eq!(r.counts.participating, m(40_000, 4));
+        assert!(r.quorum.met);
+        // … but the matter fails, as the returned ballots alone fail it.
+        assert!(!r.threshold.area && !r.threshold.headcount);
+        assert_eq!(r.passed, Some(false), "matter {matter}");
+        let text = t.to_string();
+        assert!(
+            text.contains(
+                "未表决业主 Silence: 已送达未表决随多数 follows the majority; 计入 moved 1 人, 面积 100.00 m², 计为 counted as 反对 no"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("未达到四分之三以上"), "{text}");
+        if matter == 6 {
+            insta::assert_json_snapshot!("follows_majority_resolution", r);
+        }
+    }
+}
+
+#[test]
+fn follows_majority_follows_returned_ballots_that_pass() {
+    // The mirror image: yes, yes, yes returned pass ≥ 3/4 on their own; the silent owner joins.
+    let t = four_owners_one_silent(6, [Yes, Yes, Yes]);
+    let r = resolution(&t, "q");
+    assert!(
+        r.silence
+            .returned_alone
+            .expect("follows the majority")
+            .passes
+    );
+    assert_eq!(r.silence.joined, Some(Yes));
+    assert_eq!(r.silence.moved, m(10_000, 1));
+    assert_eq!(r.counts.yes, m(40_000, 4));
+    assert_eq!(r.passed, Some(true));
+    assert!(
+        t.to_string().contains("计为 counted as 同意 yes"),
+        "{}",
+        t.to_string()
+    );
+
+    // An ordinary matter (> 1/2): yes, yes, no passes on its own, so the silent owner is a yes.
+    let t = four_owners_one_silent(1, [Yes, Yes, No]);
+    let r = resolution(&t, "q");
+    assert_eq!(r.silence.joined, Some(Yes));
+    assert_eq!(r.counts.yes, m(30_000, 3));
+    assert_eq!(r.passed, Some(true));
+}
+
+#[test]
+fn follows_majority_judges_area_and_headcount_together() {
     let c = with_silence(
         campaign(vec![resolution_q("q", 1, 1)]),
         SilencePolicy::FollowsMajority,
         true,
     );
-    let deliveries = [delivery("V03"), delivery("V04")];
-    // One yes (100) against one no (150): the no side has more area.
-    let roll = roll_of(&[100, 150, 100, 100]);
+    // Headcount says yes (2 of 3), area says no (200 of 450). Joining the headcount majority
+    // would make yes 300 of 550 and 3 of 4: a pass that silence manufactured. They join no.
+    let roll = roll_of(&[100, 100, 250, 100]);
     let t = tally(
         &roll,
         &c,
-        &votes("q", &[Some(Yes), Some(No)]),
-        &deliveries,
+        &votes("q", &[Some(Yes), Some(Yes), Some(No)]),
+        &[delivery("V04")],
         &[],
     );
     let r = resolution(&t, "q");
-    assert_eq!(r.counts.silent_joined, Some(No));
-    assert_eq!(r.counts.no, m(350, 3));
-    // A full tie: the silent owners abstain.
-    let roll = roll_of(&[100, 100, 100, 100]);
+    let alone = r.silence.returned_alone.expect("follows the majority");
+    assert!(alone.threshold.headcount && !alone.threshold.area && !alone.passes);
+    assert_eq!(r.silence.joined, Some(No));
+    assert_eq!(r.counts.no, m(350, 2));
+    assert_eq!(r.counts.yes, m(200, 2));
+    assert!(r.quorum.met);
+    assert_eq!(r.passed, Some(false));
+
+    // The mirror image: area says yes (400 of 600), headcount says no (1 of 3). No again.
+    let roll = roll_of(&[400, 100, 100, 100]);
     let t = tally(
         &roll,
         &c,
-        &votes("q", &[Some(Yes), Some(No)]),
-        &deliveries,
+        &votes("q", &[Some(Yes), Some(No), Some(No)]),
+        &[delivery("V04")],
         &[],
     );
     let r = resolution(&t, "q");
-    assert_eq!(r.counts.silent_joined, Some(Abstain));
-    assert_eq!(r.counts.abstain, m(200, 2));
-    assert_eq!(r.counts.participating, m(400, 4));
+    let alone = r.silence.returned_alone.expect("follows the majority");
+    assert!(alone.threshold.area && !alone.threshold.headcount && !alone.passes);
+    assert_eq!(r.silence.joined, Some(No));
+    assert_eq!(r.counts.no, m(300, 3));
+    assert_eq!(r.passed, Some(false));
+}
+
+#[test]
+fn follows_majority_with_no_returned_ballot_passes_nothing() {
+    let roll = roll_of(&[100, 100, 100]);
+    let deliveries = [delivery("V01"), delivery("V02"), delivery("V03")];
+    for matter in [1, 6] {
+        let c = with_silence(
+            campaign(vec![resolution_q("q", 1, matter)]),
+            SilencePolicy::FollowsMajority,
+            true,
+        );
+        let t = tally(&roll, &c, &[], &deliveries, &[]);
+        let r = resolution(&t, "q");
+        assert!(!r.silence.returned_alone.expect("follows").passes);
+        assert_eq!(r.silence.joined, Some(No));
+        // Everyone counts towards the quorum, as no.
+        assert_eq!(r.counts.participating, m(300, 3));
+        assert_eq!(r.counts.no, m(300, 3));
+        assert!(r.quorum.met);
+        assert_eq!(r.passed, Some(false), "matter {matter}");
+    }
+}
+
+#[test]
+fn follows_majority_counts_each_candidate_on_its_own() {
+    // Five owners; three return, two are delivered and silent.
+    let roll = roll_of(&[100; 5]);
+    let mut c = with_silence(
+        campaign(vec![election_q("e", 1, &["a", "b"])]),
+        SilencePolicy::FollowsMajority,
+        true,
+    );
+    c.kind = CampaignKind::Election;
+    let marks = [(Yes, Yes), (Yes, No), (No, No)];
+    let ballots: Vec<Ballot> = marks
+        .iter()
+        .enumerate()
+        .map(|(v, &(a, b))| {
+            let mut ballot = ballot(&format!("b{v}"), &voter(v), &[]);
+            ballot.answers.insert(
+                "e".into(),
+                Answer {
+                    candidates: BTreeMap::from([("a".to_string(), a), ("b".to_string(), b)]),
+                    ..Answer::default()
+                },
+            );
+            ballot
+        })
+        .collect();
+    let t = tally(
+        &roll,
+        &c,
+        &ballots,
+        &[delivery("V04"), delivery("V05")],
+        &[],
+    );
+    let e = election(&t, "e");
+    assert_eq!(e.silence_policy, SilencePolicy::FollowsMajority);
+    assert_eq!(e.silent_moved, m(200, 2));
+    assert_eq!(e.participating, m(500, 5));
+    // a: 2 of 3 returned say yes, so the silent owners are yes for a …
+    let a = &e.candidates[0];
+    assert_eq!(a.silence.joined, Some(Yes));
+    assert_eq!(a.counts.yes, m(400, 4));
+    assert_eq!(a.passed, Some(true));
+    // … and 1 of 3 for b, so they are no for b.
+    let b = &e.candidates[1];
+    assert_eq!(b.silence.joined, Some(No));
+    assert_eq!(b.counts.yes, m(100, 1));
+    assert_eq!(b.counts.no, m(400, 4));
+    assert_eq!(b.passed, Some(false));
+    assert_eq!(e.seating.as_ref().expect("binding").elected, ["a"]);
+    let text = t.to_string();
+    assert!(text.contains("未表决计为 silent as 同意 yes"), "{text}");
+    assert!(text.contains("未表决计为 silent as 反对 no"), "{text}");
+}
+
+#[test]
+fn every_policy_states_what_it_moved() {
+    for (policy, moved, joined) in [
+        (SilencePolicy::Strict, m(0, 0), None),
+        (
+            SilencePolicy::DeliveredCountsAsAbstain,
+            m(200, 2),
+            Some(Abstain),
+        ),
+        (SilencePolicy::FollowsMajority, m(200, 2), Some(Yes)),
+    ] {
+        let t = silence_case(policy, true, true);
+        let r = resolution(&t, "q");
+        assert_eq!(r.silence.policy, policy);
+        assert_eq!(r.silence.moved, moved, "{policy:?}");
+        assert_eq!(r.silence.joined, joined, "{policy:?}");
+        assert_eq!(
+            r.silence.returned_alone.is_some(),
+            policy == SilencePolicy::FollowsMajority
+        );
+        assert_eq!(r.counts.silent_counted, moved);
+        assert_eq!(r.counts.silent_joined, joined);
+        let text = t.to_string();
+        assert!(
+            text.contains(&format!(
+                "计入 moved {} 人, 面积 {}.00 m²",
+                moved.headcount,
+                moved.area / 100
+            )),
+            "{text}"
+        );
+    }
+    // Not announced: applied strictly, and the matter says so.
+    let t = silence_case(SilencePolicy::FollowsMajority, false, true);
+    let r = resolution(&t, "q");
+    assert_eq!(r.silence.policy, SilencePolicy::Strict);
+    assert_eq!(r.silence.moved, Measure::default());
+    assert!(
+        t.to_string()
+            .contains("未表决业主 Silence: 未表决不计入 strict; 计入 moved 0 人"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -872,41 +1081,211 @@ fn election_with_more_passing_candidates_than_seats_has_alternates() {
     let seating = e.seating.as_ref().expect("binding election");
     assert_eq!(seating.elected, ["c1", "c2", "c4", "c3", "c5"]);
     assert_eq!(seating.alternates, ["c6"]);
-    assert!(!seating.tie_broken_by_list_order);
+    assert_eq!(seating.alternate_groups, [["c6"]]);
+    assert_eq!(seating.open_seats, 0);
+    assert_eq!(seating.tie, None);
     let text = t.to_string();
     assert!(text.contains("候补 Alternates: 候选人c6"), "{text}");
 }
 
-#[test]
-fn election_ties_fall_to_list_order_and_are_flagged() {
-    let roll = roll_of(&[100, 100, 100]);
-    let c = campaign(vec![election_q("e", 1, &["a", "b"])]);
-    let ballots: Vec<Ballot> = (0..3)
-        .map(|v| {
+/// An election of `seats` among `names`: voter `v` (0-based) marks yes exactly the candidates
+/// listed for it in `yes_by_voter`, no to every other.
+fn election_tally(areas: &[i64], seats: i64, names: &[&str], yes_by_voter: &[&[&str]]) -> Tally {
+    let roll = roll_of(areas);
+    let mut c = campaign(vec![election_q("e", seats, names)]);
+    c.kind = CampaignKind::Election;
+    let ballots: Vec<Ballot> = yes_by_voter
+        .iter()
+        .enumerate()
+        .map(|(v, yes)| {
             let mut b = ballot(&format!("b{v}"), &voter(v), &[]);
-            let answer = Answer {
-                candidates: BTreeMap::from([("a".to_string(), Yes), ("b".to_string(), Yes)]),
-                ..Answer::default()
-            };
-            b.answers.insert("e".into(), answer);
+            let candidates = names
+                .iter()
+                .map(|n| (n.to_string(), if yes.contains(n) { Yes } else { No }))
+                .collect();
+            b.answers.insert(
+                "e".into(),
+                Answer {
+                    candidates,
+                    ..Answer::default()
+                },
+            );
             b
         })
         .collect();
-    let t = tally(&roll, &c, &ballots, &[], &[]);
-    let seating = election(&t, "e").seating.clone().expect("binding");
-    assert_eq!(seating.elected, ["a"]);
-    assert_eq!(seating.alternates, ["b"]);
-    assert!(seating.tie_broken_by_list_order);
-    assert!(t.notices.contains(&Notice::SeatTieBrokenByListOrder {
-        question: "e".into()
-    }));
+    tally(&roll, &c, &ballots, &[], &[])
+}
 
-    // With two seats both are elected: the tie decides nothing and is not flagged.
-    let c = campaign(vec![election_q("e", 2, &["a", "b"])]);
-    let t = tally(&roll, &c, &ballots, &[], &[]);
-    let seating = election(&t, "e").seating.clone().expect("binding");
+fn seating_of(t: &Tally) -> Seating {
+    election(t, "e").seating.clone().expect("binding election")
+}
+
+const TEN: [&str; 10] = [
+    "c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10",
+];
+
+#[test]
+fn a_tie_straddling_the_last_seat_elects_nobody_of_it() {
+    // The example: one voter marks 8 candidates yes for 5 seats. List order used to
+    // seat c03–c07; now nobody of the tied group is elected and the 5 seats stay open.
+    let yes: &[&str] = &["c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10"];
+    let t = election_tally(&[100], 5, &TEN, &[yes]);
+    let e = election(&t, "e");
+    assert!(e.quorum.met);
+    for c in &e.candidates {
+        assert_eq!(c.passed, Some(yes.contains(&c.candidate.as_str())));
+    }
+    let seating = seating_of(&t);
+    assert!(seating.elected.is_empty());
+    assert_eq!(seating.open_seats, 5);
+    assert_eq!(
+        seating.tie,
+        Some(SeatTie {
+            seats: 5,
+            candidates: yes.iter().map(|s| s.to_string()).collect(),
+            yes: m(100, 1),
+            note: SEAT_TIE_NOTE.to_string(),
+        })
+    );
+    assert_eq!(SEAT_TIE_NOTE, "并列，须依议事规则另行决定（加投或抽签）");
+    assert!(seating.alternates.is_empty() && seating.alternate_groups.is_empty());
+    assert!(t.notices.contains(&Notice::SeatsOpen {
+        question: "e".into(),
+        open_seats: 5,
+        tied: yes.iter().map(|s| s.to_string()).collect(),
+    }));
+    // The 公示 never prints a tied candidate as elected.
+    let text = t.to_string();
+    assert!(text.contains("当选 Elected: 无 none"), "{text}");
+    assert!(
+        text.contains("并列 Tied at the last seat (5 席 seats open"),
+        "{text}"
+    );
+    assert!(text.contains(SEAT_TIE_NOTE), "{text}");
+    assert!(text.contains("空缺 Open seats: 5"), "{text}");
+    insta::assert_json_snapshot!("seat_tie_seating", seating);
+}
+
+#[test]
+fn a_tie_that_fits_within_the_seats_elects_the_whole_group() {
+    // The mirror image: one voter marks 5 candidates yes for 5 seats. All five are elected.
+    let yes: &[&str] = &["c03", "c04", "c05", "c06", "c07"];
+    let t = election_tally(&[100], 5, &TEN, &[yes]);
+    let seating = seating_of(&t);
+    assert_eq!(seating.elected, yes);
+    assert_eq!(seating.open_seats, 0);
+    assert_eq!(seating.tie, None);
+    assert!(seating.alternates.is_empty());
+    assert!(
+        !t.notices
+            .iter()
+            .any(|n| matches!(n, Notice::SeatsOpen { .. }))
+    );
+
+    // Two seats and two equal candidates: both elected.
+    let ab: &[&str] = &["a", "b"];
+    let t = election_tally(&[100, 100, 100], 2, ab, &[ab; 3]);
+    let seating = seating_of(&t);
     assert_eq!(seating.elected, ["a", "b"]);
-    assert!(!seating.tie_broken_by_list_order);
+    assert_eq!(seating.tie, None);
+    // One seat and the same two: nobody, one seat open.
+    let t = election_tally(&[100, 100, 100], 1, ab, &[ab; 3]);
+    let seating = seating_of(&t);
+    assert!(seating.elected.is_empty());
+    assert_eq!(seating.open_seats, 1);
+    assert_eq!(
+        seating.tie.map(|t| (t.seats, t.candidates)),
+        Some((1, vec!["a".to_string(), "b".to_string()]))
+    );
+    assert!(seating.alternates.is_empty());
+}
+
+/// Four owners (V04 smaller) and nine candidates: c1, c2 get 4 yes; c3–c6 get 3 yes (300);
+/// c7, c8 get 3 yes (290); c9 gets 2 of 4 and fails.
+fn ladder(seats: i64) -> Tally {
+    let names = ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"];
+    let v1: &[&str] = &names;
+    let v2: &[&str] = &names;
+    let v3: &[&str] = &["c1", "c2", "c3", "c4", "c5", "c6"];
+    let v4: &[&str] = &["c1", "c2", "c7", "c8"];
+    election_tally(&[100, 100, 100, 90], seats, &names, &[v1, v2, v3, v4])
+}
+
+fn strings(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn a_tie_below_the_top_seats_leaves_those_seats_open_and_the_rest_alternates() {
+    // Five seats: c1, c2 elected; c3–c6 tie for the three seats left: nobody of them is
+    // elected, three seats stay open; c7, c8 (strictly below) are alternates.
+    let t = ladder(5);
+    let seating = seating_of(&t);
+    assert_eq!(seating.elected, ["c1", "c2"]);
+    let tie = seating.tie.clone().expect("tie at the last seat");
+    assert_eq!(tie.seats, 3);
+    assert_eq!(tie.candidates, ["c3", "c4", "c5", "c6"]);
+    assert_eq!(tie.yes, m(300, 3));
+    assert_eq!(seating.open_seats, 3);
+    assert_eq!(seating.alternates, ["c7", "c8"]);
+    assert_eq!(seating.alternate_groups, [strings(&["c7", "c8"])]);
+    let text = t.to_string();
+    assert!(
+        text.contains("当选 Elected: 候选人c1、候选人c2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("候补 Alternates: （候选人c7、候选人c8 并列 tied）"),
+        "{text}"
+    );
+
+    // One seat: c1 and c2 tie for it; everyone below is an alternate, in groups of equal rank.
+    let seating = seating_of(&ladder(1));
+    assert!(seating.elected.is_empty());
+    assert_eq!(
+        seating.tie.map(|t| t.candidates),
+        Some(strings(&["c1", "c2"]))
+    );
+    assert_eq!(
+        seating.alternate_groups,
+        [strings(&["c3", "c4", "c5", "c6"]), strings(&["c7", "c8"])]
+    );
+}
+
+#[test]
+fn ties_below_the_seats_only_order_the_alternates() {
+    // Six seats: c1–c6 elected (the c3–c6 group fits exactly); c7 = c8 are alternates of one
+    // rank, their order not decided.
+    let t = ladder(6);
+    let seating = seating_of(&t);
+    assert_eq!(seating.elected, ["c1", "c2", "c3", "c4", "c5", "c6"]);
+    assert_eq!(seating.tie, None);
+    assert_eq!(seating.open_seats, 0);
+    assert_eq!(seating.alternate_groups, [strings(&["c7", "c8"])]);
+    // Two seats: c1 = c2 fit; everything below only orders the alternates.
+    let seating = seating_of(&ladder(2));
+    assert_eq!(seating.elected, ["c1", "c2"]);
+    assert_eq!(seating.tie, None);
+    assert_eq!(
+        seating.alternate_groups,
+        [strings(&["c3", "c4", "c5", "c6"]), strings(&["c7", "c8"])]
+    );
+    assert_eq!(seating.alternates, ["c3", "c4", "c5", "c6", "c7", "c8"]);
+}
+
+#[test]
+fn fewer_passing_candidates_than_seats_leave_seats_open() {
+    let t = ladder(11);
+    let seating = seating_of(&t);
+    assert_eq!(seating.elected.len(), 8);
+    assert_eq!(seating.open_seats, 3);
+    assert_eq!(seating.tie, None);
+    assert!(t.notices.contains(&Notice::SeatsOpen {
+        question: "e".into(),
+        open_seats: 3,
+        tied: Vec::new(),
+    }));
+    assert!(t.to_string().contains("空缺 Open seats: 3"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1373,6 +1752,38 @@ fn check_counts(
     Ok(())
 }
 
+/// What a matter's silence record must say, whatever the inputs.
+fn check_silence(
+    silence: &SilenceEffect,
+    threshold_met: bool,
+    passed: Option<bool>,
+    t: &Tally,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(silence.policy, t.silence_applied);
+    prop_assert!(silence.moved.headcount <= t.silent_delivered.headcount);
+    prop_assert_eq!(silence.joined.is_some(), silence.moved.headcount > 0);
+    match silence.policy {
+        SilencePolicy::Strict => prop_assert_eq!(silence.moved, Measure::default()),
+        SilencePolicy::DeliveredCountsAsAbstain => {
+            prop_assert_eq!(silence.moved, t.silent_delivered);
+        }
+        SilencePolicy::FollowsMajority => {
+            prop_assert_eq!(silence.moved, t.silent_delivered);
+            let alone = silence.returned_alone.expect("follows the majority");
+            // Silence never manufactures a pass, and never undoes one.
+            if passed == Some(true) {
+                prop_assert!(alone.passes);
+            }
+            if silence.moved.headcount > 0 {
+                prop_assert_eq!(threshold_met, alone.passes);
+                let side = if alone.passes { Yes } else { No };
+                prop_assert_eq!(silence.joined, Some(side));
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -1382,16 +1793,24 @@ proptest! {
         let t = tally(&b.roll, &b.campaign, &b.ballots, &b.deliveries, &b.adjudications);
         for q in &t.questions {
             match &q.outcome {
-                QuestionOutcome::Resolution(r) => check_counts(
-                    &r.counts, &t.totals, r.quorum.met, r.threshold.met, r.passed,
-                )?,
+                QuestionOutcome::Resolution(r) => {
+                    check_counts(&r.counts, &t.totals, r.quorum.met, r.threshold.met, r.passed)?;
+                    check_silence(&r.silence, r.threshold.met, r.passed, &t)?;
+                }
                 QuestionOutcome::Election(e) => {
                     for c in &e.candidates {
                         prop_assert_eq!(c.counts.participating, e.participating);
                         check_counts(&c.counts, &t.totals, e.quorum.met, c.threshold.met, c.passed)?;
+                        check_silence(&c.silence, c.threshold.met, c.passed, &t)?;
+                        prop_assert_eq!(c.silence.moved, e.silent_moved);
                     }
                     if let Some(s) = &e.seating {
                         prop_assert!(s.elected.len() <= 1);
+                        let tied = s.tie.as_ref().map_or(0, |t| t.candidates.len());
+                        prop_assert_eq!(s.elected.len() as i64 + s.open_seats, e.seats.max(0));
+                        prop_assert!(s.tie.as_ref().is_none_or(|t| t.seats == s.open_seats));
+                        let passing = e.candidates.iter().filter(|c| c.passed == Some(true)).count();
+                        prop_assert_eq!(s.elected.len() + tied + s.alternates.len(), passing);
                     }
                 }
                 QuestionOutcome::Survey(_) => {}
@@ -1412,8 +1831,9 @@ proptest! {
     #[test]
     fn a_conflicting_ballot_never_adds_a_yes(case in random_case(), pick in any::<usize>()) {
         let mut b = build(&case);
-        // Under "follows the majority", removing a returned no can turn silent owners into yes
-        // votes, so the property is about the policies where a conflict can only remove votes.
+        // Under "follows the majority", removing a returned no can make the returned ballots
+        // pass on their own and so turn silent owners into yes votes; the property is about the
+        // policies where a conflict can only remove votes.
         if b.campaign.rules.silence == SilencePolicy::FollowsMajority {
             b.campaign.rules.silence = SilencePolicy::DeliveredCountsAsAbstain;
         }
