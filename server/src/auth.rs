@@ -245,15 +245,24 @@ pub async fn login(
 ) -> AppResult<Json<LoginResponse>> {
     let request = body.0;
     let st = state.clone();
-    let result = tokio::task::spawn_blocking(move || -> AppResult<LoginResponse> {
-        let account = st.storage().account_by_login(&request.login)?;
+    let result =
+        tokio::task::spawn_blocking(move || password_login(&st, &request.login, &request.password))
+            .await??;
+    Ok(Json(result))
+}
+
+/// Check a login and password and open a session: the one implementation behind the JSON
+/// login and the dashboard's login form. Blocking (argon2); call it off the async runtime.
+pub fn password_login(st: &AppState, login: &str, password: &str) -> AppResult<LoginResponse> {
+    {
+        let account = st.storage().account_by_login(login)?;
         // Verify against a fixed hash when the login is unknown, so a wrong login and a wrong
         // password take the same time.
         let phc = account
             .as_ref()
             .and_then(|a| a.password_hash.clone())
             .unwrap_or_else(|| st.dummy_password_hash().to_string());
-        let ok = verify_password(&request.password, &phc);
+        let ok = verify_password(password, &phc);
         let account = match account {
             Some(account) if ok && !account.disabled && account.password_hash.is_some() => account,
             _ => {
@@ -274,9 +283,7 @@ pub async fn login(
             expires_at,
             account,
         })
-    })
-    .await??;
-    Ok(Json(result))
+    }
 }
 
 /// `POST /api/v1/auth/logout`: end the caller's session.

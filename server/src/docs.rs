@@ -19,6 +19,7 @@ use doorstep_core::rules::{self, Context, Violation, Writer};
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::live::Live;
 use crate::state::Config;
 use crate::storage::{Batch, DocContent, DocMeta, DocWrite, NewAuditEvent, Storage, StorageError};
 
@@ -82,6 +83,7 @@ pub struct DocCache {
     slots: Mutex<HashMap<DocId, Arc<Slot>>>,
     started: Instant,
     config: Config,
+    live: Live,
 }
 
 impl std::fmt::Debug for DocCache {
@@ -95,12 +97,13 @@ fn poisoned<T>(_: T) -> StorageError {
 }
 
 impl DocCache {
-    pub fn new(storage: Arc<dyn Storage>, config: Config) -> DocCache {
+    pub fn new(storage: Arc<dyn Storage>, config: Config, live: Live) -> DocCache {
         DocCache {
             storage,
             slots: Mutex::new(HashMap::new()),
             started: Instant::now(),
             config,
+            live,
         }
     }
 
@@ -299,6 +302,7 @@ impl DocCache {
             ..Batch::default()
         };
         self.storage.commit(&batch)?;
+        self.live.document(id, "server");
         let now = now_millis();
         let bytes = match &content {
             DocContent::Snapshot(b) | DocContent::Chunk(b) => b.len() as i64,
@@ -367,6 +371,7 @@ impl DocCache {
         };
         self.storage.commit(&batch)?;
         self.install(loaded, fork, &content);
+        self.live.document(id, "server");
         Ok(heads)
     }
 }

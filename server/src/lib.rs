@@ -13,10 +13,12 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod json;
+pub mod live;
 pub mod metrics;
 pub mod ops;
 pub mod projections;
@@ -58,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/auth/me", get(auth::me))
         .route(doorstep_core::protocol::ENROLL_PATH, post(auth::enroll))
         .nest("/api/v1/admin", admin::router(&config))
+        .merge(dashboard::router())
         .layer(DefaultBodyLimit::max(config.default_body_limit))
         .merge(sync_routes)
         .fallback(not_found)

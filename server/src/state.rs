@@ -6,6 +6,7 @@ use std::time::Duration;
 use doorstep_core::model::Millis;
 
 use crate::docs::DocCache;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::storage::{SqliteStorage, Storage};
 
@@ -55,6 +56,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     db: Arc<SqliteStorage>,
     docs: DocCache,
+    live: Live,
     metrics: Metrics,
     config: Config,
     dummy_hash: OnceLock<String>,
@@ -73,8 +75,10 @@ impl AppState {
     pub fn new(db: SqliteStorage, config: Config) -> AppState {
         let db = Arc::new(db);
         let storage: Arc<dyn Storage> = db.clone();
+        let live = Live::default();
         AppState(Arc::new(Inner {
-            docs: DocCache::new(storage, config.clone()),
+            docs: DocCache::new(storage, config.clone(), live.clone()),
+            live,
             db,
             metrics: Metrics::default(),
             config,
@@ -95,6 +99,11 @@ impl AppState {
     /// The in-memory document cache and the server-side document operations.
     pub fn docs(&self) -> &DocCache {
         &self.0.docs
+    }
+
+    /// What changed, for open dashboard pages.
+    pub fn live(&self) -> &Live {
+        &self.0.live
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -594,12 +594,15 @@ pub fn handle(
         // Nothing was installed; the cached documents still equal the stored ones.
         return Err(AppError::from(e));
     }
-    for (outcome, guard) in outcomes.into_iter().zip(guards.iter_mut()) {
+    for ((id, _), (outcome, guard)) in work.iter().zip(outcomes.into_iter().zip(guards.iter_mut()))
+    {
         if let (Some((fork, content, _)), Some(loaded)) = (outcome.accepted, guard.as_mut()) {
             state.docs().install(loaded, fork, &content);
+            state.live().document(id, "sync");
         }
     }
     drop(guards);
+    state.live().device(&device.id);
     tracing::info!(
         device = %device.id,
         docs = request.docs.len(),

@@ -235,8 +235,17 @@ fn a_duplicate_ballot_is_a_conflict_only_a_counting_officer_settles() -> Result<
     let adjudication = api_ok(&server, "POST", &path, Some(&decision), &officer)?;
     assert_eq!(adjudication["chosen"], json!(second));
     let (status, err) = api(&server, "POST", &path, Some(&decision), Some(&officer))?;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(err["error"]["code"], "no_conflict");
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a decided conflict is not decided twice"
+    );
+    assert_eq!(err["error"]["code"], "already_adjudicated");
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("计票人"),
+        "the refusal names who decided: {message}"
+    );
 
     let tally = tally_from_api(&server, demo::CAMPAIGN, &token)?;
     assert!(tally.conflicts.is_empty());

@@ -152,21 +152,29 @@ pub async fn issue_code(
     session: AdminSession,
     Path(id): Path<String>,
 ) -> AppResult<(StatusCode, Json<IssuedCode>)> {
+    let issued = blocking(&state, move |st| issue_code_for(st, &session, &id)).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// A fresh one-time enrollment code for account `id` (admins only).
+pub(crate) fn issue_code_for(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+) -> AppResult<IssuedCode> {
     session.require_admin()?;
-    let issued = blocking(&state, move |st| {
-        if st.storage().account(&id)?.is_none() {
+    {
+        if st.storage().account(id)?.is_none() {
             return Err(AppError::not_found(format!("no account {id}")));
         }
         let (code, record) = auth::issue_enrollment_code(
             st.storage(),
-            &id,
+            id,
             st.config().enrollment_ttl_ms,
             &session.actor(),
         )?;
         Ok(IssuedCode { code, record })
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    }
 }
 
 /// `?account=` filter.
@@ -289,26 +297,27 @@ pub async fn devices(
     session: AdminSession,
 ) -> AppResult<Json<Vec<DeviceRow>>> {
     session.require_admin()?;
-    let rows = blocking(&state, |st| {
-        let accounts = st.storage().accounts()?;
-        let now = doorstep_core::model::now_millis();
-        Ok(st
-            .storage()
-            .devices()?
-            .into_iter()
-            .map(|device| DeviceRow {
-                login: accounts
-                    .iter()
-                    .find(|a| a.id == device.account_id)
-                    .map(|a| a.login.clone()),
-                revoked: device.revoked_at.is_some(),
-                since_last_sync_ms: device.last_sync_at.map(|t| now.saturating_sub(t)),
-                device,
-            })
-            .collect())
-    })
-    .await?;
-    Ok(Json(rows))
+    Ok(Json(blocking(&state, device_rows).await?))
+}
+
+/// Every phone with its owner's login: what `GET /devices` and the dashboard's 设备 list show.
+pub(crate) fn device_rows(st: &AppState) -> AppResult<Vec<DeviceRow>> {
+    let accounts = st.storage().accounts()?;
+    let now = doorstep_core::model::now_millis();
+    Ok(st
+        .storage()
+        .devices()?
+        .into_iter()
+        .map(|device| DeviceRow {
+            login: accounts
+                .iter()
+                .find(|a| a.id == device.account_id)
+                .map(|a| a.login.clone()),
+            revoked: device.revoked_at.is_some(),
+            since_last_sync_ms: device.last_sync_at.map(|t| now.saturating_sub(t)),
+            device,
+        })
+        .collect())
 }
 
 /// `POST /devices/{id}/revoke`: the device's token stops working at once.

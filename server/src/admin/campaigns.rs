@@ -50,30 +50,31 @@ pub async fn list(
     session: AdminSession,
 ) -> AppResult<Json<Vec<CampaignRow>>> {
     session.require_any(READERS)?;
-    let rows = blocking(&state, |st| {
-        Ok(st.db().read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT campaign, community, title, kind, status, closed_at, roll_hash
+    Ok(Json(blocking(&state, campaign_rows).await?))
+}
+
+/// Every campaign, by id: what `GET /campaigns` and the dashboard list.
+pub(crate) fn campaign_rows(st: &AppState) -> AppResult<Vec<CampaignRow>> {
+    Ok(st.db().read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT campaign, community, title, kind, status, closed_at, roll_hash
                  FROM p_campaigns ORDER BY campaign",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(CampaignRow {
-                        campaign: r.get(0)?,
-                        community: r.get(1)?,
-                        title: r.get(2)?,
-                        kind: r.get(3)?,
-                        status: r.get(4)?,
-                        closed_at: r.get(5)?,
-                        roll_hash: r.get(6)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?)
-    })
-    .await?;
-    Ok(Json(rows))
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CampaignRow {
+                    campaign: r.get(0)?,
+                    community: r.get(1)?,
+                    title: r.get(2)?,
+                    kind: r.get(3)?,
+                    status: r.get(4)?,
+                    closed_at: r.get(5)?,
+                    roll_hash: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    })?)
 }
 
 /// `GET /campaigns/{id}`: the definition as the campaign document holds it.
@@ -226,13 +227,26 @@ pub async fn lifecycle(
     session: AdminSession,
     Path((id, action)): Path<(String, String)>,
 ) -> AppResult<Json<Campaign>> {
+    let campaign = blocking(&state, move |st| run_action(st, &session, &id, &action)).await?;
+    Ok(Json(campaign))
+}
+
+/// Move campaign `id` one step forward by `action`, as `session` (admins only): the one
+/// implementation behind the JSON API and the dashboard's confirmed buttons.
+pub(crate) fn run_action(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+    action: &str,
+) -> AppResult<Campaign> {
     session.require_admin()?;
-    let to = action_status(&action).ok_or_else(|| {
+    let id = id.to_string();
+    let to = action_status(action).ok_or_else(|| {
         AppError::not_found(format!(
             "no action {action}; use publish, open, close, tally, publicise or archive"
         ))
     })?;
-    let campaign = blocking(&state, move |st| {
+    {
         let current = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
         if current.status.next() != Some(to) {
             return Err(AppError::conflict(
@@ -244,7 +258,7 @@ pub async fn lifecycle(
                 ),
             ));
         }
-        let writer = writer_of(st, &session)?;
+        let writer = writer_of(st, session)?;
         let actor = session.actor();
         let mut detail = serde_json::json!({ "to": enum_name(&to) });
         let next = if to == CampaignStatus::Published {
@@ -287,9 +301,7 @@ pub async fn lifecycle(
             detail,
         )])?;
         Ok(next)
-    })
-    .await?;
-    Ok(Json(campaign))
+    }
 }
 
 /// Every field document of a campaign, hydrated from the documents themselves.
@@ -369,40 +381,44 @@ pub async fn conflicts(
     Path(id): Path<String>,
 ) -> AppResult<Json<ConflictsReply>> {
     session.require_any(READERS)?;
-    let reply = blocking(&state, move |st| {
-        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
-        let (resolution, where_) = resolution_from_documents(st, &campaign)?;
-        let conflicts = resolution
-            .conflicts
-            .iter()
-            .map(|c| ConflictRow {
-                voter_key: c.voter_key.clone(),
-                ballots: c
-                    .ballots
-                    .iter()
-                    .filter_map(|b| where_.get(b))
-                    .map(|(building, b)| CompetingBallot {
-                        id: b.id.clone(),
-                        building: building.clone(),
-                        unit: b.unit.clone(),
-                        by: b.by.clone(),
-                        collected_at: b.collected_at,
-                        supersedes: b.supersedes.clone(),
-                        answers: b.answers.clone(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(ConflictsReply {
-            campaign: id,
-            conflicts,
-            adjudicated: resolution.adjudicated,
-            invalid: resolution.invalid,
-            unused_adjudications: resolution.unused_adjudications,
+    Ok(Json(
+        blocking(&state, move |st| conflicts_of(st, &id)).await?,
+    ))
+}
+
+/// The conflicts of campaign `id` read from its field documents: what `GET .../conflicts` and
+/// the dashboard's 冲突 queue show.
+pub(crate) fn conflicts_of(st: &AppState, id: &str) -> AppResult<ConflictsReply> {
+    let campaign = st.docs().campaign(id)?.ok_or_else(|| no_campaign(id))?;
+    let (resolution, where_) = resolution_from_documents(st, &campaign)?;
+    let conflicts = resolution
+        .conflicts
+        .iter()
+        .map(|c| ConflictRow {
+            voter_key: c.voter_key.clone(),
+            ballots: c
+                .ballots
+                .iter()
+                .filter_map(|b| where_.get(b))
+                .map(|(building, b)| CompetingBallot {
+                    id: b.id.clone(),
+                    building: building.clone(),
+                    unit: b.unit.clone(),
+                    by: b.by.clone(),
+                    collected_at: b.collected_at,
+                    supersedes: b.supersedes.clone(),
+                    answers: b.answers.clone(),
+                })
+                .collect(),
         })
+        .collect();
+    Ok(ConflictsReply {
+        campaign: id.to_string(),
+        conflicts,
+        adjudicated: resolution.adjudicated,
+        invalid: resolution.invalid,
+        unused_adjudications: resolution.unused_adjudications,
     })
-    .await?;
-    Ok(Json(reply))
 }
 
 /// The body of `POST /campaigns/{id}/adjudications`.
@@ -427,20 +443,40 @@ pub async fn adjudicate(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AdjudicateBody>,
 ) -> AppResult<(StatusCode, Json<Adjudication>)> {
+    let adjudication = blocking(&state, move |st| adjudicate_as(st, &session, &id, body)).await?;
+    Ok((StatusCode::CREATED, Json(adjudication)))
+}
+
+/// A counting officer settles the conflict `body.voter_key` of campaign `id`: the one
+/// implementation behind the JSON API and the dashboard's 冲突 form. A conflict someone else
+/// decided meanwhile is refused with `already_adjudicated`, naming who decided.
+pub(crate) fn adjudicate_as(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+    body: AdjudicateBody,
+) -> AppResult<Adjudication> {
     session.require_any(&[Role::CountingOfficer])?;
     if body.reason.trim().is_empty() {
         return Err(AppError::invalid("an adjudication needs a reason"));
     }
-    let adjudication = blocking(&state, move |st| {
+    let id = id.to_string();
+    {
         let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
         let (resolution, where_) = resolution_from_documents(st, &campaign)?;
-        let conflict = resolution
+        let Some(conflict) = resolution
             .conflicts
             .iter()
             .find(|c| c.voter_key == body.voter_key)
-            .ok_or_else(|| {
-                AppError::conflict("no_conflict", "this owner has no conflict waiting")
-            })?;
+        else {
+            return Err(already_decided(
+                st,
+                &id,
+                &resolution,
+                &where_,
+                &body.voter_key,
+            ));
+        };
         let current: BTreeSet<&String> = conflict.ballots.iter().collect();
         let considered = body.considered.unwrap_or_else(|| conflict.ballots.clone());
         if considered.iter().collect::<BTreeSet<_>>() != current {
@@ -495,9 +531,59 @@ pub async fn adjudicate(
             }),
         )])?;
         Ok(adjudication)
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(adjudication)))
+    }
+}
+
+/// Why there is nothing to decide for `voter_key`: decided already (by whom, when), or no
+/// conflict at all.
+fn already_decided(
+    st: &AppState,
+    campaign: &str,
+    resolution: &ballots::Resolution,
+    where_: &BallotPlaces,
+    voter_key: &str,
+) -> AppError {
+    let Some(done) = resolution
+        .adjudicated
+        .iter()
+        .find(|a| a.voter_key == voter_key)
+    else {
+        return AppError::conflict("no_conflict", "this owner has no conflict waiting");
+    };
+    let decided = done
+        .ballots
+        .iter()
+        .find_map(|b| where_.get(b))
+        .and_then(|(building, _)| {
+            let field = DocId::Field {
+                campaign: campaign.to_string(),
+                building: building.clone(),
+            };
+            st.docs().hydrate::<FieldDoc>(&field).ok().flatten()
+        })
+        .and_then(|f| f.adjudications.get(&done.adjudication).cloned());
+    match decided {
+        Some(a) => {
+            let who = st
+                .storage()
+                .account(&a.by)
+                .ok()
+                .flatten()
+                .map(|acc| acc.display_name)
+                .unwrap_or(a.by.clone());
+            AppError::conflict(
+                "already_adjudicated",
+                format!(
+                    "已由 {who} 于 {} 裁决，无需再次裁决 (already decided by {who})",
+                    crate::dashboard::format::clock(a.at)
+                ),
+            )
+        }
+        None => AppError::conflict(
+            "already_adjudicated",
+            "该冲突已裁决，无需再次裁决 (already decided)",
+        ),
+    }
 }
 
 /// The tally of `campaign` from the projection tables.
@@ -580,7 +666,16 @@ pub async fn progress(
     Path(id): Path<String>,
 ) -> AppResult<Json<Progress>> {
     session.require_any(READERS)?;
-    let progress = blocking(&state, move |st| {
+    Ok(Json(
+        blocking(&state, move |st| progress_of(st, &id)).await?,
+    ))
+}
+
+/// Per building visited units and ballots collected of campaign `id`, and its returned ballots
+/// against the 2/3 lines: what `GET .../progress` and the dashboard's overview show.
+pub(crate) fn progress_of(st: &AppState, id: &str) -> AppResult<Progress> {
+    let id = id.to_string();
+    {
         let tally = tally_from_tables(st, &id)?;
         let buildings = st.db().read(|c| {
             let mut stmt = c.prepare_cached(
@@ -659,9 +754,7 @@ pub async fn progress(
             late_synced: buildings.iter().map(|b| b.late_synced).sum(),
             buildings,
         })
-    })
-    .await?;
-    Ok(Json(progress))
+    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@
 //! through [`crate::docs::DocCache::change`], so core's rules check them, the projections and the
 //! audit log are written in the same transaction, and phones receive them on their next sync.
 
-mod accounts;
-mod campaigns;
-mod exports;
-mod register;
+pub(crate) mod accounts;
+pub(crate) mod activity;
+pub(crate) mod campaigns;
+pub(crate) mod exports;
+pub(crate) mod register;
 
 use std::collections::BTreeSet;
 

@@ -143,7 +143,19 @@ pub async fn buildings(
     Query(query): Query<CommunityQuery>,
 ) -> AppResult<Json<Vec<BuildingRow>>> {
     session.require_any(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
-    let rows = blocking(&state, move |st| {
+    Ok(Json(
+        blocking(&state, move |st| {
+            building_rows(st, query.community.as_deref())
+        })
+        .await?,
+    ))
+}
+
+/// The buildings of one community (or all) with units, area and assigned heads: what
+/// `GET /buildings` and the dashboard's 楼栋 page list.
+pub(crate) fn building_rows(st: &AppState, community: Option<&str>) -> AppResult<Vec<BuildingRow>> {
+    let community = community.map(str::to_string);
+    {
         let assignments = st.storage().assignments(None)?;
         let mut rows = st.db().read(|c| {
             let mut stmt = c.prepare_cached(
@@ -155,7 +167,7 @@ pub async fn buildings(
                  GROUP BY b.community, b.building",
             )?;
             let rows = stmt
-                .query_map([&query.community], |r| {
+                .query_map([&community], |r| {
                     Ok(BuildingRow {
                         community: r.get(0)?,
                         building: r.get(1)?,
@@ -178,9 +190,7 @@ pub async fn buildings(
         }
         rows.sort_by_key(|r| (r.community.clone(), natural(&r.building)));
         Ok(rows)
-    })
-    .await?;
-    Ok(Json(rows))
+    }
 }
 
 /// Sort key that puts building `2` before `10`.
@@ -209,33 +219,36 @@ pub async fn units(
     Path((community, building)): Path<(String, String)>,
 ) -> AppResult<Json<Vec<UnitRow>>> {
     session.require_any(READERS)?;
-    let rows = blocking(&state, move |st| {
-        Ok(st.db().read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT unit, building, entrance, floor, room, area, area_source, sale_status,
+    Ok(Json(
+        blocking(&state, move |st| unit_rows(st, &community, &building)).await?,
+    ))
+}
+
+/// The units of one building as projected: what `GET .../units` and the dashboard list.
+pub(crate) fn unit_rows(st: &AppState, community: &str, building: &str) -> AppResult<Vec<UnitRow>> {
+    Ok(st.db().read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT unit, building, entrance, floor, room, area, area_source, sale_status,
                         voter_key
                  FROM p_units WHERE community = ?1 AND building = ?2 ORDER BY unit",
-            )?;
-            let rows = stmt
-                .query_map([&community, &building], |r| {
-                    Ok(UnitRow {
-                        unit: r.get(0)?,
-                        building: r.get(1)?,
-                        entrance: r.get(2)?,
-                        floor: r.get(3)?,
-                        room: r.get(4)?,
-                        area: r.get(5)?,
-                        area_source: r.get(6)?,
-                        sale_status: r.get(7)?,
-                        voter_key: r.get(8)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?)
-    })
-    .await?;
-    Ok(Json(rows))
+        )?;
+        let rows = stmt
+            .query_map([community, building], |r| {
+                Ok(UnitRow {
+                    unit: r.get(0)?,
+                    building: r.get(1)?,
+                    entrance: r.get(2)?,
+                    floor: r.get(3)?,
+                    room: r.get(4)?,
+                    area: r.get(5)?,
+                    area_source: r.get(6)?,
+                    sale_status: r.get(7)?,
+                    voter_key: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    })?)
 }
 
 /// One household as the dashboard shows it.

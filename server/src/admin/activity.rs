@@ -1,0 +1,76 @@
+//! Read functions over the field activity projections that the dashboard shows beside the
+//! JSON API's: when ballots arrived, visits per unit and per account, the whole audit log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use doorstep_core::model::Millis;
+
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::storage::AuditEvent;
+
+/// Ballot id → when the server first received it, for one campaign.
+pub(crate) fn ballot_receipts(
+    st: &AppState,
+    campaign: &str,
+) -> AppResult<BTreeMap<String, Millis>> {
+    Ok(st.db().read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT ballot, received_at FROM ballot_receipts WHERE campaign = ?1",
+        )?;
+        let rows = stmt
+            .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+        Ok(rows)
+    })?)
+}
+
+/// (unit, outcome, at) of every visit to a unit of `building` in `community`, in any campaign.
+pub(crate) fn unit_visits(
+    st: &AppState,
+    community: &str,
+    building: &str,
+) -> AppResult<Vec<(String, String, Millis)>> {
+    Ok(st.db().read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT v.unit, v.outcome, v.at FROM p_visits v
+             JOIN p_campaigns k ON k.campaign = v.campaign
+             WHERE k.community = ?1 AND v.building = ?2 ORDER BY v.at, v.id",
+        )?;
+        let rows = stmt
+            .query_map([community, building], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    })?)
+}
+
+/// Account id → the times of every visit it recorded (to spot impossible paces).
+pub(crate) fn visit_times_by_account(st: &AppState) -> AppResult<HashMap<String, Vec<Millis>>> {
+    Ok(st.db().read(|c| {
+        let mut stmt = c.prepare_cached("SELECT by, at FROM p_visits")?;
+        let mut out: HashMap<String, Vec<Millis>> = HashMap::new();
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?)))?;
+        for row in rows {
+            let (by, at) = row?;
+            out.entry(by).or_default().push(at);
+        }
+        Ok(out)
+    })?)
+}
+
+/// Every audit event, oldest first, read in pages of the storage's own listing.
+pub(crate) fn all_audit_events(st: &AppState) -> AppResult<Vec<AuditEvent>> {
+    const PAGE: usize = 1000;
+    let mut out: Vec<AuditEvent> = Vec::new();
+    loop {
+        let after = out.last().map(|e| e.seq).unwrap_or(0);
+        let page = st.storage().audit_events(after, PAGE)?;
+        let done = page.len() < PAGE;
+        out.extend(page);
+        if done {
+            return Ok(out);
+        }
+    }
+}

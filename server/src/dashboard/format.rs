@@ -1,0 +1,168 @@
+//! How the dashboard writes numbers and times: area in m² with two decimals and headcount as
+//! integers (as the law counts them, through core's own formatters), times in China Standard
+//! Time (UTC+8, no daylight saving), and the bars drawn against the 2/3 line.
+
+use doorstep_core::model::Millis;
+use doorstep_core::tally::{format_area, percent};
+
+/// China Standard Time, in milliseconds east of UTC.
+const CST_OFFSET_MS: i64 = 8 * 3600 * 1000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Area in 0.01 m² as `28965.59`.
+pub fn area(area: i64) -> String {
+    format_area(area)
+}
+
+/// `part / whole` as a percentage with two decimals (`—` when `whole` is 0).
+pub fn share(part: i64, whole: i64) -> String {
+    percent(part, whole)
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn local(at: Millis) -> (i64, i64) {
+    let t = at + CST_OFFSET_MS;
+    (t.div_euclid(DAY_MS), t.rem_euclid(DAY_MS) / 1000)
+}
+
+/// `HH:MM:SS` in China Standard Time.
+pub fn clock(at: Millis) -> String {
+    let (_, secs) = local(at);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// `YYYY-MM-DD` in China Standard Time.
+pub fn date(at: Millis) -> String {
+    let (days, _) = local(at);
+    let (y, m, d) = civil(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DD HH:MM` in China Standard Time.
+pub fn datetime(at: Millis) -> String {
+    let (_, secs) = local(at);
+    format!("{} {:02}:{:02}", date(at), secs / 3600, secs / 60 % 60)
+}
+
+/// `YYYY年M月D日` for the printed notices.
+pub fn date_zh(at: Millis) -> String {
+    let (days, _) = local(at);
+    let (y, m, d) = civil(days);
+    format!("{y}年{m}月{d}日")
+}
+
+/// The first millisecond of the China Standard Time day containing `at`.
+pub fn start_of_day(at: Millis) -> Millis {
+    let (days, _) = local(at);
+    days * DAY_MS - CST_OFFSET_MS
+}
+
+/// "3 分钟前", "2 小时前", "5 天前", or "从未同步" for none.
+pub fn ago(at: Option<Millis>, now: Millis) -> String {
+    let Some(at) = at else {
+        return "从未同步".to_string();
+    };
+    let secs = (now - at).max(0) / 1000;
+    match secs {
+        0..60 => "刚刚".to_string(),
+        60..3600 => format!("{} 分钟前", secs / 60),
+        3600..86_400 => format!("{} 小时前", secs / 3600),
+        _ => format!("{} 天前", secs / 86_400),
+    }
+}
+
+/// One meter: a value against a total with the 2/3 line, drawn as an SVG bar by the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meter {
+    /// What it measures, e.g. "按面积".
+    pub label: &'static str,
+    /// The value as people read it, e.g. "19310.40 / 28965.59 m²".
+    pub text: String,
+    /// The share as a percentage string, e.g. "66.67%".
+    pub share: String,
+    /// Filled width in per-mille of the bar (0–1000).
+    pub fill: i64,
+    /// Where the 2/3 line sits, per-mille.
+    pub line: i64,
+    /// The value reaches the 2/3 line (3·v ≥ 2·t).
+    pub met: bool,
+}
+
+impl Meter {
+    pub fn new(label: &'static str, value: i64, total: i64, text: String) -> Meter {
+        let fill = if total > 0 {
+            (i128::from(value) * 1000 / i128::from(total)).clamp(0, 1000) as i64
+        } else {
+            0
+        };
+        Meter {
+            label,
+            text,
+            share: share(value, total),
+            fill,
+            line: 667,
+            met: total > 0 && doorstep_core::tally::quorum_met(value, total),
+        }
+    }
+
+    /// By area in m².
+    pub fn area(value: i64, total: i64) -> Meter {
+        Meter::new(
+            "按专有面积",
+            value,
+            total,
+            format!("{} / {} m²", area(value), area(total)),
+        )
+    }
+
+    /// By headcount of owners.
+    pub fn headcount(value: i64, total: i64) -> Meter {
+        Meter::new("按业主人数", value, total, format!("{value} / {total} 人"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_china_standard_time() {
+        // 2025-01-01T00:00:00Z is 08:00 in Beijing.
+        let at = 1_735_689_600_000;
+        assert_eq!(clock(at), "08:00:00");
+        assert_eq!(date(at), "2025-01-01");
+        assert_eq!(date_zh(at), "2025年1月1日");
+        // 16:30 UTC on Dec 31 is already Jan 1 in Beijing.
+        assert_eq!(date(at - 7 * 3600 * 1000 - 1800 * 1000), "2025-01-01");
+        assert_eq!(start_of_day(at + 5000), at - 8 * 3600 * 1000);
+    }
+
+    #[test]
+    fn meters_mark_the_two_thirds_line() {
+        let m = Meter::headcount(2, 3);
+        assert!(m.met);
+        assert_eq!(m.fill, 666);
+        assert!(!Meter::headcount(1, 3).met);
+        assert!(!Meter::area(0, 0).met);
+        assert_eq!(Meter::area(150, 300).text, "1.50 / 3.00 m²");
+    }
+
+    #[test]
+    fn ago_reads_as_people_say_it() {
+        assert_eq!(ago(None, 0), "从未同步");
+        assert_eq!(ago(Some(0), 90_000), "1 分钟前");
+        assert_eq!(ago(Some(0), 2 * 86_400_000), "2 天前");
+    }
+}

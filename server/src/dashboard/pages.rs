@@ -1,0 +1,1099 @@
+//! The dashboard's screens. Each handler checks the role, reads through the functions the JSON
+//! API uses (`crate::admin::…`), shapes the numbers for people and renders a template.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect};
+use doorstep_core::model::{Answer, CampaignStatus, Millis, Role, now_millis};
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::format::{self, Meter};
+use super::results::{TallyView, kind_zh, status_name_zh, status_zh};
+use super::session::Posted;
+use super::{Chrome, DashUser, PageError, PageResult, blocking, render};
+use crate::admin::accounts::{DeviceRow, device_rows, issue_code_for};
+use crate::admin::campaigns::{
+    AdjudicateBody, CampaignRow, ConflictsReply, Progress, adjudicate_as, campaign_rows,
+    conflicts_of, progress_of, run_action as admin_run_action, tally_from_tables,
+};
+use crate::admin::register::{BuildingRow, UnitRow, building_rows, unit_rows};
+use crate::admin::{READERS, no_campaign};
+use crate::state::AppState;
+use crate::storage::{Account, AuditEvent};
+
+// ---------------------------------------------------------------------------------------------
+// 总览
+
+/// One campaign's card on the overview (also served alone, for live refresh).
+#[derive(Debug, Clone)]
+pub struct CardView {
+    pub id: String,
+    pub title: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    /// By area, then by headcount.
+    pub meters: Vec<Meter>,
+    pub delivered: i64,
+    pub returned: i64,
+    pub conflicts: i64,
+    pub late: i64,
+}
+
+fn card_of(row: &CampaignRow, progress: &Progress) -> CardView {
+    CardView {
+        id: row.campaign.clone(),
+        title: row.title.clone(),
+        kind: kind_name_zh(&row.kind),
+        status: status_name_zh(&progress.status),
+        meters: vec![
+            Meter::area(progress.returned.area, progress.totals.area),
+            Meter::headcount(progress.returned.headcount, progress.totals.headcount),
+        ],
+        delivered: progress.buildings.iter().map(|b| b.deliveries).sum(),
+        returned: progress.returned.headcount,
+        conflicts: progress.open_conflicts,
+        late: progress.late_synced,
+    }
+}
+
+fn kind_name_zh(kind: &str) -> &'static str {
+    match kind {
+        "election" => "选举",
+        "resolution" => "表决",
+        "survey" => "意见征集",
+        "hearing" => "听证",
+        _ => "其他",
+    }
+}
+
+/// A building's line in a progress table.
+#[derive(Debug, Clone)]
+pub struct BuildingLine {
+    pub community: String,
+    pub building: String,
+    pub label: String,
+    pub units: i64,
+    pub visited: i64,
+    pub visited_share: String,
+    pub ballots: i64,
+    pub heads: String,
+    pub last_sync: String,
+    pub pending: i64,
+    pub rejected: i64,
+}
+
+/// A phone that has not synced today.
+#[derive(Debug, Clone)]
+pub struct StaleDevice {
+    pub label: String,
+    pub login: String,
+    pub last_sync: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    cards: Vec<CardView>,
+    stale: Vec<StaleDevice>,
+    devices: usize,
+    table_campaign: Option<String>,
+    lines: Vec<BuildingLine>,
+}
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardFragment {
+    card: CardView,
+}
+
+/// Campaigns worth a card: everything not archived (drafts have no roll to measure).
+fn live_campaigns(st: &AppState) -> Result<Vec<(CampaignRow, Progress)>, crate::AppError> {
+    let mut out = Vec::new();
+    for row in campaign_rows(st)? {
+        if row.status == "archived" || row.status == "draft" {
+            continue;
+        }
+        let progress = progress_of(st, &row.campaign)?;
+        out.push((row, progress));
+    }
+    Ok(out)
+}
+
+/// The building lines of a campaign's progress with the heads' phones.
+fn building_lines(
+    st: &AppState,
+    progress: &Progress,
+) -> Result<Vec<BuildingLine>, crate::AppError> {
+    let buildings = building_rows(st, None)?;
+    let accounts = st.storage().accounts()?;
+    let devices = device_rows(st)?;
+    let now = now_millis();
+    Ok(progress
+        .buildings
+        .iter()
+        .map(|b| {
+            let row = buildings.iter().find(|r| r.building == b.building);
+            let assigned: Vec<&String> =
+                row.map(|r| r.assigned.iter().collect()).unwrap_or_default();
+            let phones: Vec<&DeviceRow> = devices
+                .iter()
+                .filter(|d| !d.revoked && assigned.contains(&&d.device.account_id))
+                .collect();
+            let last = phones.iter().filter_map(|d| d.device.last_sync_at).max();
+            BuildingLine {
+                community: row.map(|r| r.community.clone()).unwrap_or_default(),
+                building: b.building.clone(),
+                label: row
+                    .map(|r| r.label.clone())
+                    .unwrap_or_else(|| b.building.clone()),
+                units: b.units,
+                visited: b.visited_units,
+                visited_share: format::share(b.visited_units, b.units),
+                ballots: b.ballots_collected.headcount,
+                heads: assigned
+                    .iter()
+                    .filter_map(|id| accounts.iter().find(|a| &&a.id == id))
+                    .map(|a| a.display_name.clone())
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                last_sync: format::ago(last, now),
+                pending: phones.iter().map(|d| d.device.pending).sum(),
+                rejected: phones.iter().map(|d| d.device.rejected).sum(),
+            }
+        })
+        .collect())
+}
+
+/// `GET /`: one card per campaign, phones that have not synced today, and the buildings of the
+/// first campaign in the field.
+pub async fn overview(State(state): State<AppState>, user: DashUser) -> PageResult {
+    user.require(READERS)?;
+    let chrome = Chrome::new(&user, "总览", "/");
+    let page = blocking(&state, move |st| {
+        let campaigns = live_campaigns(st)?;
+        let cards = campaigns.iter().map(|(r, p)| card_of(r, p)).collect();
+        let devices = device_rows(st)?;
+        let now = now_millis();
+        let today = format::start_of_day(now);
+        let stale = devices
+            .iter()
+            .filter(|d| !d.revoked && d.device.last_sync_at.is_none_or(|t| t < today))
+            .map(|d| StaleDevice {
+                label: d.device.label.clone(),
+                login: d.login.clone().unwrap_or_default(),
+                last_sync: format::ago(d.device.last_sync_at, now),
+            })
+            .collect();
+        let (table_campaign, lines) = match campaigns.first() {
+            Some((row, progress)) => (Some(row.campaign.clone()), building_lines(st, progress)?),
+            None => (None, Vec::new()),
+        };
+        Ok(OverviewPage {
+            chrome,
+            cards,
+            stale,
+            devices: devices.iter().filter(|d| !d.revoked).count(),
+            table_campaign,
+            lines,
+        })
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `GET /campaigns/{id}/card`: one overview card, refetched when the live feed says so.
+pub async fn campaign_card(
+    State(state): State<AppState>,
+    user: DashUser,
+    Path(id): Path<String>,
+) -> PageResult {
+    user.require(READERS)?;
+    let card = blocking(&state, move |st| {
+        let row = campaign_rows(st)?
+            .into_iter()
+            .find(|r| r.campaign == id)
+            .ok_or_else(|| no_campaign(&id))?;
+        let progress = progress_of(st, &id)?;
+        Ok(card_of(&row, &progress))
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &CardFragment { card }))
+}
+
+/// `GET /events`: the live feed as server-sent events, one `change` event per stored change.
+pub async fn events(
+    State(state): State<AppState>,
+    user: DashUser,
+) -> PageResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    user.require(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
+    let rx = state.live().subscribe();
+    let stream = stream::unfold(rx, |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(change) => Event::default()
+                .event("change")
+                .json_data(&change)
+                .unwrap_or_else(|_| Event::default().event("reload").data("encode")),
+            // Fell behind: the page reloads its live parts rather than missing changes.
+            Err(RecvError::Lagged(n)) => Event::default().event("reload").data(n.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 投票/议题
+
+#[derive(Debug, Clone)]
+pub struct CampaignLine {
+    pub id: String,
+    pub title: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "campaigns.html")]
+struct CampaignsPage {
+    chrome: Chrome,
+    campaigns: Vec<CampaignLine>,
+}
+
+/// `GET /campaigns`.
+pub async fn campaigns(State(state): State<AppState>, user: DashUser) -> PageResult {
+    user.require(READERS)?;
+    let chrome = Chrome::new(&user, "投票/议题", "/campaigns");
+    let campaigns = blocking(&state, campaign_rows).await?;
+    let campaigns = campaigns
+        .into_iter()
+        .map(|r| CampaignLine {
+            kind: kind_name_zh(&r.kind),
+            status: status_name_zh(&r.status),
+            id: r.campaign,
+            title: r.title,
+        })
+        .collect();
+    Ok(render(StatusCode::OK, &CampaignsPage { chrome, campaigns }))
+}
+
+/// A lifecycle step as the campaign page offers it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub action: &'static str,
+    pub label: &'static str,
+    pub explain: &'static str,
+}
+
+fn step_of(status: CampaignStatus) -> Option<Step> {
+    let (action, label, explain) = match status.next()? {
+        CampaignStatus::Published => (
+            "publish",
+            "发布",
+            "发布后名册与规则冻结，楼栋长手机同步后可开始送达表决票。发布后不能再修改。",
+        ),
+        CampaignStatus::Open => ("open", "开始投票", "开始后楼栋长可以收集表决票。"),
+        CampaignStatus::Closed => (
+            "close",
+            "截止投票",
+            "截止后不再接受新的表决票（截止前收集、之后同步的票会标为迟到同步）。",
+        ),
+        CampaignStatus::Tallied => (
+            "tally",
+            "计票",
+            "计票前所有重复票冲突须由计票人裁决。计票结果与输入哈希将被记录。",
+        ),
+        CampaignStatus::Publicised => ("publicise", "公示", "公示后结果对业主公开，可打印公示。"),
+        CampaignStatus::Archived => ("archive", "归档", "归档后本次投票只读保存。"),
+        CampaignStatus::Draft => return None,
+    };
+    Some(Step {
+        action,
+        label,
+        explain,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "campaign.html")]
+struct CampaignPage {
+    chrome: Chrome,
+    id: String,
+    title: String,
+    kind: &'static str,
+    status: &'static str,
+    binding: bool,
+    times: Vec<(&'static str, String)>,
+    next: Option<Step>,
+    can_act: bool,
+    results: Option<TallyView>,
+    done: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+/// `GET /campaigns/{id}`: the status, the next step, and the results on both dimensions.
+pub async fn campaign(
+    State(state): State<AppState>,
+    user: DashUser,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> PageResult {
+    user.require(READERS)?;
+    let chrome = Chrome::new(&user, "投票/议题", "/campaigns");
+    let can_act = user.is(Role::Admin);
+    let page = blocking(&state, move |st| {
+        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let results = if campaign.status == CampaignStatus::Draft {
+            None
+        } else {
+            Some(TallyView::of(&tally_from_tables(st, &id)?))
+        };
+        let order = [
+            CampaignStatus::Published,
+            CampaignStatus::Open,
+            CampaignStatus::Closed,
+            CampaignStatus::Tallied,
+            CampaignStatus::Publicised,
+            CampaignStatus::Archived,
+        ];
+        let times = order
+            .iter()
+            .filter_map(|s| {
+                let key = crate::projections::enum_name(s);
+                campaign
+                    .status_times
+                    .get(&key)
+                    .map(|t| (status_zh(*s), format::datetime(*t)))
+            })
+            .collect();
+        let done = q
+            .done
+            .as_deref()
+            .and_then(|a| super::pages::step_label(a).map(|l| format!("已完成：{l}")));
+        Ok(CampaignPage {
+            chrome,
+            title: campaign.title.clone(),
+            kind: kind_zh(campaign.kind),
+            status: status_zh(campaign.status),
+            binding: campaign.binding,
+            times,
+            next: step_of(campaign.status),
+            can_act,
+            results,
+            done,
+            id,
+        })
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+fn step_label(action: &str) -> Option<&'static str> {
+    [
+        CampaignStatus::Draft,
+        CampaignStatus::Published,
+        CampaignStatus::Open,
+        CampaignStatus::Closed,
+        CampaignStatus::Tallied,
+        CampaignStatus::Publicised,
+    ]
+    .into_iter()
+    .filter_map(step_of)
+    .find(|s| s.action == action)
+    .map(|s| s.label)
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    chrome: Chrome,
+    id: String,
+    title: String,
+    step: Step,
+}
+
+/// `GET /campaigns/{id}/actions/{action}`: "are you sure?" before a step that cannot be undone.
+pub async fn confirm_action(
+    State(state): State<AppState>,
+    user: DashUser,
+    Path((id, action)): Path<(String, String)>,
+) -> PageResult {
+    user.require(&[Role::Admin])?;
+    let chrome = Chrome::new(&user, "确认操作", "/campaigns");
+    let page = blocking(&state, move |st| {
+        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let step = step_of(campaign.status)
+            .filter(|s| s.action == action)
+            .ok_or_else(|| {
+                crate::AppError::conflict(
+                    "wrong_status",
+                    format!(
+                        "当前状态为「{}」，不能执行此操作",
+                        status_zh(campaign.status)
+                    ),
+                )
+            })?;
+        Ok(ConfirmPage {
+            chrome,
+            title: campaign.title,
+            id,
+            step,
+        })
+    })
+    .await
+    .map_err(|e| e.with_back("/campaigns"))?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Confirmed {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /campaigns/{id}/actions/{action}`: the step, through the API's own implementation.
+pub async fn run_action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    posted: Posted<Confirmed>,
+) -> PageResult {
+    let back = format!("/campaigns/{id}");
+    if posted.form.confirm != "yes" {
+        return Err(PageError::from(crate::AppError::invalid("请先确认操作")).with_back(back));
+    }
+    let user = posted.user;
+    let (id2, action2) = (id.clone(), action.clone());
+    blocking(&state, move |st| {
+        admin_run_action(st, &user.session, &id2, &action2)
+    })
+    .await
+    .map_err(|e| e.with_back(back))?;
+    Ok(Redirect::to(&format!("/campaigns/{id}?done={action}")).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 冲突
+
+#[derive(Debug, Clone)]
+pub struct BallotView {
+    pub id: String,
+    pub building: String,
+    pub unit: String,
+    pub collector: String,
+    pub collected_at: String,
+    pub synced_at: String,
+    pub corrects: bool,
+    pub answers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConflictView {
+    pub voter_key: String,
+    pub considered: String,
+    pub ballots: Vec<BallotView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecidedView {
+    pub voter_key: String,
+    pub outcome: String,
+}
+
+#[derive(Template)]
+#[template(path = "conflicts.html")]
+struct ConflictsPage {
+    chrome: Chrome,
+    id: String,
+    title: String,
+    conflicts: Vec<ConflictView>,
+    decided: Vec<DecidedView>,
+    can_decide: bool,
+    error: Option<(String, String)>,
+}
+
+fn answer_zh(answer: &Answer) -> String {
+    match serde_json::to_value(answer) {
+        Ok(serde_json::Value::String(s)) => match s.as_str() {
+            "yes" => "同意".to_string(),
+            "no" => "反对".to_string(),
+            "abstain" => "弃权".to_string(),
+            other => other.to_string(),
+        },
+        Ok(other) => other.to_string(),
+        Err(_) => "（无法显示）".to_string(),
+    }
+}
+
+fn conflicts_view(
+    st: &AppState,
+    id: &str,
+    reply: &ConflictsReply,
+) -> Result<(String, Vec<ConflictView>, Vec<DecidedView>), crate::AppError> {
+    let campaign = st.docs().campaign(id)?.ok_or_else(|| no_campaign(id))?;
+    let accounts = st.storage().accounts()?;
+    let receipts = crate::admin::activity::ballot_receipts(st, id)?;
+    let name = |account: &str| -> String {
+        accounts
+            .iter()
+            .find(|a| a.id == account)
+            .map(|a| a.display_name.clone())
+            .unwrap_or_else(|| account.to_string())
+    };
+    let question_text = |qid: &str| -> String {
+        campaign
+            .questions
+            .get(qid)
+            .map(|q| q.text.clone())
+            .unwrap_or_else(|| qid.to_string())
+    };
+    let conflicts = reply
+        .conflicts
+        .iter()
+        .map(|c| ConflictView {
+            voter_key: c.voter_key.clone(),
+            considered: c
+                .ballots
+                .iter()
+                .map(|b| b.id.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+            ballots: c
+                .ballots
+                .iter()
+                .map(|b| BallotView {
+                    id: b.id.clone(),
+                    building: b.building.clone(),
+                    unit: b.unit.clone(),
+                    collector: name(&b.by),
+                    collected_at: format::datetime(b.collected_at),
+                    synced_at: receipts
+                        .get(&b.id)
+                        .map(|t| format::datetime(*t))
+                        .unwrap_or_else(|| "—".to_string()),
+                    corrects: b.supersedes.is_some(),
+                    answers: b
+                        .answers
+                        .iter()
+                        .map(|(q, a)| (question_text(q), answer_zh(a)))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    let decided = reply
+        .adjudicated
+        .iter()
+        .map(|a| DecidedView {
+            voter_key: a.voter_key.clone(),
+            outcome: match &a.chosen {
+                Some(b) => format!("采用选票 {b}"),
+                None => "全部作废".to_string(),
+            },
+        })
+        .collect();
+    Ok((campaign.title, conflicts, decided))
+}
+
+async fn conflicts_page(
+    state: &AppState,
+    user: &DashUser,
+    id: String,
+    error: Option<(String, String)>,
+    status: StatusCode,
+) -> PageResult {
+    let chrome = Chrome::new(user, "冲突", "/campaigns");
+    let can_decide = user.is(Role::CountingOfficer);
+    let page = blocking(state, move |st| {
+        let reply = conflicts_of(st, &id)?;
+        let (title, conflicts, decided) = conflicts_view(st, &id, &reply)?;
+        Ok(ConflictsPage {
+            chrome,
+            id,
+            title,
+            conflicts,
+            decided,
+            can_decide,
+            error,
+        })
+    })
+    .await?;
+    Ok(render(status, &page))
+}
+
+/// `GET /campaigns/{id}/conflicts`: the duplicate-ballot queue, ballots side by side.
+pub async fn conflicts(
+    State(state): State<AppState>,
+    user: DashUser,
+    Path(id): Path<String>,
+) -> PageResult {
+    user.require(READERS)?;
+    conflicts_page(&state, &user, id, None, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecideForm {
+    voter_key: String,
+    /// A ballot id, or `void` to void them all.
+    chosen: String,
+    reason: String,
+    considered: String,
+}
+
+/// `POST /campaigns/{id}/conflicts`: a counting officer decides; a conflict decided meanwhile by
+/// someone else is refused with who decided it, on the same page.
+pub async fn adjudicate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<DecideForm>,
+) -> PageResult {
+    let user = posted.user;
+    user.require(&[Role::CountingOfficer])?;
+    let form = posted.form;
+    let body = AdjudicateBody {
+        voter_key: form.voter_key,
+        chosen: (form.chosen != "void").then_some(form.chosen),
+        reason: form.reason,
+        considered: Some(
+            form.considered
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+    };
+    let session = user.session.clone();
+    let id2 = id.clone();
+    match crate::admin::blocking(&state, move |st| adjudicate_as(st, &session, &id2, body)).await {
+        Ok(_) => Ok(Redirect::to(&format!("/campaigns/{id}/conflicts")).into_response()),
+        Err(e) => {
+            let status = e.status;
+            conflicts_page(
+                &state,
+                &user,
+                id,
+                Some((e.code.to_string(), e.message)),
+                status,
+            )
+            .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 楼栋
+
+#[derive(Template)]
+#[template(path = "buildings.html")]
+struct BuildingsPage {
+    chrome: Chrome,
+    campaign: Option<(String, String)>,
+    lines: Vec<BuildingLine>,
+    plain: Vec<BuildingRow>,
+}
+
+/// `GET /buildings`: per building visited / total, ballots, the heads' last sync, pending and
+/// rejected, for the first campaign in the field (or the register alone).
+pub async fn buildings(State(state): State<AppState>, user: DashUser) -> PageResult {
+    user.require(READERS)?;
+    let chrome = Chrome::new(&user, "楼栋", "/buildings");
+    let page = blocking(&state, move |st| {
+        let campaigns = live_campaigns(st)?;
+        let (campaign, lines) = match campaigns.first() {
+            Some((row, progress)) => (
+                Some((row.campaign.clone(), row.title.clone())),
+                building_lines(st, progress)?,
+            ),
+            None => (None, Vec::new()),
+        };
+        Ok(BuildingsPage {
+            chrome,
+            campaign,
+            lines,
+            plain: building_rows(st, None)?,
+        })
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Clone)]
+pub struct UnitLine {
+    pub unit: String,
+    pub entrance: String,
+    pub floor: i64,
+    pub room: String,
+    pub area: String,
+    pub sale_status: String,
+    pub visits: usize,
+    pub last_outcome: String,
+}
+
+#[derive(Template)]
+#[template(path = "building.html")]
+struct BuildingPage {
+    chrome: Chrome,
+    units: Vec<UnitLine>,
+}
+
+/// `GET /buildings/{community}/{building}`: its units with the visits recorded.
+pub async fn building(
+    State(state): State<AppState>,
+    user: DashUser,
+    Path((community, building)): Path<(String, String)>,
+) -> PageResult {
+    user.require(READERS)?;
+    let chrome = Chrome::new(&user, format!("{building} 号楼"), "/buildings");
+    let page = blocking(&state, move |st| {
+        let units: Vec<UnitRow> = unit_rows(st, &community, &building)?;
+        let visits = crate::admin::activity::unit_visits(st, &community, &building)?;
+        let units = units
+            .into_iter()
+            .map(|u| {
+                let mine: Vec<&(String, String, Millis)> =
+                    visits.iter().filter(|v| v.0 == u.unit).collect();
+                UnitLine {
+                    visits: mine.len(),
+                    last_outcome: mine
+                        .iter()
+                        .max_by_key(|v| v.2)
+                        .map(|v| format!("{}（{}）", outcome_zh(&v.1), format::datetime(v.2)))
+                        .unwrap_or_else(|| "未走访".to_string()),
+                    area: format::area(u.area),
+                    sale_status: u.sale_status,
+                    entrance: u.entrance,
+                    floor: u.floor,
+                    room: u.room,
+                    unit: u.unit,
+                }
+            })
+            .collect();
+        Ok(BuildingPage { chrome, units })
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+fn outcome_zh(outcome: &str) -> &str {
+    match outcome {
+        "not_home" => "不在家",
+        "talked" => "已沟通",
+        "refused" => "拒绝",
+        "ballot_delivered" => "已送达表决票",
+        "ballot_collected" => "已收回表决票",
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 设备与楼栋长
+
+#[derive(Debug, Clone)]
+pub struct AccountLine {
+    pub id: String,
+    pub login: String,
+    pub name: String,
+    pub roles: String,
+    pub buildings: String,
+    pub is_head: bool,
+    pub pace: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceLine {
+    pub id: String,
+    pub label: String,
+    pub login: String,
+    pub app_version: String,
+    pub last_sync: String,
+    pub pending: i64,
+    pub rejected: i64,
+    pub revoked: bool,
+}
+
+/// A code just issued, shown once with its QR.
+#[derive(Debug, Clone)]
+pub struct IssuedView {
+    pub name: String,
+    pub code: String,
+    pub qr: String,
+    pub payload: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "devices.html")]
+struct DevicesPage {
+    chrome: Chrome,
+    accounts: Vec<AccountLine>,
+    devices: Vec<DeviceLine>,
+    issued: Option<IssuedView>,
+}
+
+/// Visits this close together, this many at once, cannot be real door-to-door work: 20 doors
+/// within 2 minutes (organisers expect 2–4 minutes per door).
+const PACE_WINDOW_MS: Millis = 2 * 60 * 1000;
+const PACE_DOORS: usize = 20;
+
+/// The most visits an account recorded within any [`PACE_WINDOW_MS`].
+fn busiest_window(times: &mut [Millis]) -> usize {
+    times.sort_unstable();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] > PACE_WINDOW_MS {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
+
+async fn devices_page(state: &AppState, user: &DashUser, issued: Option<IssuedView>) -> PageResult {
+    user.require(&[Role::Admin])?;
+    let chrome = Chrome::new(user, "设备与楼栋长", "/devices");
+    let page = blocking(state, move |st| {
+        let accounts = st.storage().accounts()?;
+        let assignments = st.storage().assignments(None)?;
+        let mut visit_times = crate::admin::activity::visit_times_by_account(st)?;
+        let accounts = accounts
+            .into_iter()
+            .map(|a: Account| {
+                let pace = visit_times.get_mut(&a.id).map(|t| busiest_window(t));
+                AccountLine {
+                    buildings: assignments
+                        .iter()
+                        .filter(|x| x.account_id == a.id)
+                        .map(|x| format!("{} 号楼", x.building))
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                    roles: a
+                        .roles
+                        .iter()
+                        .map(|r| super::role_zh(*r))
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                    is_head: a.is(Role::BuildingHead),
+                    pace: pace
+                        .filter(|n| *n >= PACE_DOORS)
+                        .map(|n| format!("2 分钟内记录了 {n} 户走访，速度不合常理，请核实")),
+                    id: a.id,
+                    login: a.login,
+                    name: a.display_name,
+                }
+            })
+            .collect();
+        let now = now_millis();
+        let devices = device_rows(st)?
+            .into_iter()
+            .map(|d| DeviceLine {
+                id: d.device.id.to_string(),
+                label: d.device.label.clone(),
+                login: d.login.clone().unwrap_or_default(),
+                app_version: d.device.app_version.clone(),
+                last_sync: format::ago(d.device.last_sync_at, now),
+                pending: d.device.pending,
+                rejected: d.device.rejected,
+                revoked: d.revoked,
+            })
+            .collect();
+        Ok(DevicesPage {
+            chrome,
+            accounts,
+            devices,
+            issued,
+        })
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `GET /devices`: accounts with their buildings, phones with their last sync.
+pub async fn devices(State(state): State<AppState>, user: DashUser) -> PageResult {
+    devices_page(&state, &user, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
+
+/// `POST /devices/{id}/revoke`: the phone's token stops working; what it sent stays.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<NoFields>,
+) -> PageResult {
+    posted.user.require(&[Role::Admin])?;
+    let session = posted.user.session;
+    blocking(&state, move |st| {
+        let id = uuid::Uuid::parse_str(&id)
+            .map_err(|_| crate::AppError::invalid("a device id is a UUID"))?;
+        Ok(st.storage().revoke_device(&id, &session.actor())?)
+    })
+    .await?;
+    Ok(Redirect::to("/devices").into_response())
+}
+
+/// What an enrollment QR code holds: the server address and the one-time code, as a URI a
+/// phone's scanner hands to the app (`docs/protocol.md`, "Enrollment by QR").
+pub fn enrollment_uri(server: &str, code: &str) -> String {
+    let query = serde_urlencoded::to_string([("server", server), ("code", code)])
+        .expect("invariant: two string pairs always encode");
+    format!("doorstep://enroll?{query}")
+}
+
+/// An inline SVG QR code of `payload`.
+pub fn qr_svg(payload: &str) -> Result<String, crate::AppError> {
+    let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M)
+        .map_err(crate::AppError::internal)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
+/// The address phones should use: the one the admin's browser reached.
+pub fn server_address(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    let scheme = if headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+    {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
+}
+
+/// `POST /accounts/{id}/code`: a fresh one-time code, shown once as text and QR.
+pub async fn issue_code(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    posted: Posted<NoFields>,
+) -> PageResult {
+    let user = posted.user;
+    user.require(&[Role::Admin])?;
+    let server = server_address(&headers);
+    let session = user.session.clone();
+    let issued = blocking(&state, move |st| {
+        let issued = issue_code_for(st, &session, &id)?;
+        let account = st
+            .storage()
+            .account(&id)?
+            .ok_or_else(|| crate::AppError::not_found(format!("no account {id}")))?;
+        let payload = enrollment_uri(&server, &issued.code);
+        Ok(IssuedView {
+            name: account.display_name,
+            qr: qr_svg(&payload)?,
+            code: issued.code,
+            payload,
+            expires: format::datetime(issued.record.expires_at),
+        })
+    })
+    .await?;
+    devices_page(&state, &user, Some(issued)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// 审计
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditLine {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    chain: Result<i64, String>,
+    kinds: Vec<String>,
+    action: String,
+    from: String,
+    to: String,
+    events: Vec<AuditLine>,
+    shown_limit: usize,
+}
+
+/// At most this many events are listed at once (newest first).
+const AUDIT_PAGE: usize = 500;
+
+/// `GET /audit?action=&from=YYYY-MM-DD&to=YYYY-MM-DD`: the audit log filtered, with the chain
+/// recomputed on every view.
+pub async fn audit(
+    State(state): State<AppState>,
+    user: DashUser,
+    Query(q): Query<AuditQuery>,
+) -> PageResult {
+    user.require(READERS)?;
+    let chrome = Chrome::new(&user, "审计", "/audit");
+    let page = blocking(&state, move |st| {
+        let chain = match st.storage().verify_audit_chain() {
+            Ok(n) => Ok(n),
+            Err(crate::storage::StorageError::Corrupt(what)) => Err(what),
+            Err(e) => return Err(e.into()),
+        };
+        let all: Vec<AuditEvent> = crate::admin::activity::all_audit_events(st)?;
+        let mut kinds: Vec<String> = all.iter().map(|e| e.kind.clone()).collect();
+        kinds.sort();
+        kinds.dedup();
+        let events = all
+            .iter()
+            .rev()
+            .filter(|e| q.action.is_empty() || e.kind == q.action)
+            .filter(|e| q.from.is_empty() || format::date(e.at) >= q.from)
+            .filter(|e| q.to.is_empty() || format::date(e.at) <= q.to)
+            .take(AUDIT_PAGE)
+            .map(|e| AuditLine {
+                seq: e.seq,
+                at: format!("{} {}", format::date(e.at), format::clock(e.at)),
+                actor: e.actor.clone(),
+                kind: e.kind.clone(),
+                subject: e.subject.clone(),
+            })
+            .collect();
+        Ok(AuditPage {
+            chrome,
+            chain,
+            kinds,
+            action: q.action,
+            from: q.from,
+            to: q.to,
+            events,
+            shown_limit: AUDIT_PAGE,
+        })
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}

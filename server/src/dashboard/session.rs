@@ -1,0 +1,365 @@
+//! Dashboard sessions: the login form, the session cookie, CSRF tokens, logout, and keeping a
+//! form across an expired session.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use doorstep_core::model::{Role, now_millis};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::{PageError, PageResult, assets, render};
+use crate::auth::{self, AdminSession};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The session cookie: the same `ds_…` token the JSON API takes as a bearer.
+pub const SESSION_COOKIE: &str = "doorstep_session";
+/// The login form's double-submit token (there is no session yet to derive one from).
+const LOGIN_COOKIE: &str = "doorstep_login";
+/// The largest form a dashboard page posts.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// A logged-in dashboard user.
+#[derive(Debug, Clone)]
+pub struct DashUser {
+    pub session: AdminSession,
+    /// The token every form of this session carries.
+    pub csrf: String,
+}
+
+impl DashUser {
+    /// A 403 page unless the user has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> PageResult<()> {
+        if roles.iter().any(|r| self.session.account.is(*r)) {
+            Ok(())
+        } else {
+            Err(PageError::forbidden())
+        }
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.session.account.is(role)
+    }
+}
+
+/// The CSRF token of a session: a hash of its secret, so it cannot be guessed without the
+/// HttpOnly cookie and needs no storage.
+fn csrf_of(token: &str) -> String {
+    hex::encode(Sha256::digest(format!("doorstep-csrf\0{token}").as_bytes()))
+}
+
+/// Equal without an early exit, so timing tells nothing about the expected token.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The session of a request's cookie, if it is live.
+async fn session_of(parts: &Parts, state: &AppState) -> Result<Option<DashUser>, PageError> {
+    let jar = CookieJar::from_headers(&parts.headers);
+    let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    if token.is_empty() || token.len() > 256 {
+        return Ok(None);
+    }
+    let hash = auth::token_hash(&token);
+    let st = state.clone();
+    let account =
+        tokio::task::spawn_blocking(move || st.storage().session_account(&hash, now_millis()))
+            .await?
+            .map_err(AppError::from)?;
+    Ok(account.map(|account| DashUser {
+        session: AdminSession { account },
+        csrf: csrf_of(&token),
+    }))
+}
+
+/// A local path to come back to after logging in (never another site).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+impl FromRequestParts<AppState> for DashUser {
+    type Rejection = Response;
+
+    /// Without a live session a page sends the browser to the login form, coming back here.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match session_of(parts, state).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let target = format!(
+                    "/login?next={}",
+                    serde_urlencoded::to_string([("", next)])
+                        .map(|s| s.trim_start_matches('=').to_string())
+                        .unwrap_or_default()
+                );
+                Err(Redirect::to(&target).into_response())
+            }
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// A form posted by a logged-in user with a valid CSRF token, decoded into `T`.
+///
+/// Without a live session the admin gets the login page, holding the fields they filled in;
+/// without the right token (a cross-site post, a stale page) the post is refused with `csrf`.
+pub struct Posted<T> {
+    pub user: DashUser,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let path = parts.uri.path().to_string();
+        let user = session_of(&parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let bytes = axum::body::to_bytes(Body::new(body), FORM_LIMIT)
+            .await
+            .map_err(|_| {
+                PageError::from(AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "表单内容太大",
+                ))
+                .into_response()
+            })?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| PageError::from(AppError::invalid("表单无法解析")).into_response())?;
+        let Some(user) = user else {
+            let keep: Vec<(String, String)> =
+                pairs.into_iter().filter(|(k, _)| k != "_csrf").collect();
+            return Err(login_form(
+                &parts.headers,
+                StatusCode::UNAUTHORIZED,
+                Some("登录已过期，请重新登录。您刚才填写的内容已保留，登录后可继续提交。"),
+                &path,
+                serde_urlencoded::to_string(&keep).unwrap_or_default(),
+            ));
+        };
+        let token = pairs
+            .iter()
+            .find(|(k, _)| k == "_csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        if !same(token, &user.csrf) || !same_origin(&mut parts) {
+            tracing::warn!(path = %path, "dashboard form refused: CSRF token or origin");
+            return Err(PageError {
+                status: StatusCode::FORBIDDEN,
+                code: "csrf",
+                message: "表单校验失败，未做任何改动。".to_string(),
+                back: None,
+            }
+            .into_response());
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| {
+            PageError::from(AppError::invalid(format!("表单内容不完整：{e}"))).into_response()
+        })?;
+        Ok(Posted { user, form })
+    }
+}
+
+/// When the browser names the page a form came from (`Origin`), it must be this server.
+fn same_origin(parts: &mut Parts) -> bool {
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true;
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+/// True when the browser reached us over TLS (directly or through a proxy that says so).
+fn over_tls(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .build()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    css: &'static str,
+    notice: Option<&'a str>,
+    login_csrf: &'a str,
+    next: &'a str,
+    keep: &'a str,
+    login: &'a str,
+}
+
+/// The login page with a fresh double-submit token.
+fn login_form(
+    headers: &axum::http::HeaderMap,
+    status: StatusCode,
+    notice: Option<&str>,
+    next: &str,
+    keep: String,
+) -> Response {
+    let token = hex::encode(auth::random_bytes(16));
+    let page = LoginPage {
+        css: assets::name("dashboard.css"),
+        notice,
+        login_csrf: &token,
+        next,
+        keep: &keep,
+        login: "",
+    };
+    let jar = CookieJar::new().add(cookie(LOGIN_COOKIE, token.clone(), over_tls(headers)));
+    (jar, render(status, &page)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    pub next: Option<String>,
+}
+
+/// `GET /login`.
+pub async fn login_page(headers: axum::http::HeaderMap, Query(q): Query<NextQuery>) -> Response {
+    login_form(
+        &headers,
+        StatusCode::OK,
+        None,
+        &safe_next(q.next.as_deref()),
+        String::new(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    keep: String,
+    #[serde(default)]
+    login_csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "resubmit.html")]
+struct ResubmitPage<'a> {
+    css: &'static str,
+    action: &'a str,
+    fields: Vec<(String, String)>,
+    csrf: &'a str,
+}
+
+/// `POST /login`: password → session cookie → back where the admin was going; with a kept form,
+/// a page to resubmit it.
+pub async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let expected = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string());
+    let next = safe_next(form.next.as_deref());
+    if expected.is_none_or(|e| !same(&e, &form.login_csrf) || e.is_empty()) {
+        return login_form(
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some("登录表单已失效，请重新输入。"),
+            &next,
+            form.keep,
+        );
+    }
+    let st = state.clone();
+    let (login, password) = (form.login.clone(), form.password);
+    let result =
+        tokio::task::spawn_blocking(move || auth::password_login(&st, &login, &password)).await;
+    let session = match result {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) if e.code == "invalid_credentials" => {
+            let token = hex::encode(auth::random_bytes(16));
+            let page = LoginPage {
+                css: assets::name("dashboard.css"),
+                notice: Some("账号或密码错误。"),
+                login_csrf: &token,
+                next: &next,
+                keep: &form.keep,
+                login: &form.login,
+            };
+            let jar = jar.add(cookie(LOGIN_COOKIE, token.clone(), over_tls(&headers)));
+            return (jar, render(StatusCode::UNAUTHORIZED, &page)).into_response();
+        }
+        Ok(Err(e)) => return PageError::from(e).into_response(),
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let secure = over_tls(&headers);
+    let csrf = csrf_of(&session.token);
+    let jar = jar
+        .remove(Cookie::build(LOGIN_COOKIE).path("/"))
+        .add(cookie(SESSION_COOKIE, session.token, secure));
+    if !form.keep.is_empty() {
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_str(&form.keep).unwrap_or_default();
+        let page = ResubmitPage {
+            css: assets::name("dashboard.css"),
+            action: &next,
+            fields,
+            csrf: &csrf,
+        };
+        return (jar, render(StatusCode::OK, &page)).into_response();
+    }
+    (jar, Redirect::to(&next)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Empty {}
+
+/// `POST /logout`: the session ends on the server, the cookie is cleared.
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    posted: Posted<Empty>,
+) -> PageResult {
+    let _ = posted.user;
+    if let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) {
+        let hash = auth::token_hash(&token);
+        super::blocking(&state, move |st| Ok(st.storage().delete_session(&hash)?)).await?;
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    Ok((jar, Redirect::to("/login")).into_response())
+}
