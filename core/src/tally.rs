@@ -46,7 +46,6 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -565,30 +564,10 @@ struct CanonicalInputs<'a> {
     adjudications: Vec<&'a Adjudication>,
 }
 
-/// Feeds serialized bytes straight into the hasher.
-struct HashWriter(Sha256);
-
-impl io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fn sha256_json<T: Serialize>(value: &T) -> String {
-    let mut writer = HashWriter(Sha256::new());
-    // These structs have string map keys only and the writer never fails, so serializing cannot
-    // fail; should it ever, the error text is hashed too, so the hash still differs from a
-    // successful one and nothing panics.
-    if let Err(e) = serde_json::to_writer(&mut writer, value) {
-        writer.0.update(b"\nserialization error: ");
-        writer.0.update(e.to_string().as_bytes());
-    }
-    hex::encode(writer.0.finalize())
+/// The canonical inputs' bytes: compact JSON of a struct with string map keys only.
+fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value)
+        .expect("invariant: canonical tally inputs have string keys only and always serialize")
 }
 
 /// Everything the questions need about who counts, computed once.
@@ -624,6 +603,18 @@ pub fn tally(
     deliveries: &[Delivery],
     adjudications: &[Adjudication],
 ) -> Tally {
+    tally_with_inputs(roll, campaign, ballots, deliveries, adjudications).0
+}
+
+/// [`tally`], and the canonical inputs' exact bytes: the file (`tally-inputs.json`) whose
+/// SHA-256 is [`Tally::inputs_hash`], so anyone holding it can recompute the hash the 公示 cites.
+pub fn tally_with_inputs(
+    roll: &Roll,
+    campaign: &Campaign,
+    ballots: &[Ballot],
+    deliveries: &[Delivery],
+    adjudications: &[Adjudication],
+) -> (Tally, Vec<u8>) {
     let mut notices = Vec::new();
     let roll_hash = roll.hash();
     let mut withheld = false;
@@ -782,7 +773,7 @@ pub fn tally(
         })
         .collect();
 
-    let inputs_hash = sha256_json(&CanonicalInputs {
+    let inputs = canonical_json(&CanonicalInputs {
         format: "doorstep/tally-inputs/v2",
         campaign: &campaign.id,
         kind: campaign.kind,
@@ -796,8 +787,9 @@ pub fn tally(
         deliveries_used,
         adjudications: distinct_adjudications,
     });
+    let inputs_hash = hex::encode(Sha256::digest(&inputs));
 
-    Tally {
+    let tally = Tally {
         schema: TALLY_SCHEMA,
         campaign: campaign.id.clone(),
         title: campaign.title.clone(),
@@ -822,7 +814,8 @@ pub fn tally(
         out_of_scope: out_of_scope.into_iter().map(str::to_string).collect(),
         unused_adjudications: resolution.unused_adjudications,
         notices,
-    }
+    };
+    (tally, inputs)
 }
 
 type DeliveryKey<'a> = (&'a str, &'a str, &'a str, Millis, &'a str);

@@ -656,9 +656,14 @@ pub fn tally(
 
 /// Core's tally over inputs, whatever they were read from.
 pub fn tally_of(inputs: &TallyInputs) -> doorstep_core::tally::Tally {
+    tally_and_inputs_of(inputs).0
+}
+
+/// [`tally_of`] and the canonical inputs file whose SHA-256 is the tally's `inputs_hash`.
+pub fn tally_and_inputs_of(inputs: &TallyInputs) -> (doorstep_core::tally::Tally, Vec<u8>) {
     let roll = doorstep_core::roll::Roll::from_entries(inputs.roll.iter().cloned())
         .unwrap_or_else(|_| doorstep_core::roll::Roll::from_units(std::iter::empty()));
-    doorstep_core::tally::tally(
+    doorstep_core::tally::tally_with_inputs(
         &roll,
         &inputs.campaign,
         &inputs.ballots,

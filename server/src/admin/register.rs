@@ -270,15 +270,31 @@ pub async fn households(
     Path((community, building)): Path<(String, String)>,
 ) -> AppResult<Json<Vec<HouseholdRow>>> {
     session.require_any(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
+    Ok(Json(
+        blocking(&state, move |st| {
+            household_rows(st, &session, &community, &building)
+        })
+        .await?,
+    ))
+}
+
+/// The households of one building, names and phones masked unless `session` is an admin's:
+/// what `GET .../households` and the dashboard's building page show.
+pub(crate) fn household_rows(
+    st: &AppState,
+    session: &AdminSession,
+    community: &str,
+    building: &str,
+) -> AppResult<Vec<HouseholdRow>> {
     let full = session.account.is(Role::Admin);
-    let rows = blocking(&state, move |st| {
+    {
         Ok(st.db().read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT unit, contact_name, phone, occupancy, residents FROM p_households
                  WHERE community = ?1 AND building = ?2 ORDER BY unit",
             )?;
             let rows = stmt
-                .query_map([&community, &building], |r| {
+                .query_map([community, building], |r| {
                     let name: String = r.get(1)?;
                     let phone: String = r.get(2)?;
                     Ok(HouseholdRow {
@@ -292,9 +308,7 @@ pub async fn households(
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })?)
-    })
-    .await?;
-    Ok(Json(rows))
+    }
 }
 
 /// The fields an admin may correct on a household; absent fields stay as they are.

@@ -9,7 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect};
-use doorstep_core::model::{Answer, CampaignStatus, Millis, Role, now_millis};
+use doorstep_core::model::{
+    Answer, CampaignStatus, Choice, Millis, Question, QuestionKind, Role, now_millis,
+};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -23,7 +25,7 @@ use crate::admin::campaigns::{
     AdjudicateBody, CampaignRow, ConflictsReply, Progress, adjudicate_as, campaign_rows,
     conflicts_of, progress_of, run_action as admin_run_action, tally_from_tables,
 };
-use crate::admin::register::{BuildingRow, UnitRow, building_rows, unit_rows};
+use crate::admin::register::{BuildingRow, UnitRow, building_rows, household_rows, unit_rows};
 use crate::admin::{READERS, no_campaign};
 use crate::state::AppState;
 use crate::storage::{Account, AuditEvent};
@@ -523,16 +525,63 @@ struct ConflictsPage {
     error: Option<(String, String)>,
 }
 
-fn answer_zh(answer: &Answer) -> String {
-    match serde_json::to_value(answer) {
-        Ok(serde_json::Value::String(s)) => match s.as_str() {
-            "yes" => "同意".to_string(),
-            "no" => "反对".to_string(),
-            "abstain" => "弃权".to_string(),
-            other => other.to_string(),
-        },
-        Ok(other) => other.to_string(),
-        Err(_) => "（无法显示）".to_string(),
+fn choice_zh(choice: Choice) -> &'static str {
+    match choice {
+        Choice::Yes => "同意",
+        Choice::No => "反对",
+        Choice::Abstain => "弃权",
+    }
+}
+
+/// One answer as an officer reads it: the choice, the candidates marked yes (by name), or the
+/// options chosen (by label).
+fn answer_zh(question: Option<&Question>, answer: &Answer) -> String {
+    let mut parts = Vec::new();
+    if let Some(choice) = answer.choice {
+        parts.push(choice_zh(choice).to_string());
+    }
+    if !answer.candidates.is_empty() {
+        let name = |id: &str| match question.map(|q| &q.kind) {
+            Some(QuestionKind::Election { candidates, .. }) => candidates
+                .get(id)
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| id.to_string()),
+            _ => id.to_string(),
+        };
+        for choice in [Choice::Yes, Choice::No, Choice::Abstain] {
+            let names: Vec<String> = answer
+                .candidates
+                .iter()
+                .filter(|(_, c)| **c == choice)
+                .map(|(id, _)| name(id))
+                .collect();
+            if !names.is_empty() {
+                parts.push(format!("{}：{}", choice_zh(choice), names.join("、")));
+            }
+        }
+    }
+    if !answer.options.is_empty() {
+        let label = |id: &String| match question.map(|q| &q.kind) {
+            Some(QuestionKind::Survey { options, .. }) => options
+                .get(id)
+                .map(|o| o.label.clone())
+                .unwrap_or_else(|| id.clone()),
+            _ => id.clone(),
+        };
+        parts.push(format!(
+            "选择：{}",
+            answer
+                .options
+                .iter()
+                .map(label)
+                .collect::<Vec<_>>()
+                .join("、")
+        ));
+    }
+    if parts.is_empty() {
+        "（未填）".to_string()
+    } else {
+        parts.join("；")
     }
 }
 
@@ -558,6 +607,7 @@ fn conflicts_view(
             .map(|q| q.text.clone())
             .unwrap_or_else(|| qid.to_string())
     };
+    let question = |qid: &str| campaign.questions.get(qid);
     let conflicts = reply
         .conflicts
         .iter()
@@ -586,7 +636,7 @@ fn conflicts_view(
                     answers: b
                         .answers
                         .iter()
-                        .map(|(q, a)| (question_text(q), answer_zh(a)))
+                        .map(|(q, a)| (question_text(q), answer_zh(question(q), a)))
                         .collect(),
                 })
                 .collect(),
@@ -731,6 +781,8 @@ pub async fn buildings(State(state): State<AppState>, user: DashUser) -> PageRes
 #[derive(Debug, Clone)]
 pub struct UnitLine {
     pub unit: String,
+    pub contact: String,
+    pub phone: String,
     pub entrance: String,
     pub floor: i64,
     pub room: String,
@@ -755,15 +807,22 @@ pub async fn building(
 ) -> PageResult {
     user.require(READERS)?;
     let chrome = Chrome::new(&user, format!("{building} 号楼"), "/buildings");
+    let session = user.session.clone();
     let page = blocking(&state, move |st| {
         let units: Vec<UnitRow> = unit_rows(st, &community, &building)?;
+        let households = household_rows(st, &session, &community, &building)?;
         let visits = crate::admin::activity::unit_visits(st, &community, &building)?;
         let units = units
             .into_iter()
             .map(|u| {
                 let mine: Vec<&(String, String, Millis)> =
                     visits.iter().filter(|v| v.0 == u.unit).collect();
+                let household = households.iter().find(|h| h.unit == u.unit);
                 UnitLine {
+                    contact: household
+                        .map(|h| h.contact_name.clone())
+                        .unwrap_or_default(),
+                    phone: household.map(|h| h.phone.clone()).unwrap_or_default(),
                     visits: mine.len(),
                     last_outcome: mine
                         .iter()
@@ -787,11 +846,18 @@ pub async fn building(
 
 fn outcome_zh(outcome: &str) -> &str {
     match outcome {
-        "not_home" => "不在家",
-        "talked" => "已沟通",
+        "not_home" => "无人应门",
         "refused" => "拒绝",
-        "ballot_delivered" => "已送达表决票",
-        "ballot_collected" => "已收回表决票",
+        "come_back" => "约改时间",
+        "vacant" => "空置",
+        "moved" => "已搬离",
+        "tenant_only" => "仅租户在家",
+        "owner_elsewhere" => "业主不在本地",
+        "delivered" => "已送达",
+        "collected" => "已回收",
+        "barrier" => "语言或健康障碍",
+        "do_not_contact" => "请勿打扰",
+        "other" => "其他",
         other => other,
     }
 }

@@ -2,8 +2,10 @@
 //! (area in m² with two decimals, headcount as integers, shares of the participating), read from
 //! core's [`Tally`] and nothing else.
 
-use doorstep_core::model::{CampaignKind, CampaignStatus, Scope};
-use doorstep_core::tally::{QuestionOutcome, Tally, Threshold, ThresholdCheck, VoteCounts};
+use doorstep_core::model::{CampaignKind, CampaignStatus, Choice, Scope, SilencePolicy};
+use doorstep_core::tally::{
+    QuestionOutcome, SilenceEffect, Tally, Threshold, ThresholdCheck, VoteCounts,
+};
 
 use super::format::{area, share};
 
@@ -66,6 +68,8 @@ pub struct QuestionView {
     pub participating: CountRow,
     pub vote: Option<VoteView>,
     pub seats: Option<i64>,
+    /// Seats left open (a tie at the last seat, or too few passing), said in words.
+    pub open_seats: Option<String>,
     pub candidates: Vec<CandidateView>,
     pub options: Vec<OptionView>,
     /// The sentence on 民法典 art 278 the result meets or misses.
@@ -159,11 +163,20 @@ fn decision_zh(passed: Option<bool>, withheld: bool) -> &'static str {
     }
 }
 
+fn policy_zh(policy: SilencePolicy) -> &'static str {
+    match policy {
+        SilencePolicy::Strict => "未表决的业主不计入",
+        SilencePolicy::DeliveredCountsAsAbstain => "已送达未表决的业主视为弃权",
+        SilencePolicy::FollowsMajority => "已送达未表决的业主随已表决的多数",
+    }
+}
+
 fn vote_view(
     counts: &VoteCounts,
     check: &ThresholdCheck,
     passed: Option<bool>,
     withheld: bool,
+    silence: &SilenceEffect,
 ) -> VoteView {
     let p = counts.participating;
     VoteView {
@@ -194,12 +207,22 @@ fn vote_view(
         threshold_area: check.area,
         threshold_headcount: check.headcount,
         decision: decision_zh(passed, withheld).to_string(),
-        silent: (counts.silent_counted.headcount > 0).then(|| {
-            format!(
-                "其中按议事规则计入的已送达未表决业主 {} 人、{} m²",
-                counts.silent_counted.headcount,
-                area(counts.silent_counted.area)
-            )
+        silent: Some(match silence.joined {
+            Some(side) if silence.moved.headcount > 0 => format!(
+                "按议事规则（{}），已送达未表决的 {} 位业主（{} m²）计为{}",
+                policy_zh(silence.policy),
+                silence.moved.headcount,
+                area(silence.moved.area),
+                match side {
+                    Choice::Yes => "同意",
+                    Choice::No => "反对",
+                    Choice::Abstain => "弃权",
+                }
+            ),
+            _ => format!(
+                "按议事规则（{}），没有业主因未表决被计入",
+                policy_zh(silence.policy)
+            ),
         }),
     }
 }
@@ -236,12 +259,7 @@ impl TallyView {
 }
 
 fn silence_zh(tally: &Tally) -> &'static str {
-    use doorstep_core::model::SilencePolicy;
-    match tally.silence_applied {
-        SilencePolicy::Strict => "未表决的业主不计入",
-        SilencePolicy::DeliveredCountsAsAbstain => "已送达未表决的业主视为弃权",
-        SilencePolicy::FollowsMajority => "已送达未表决的业主随已表决的多数",
-    }
+    policy_zh(tally.silence_applied)
 }
 
 fn question_view(
@@ -260,6 +278,7 @@ fn question_view(
         participating: row("参与表决", 0, 0, t.headcount, t.area),
         vote: None,
         seats: None,
+        open_seats: None,
         candidates: Vec::new(),
         options: Vec::new(),
         law: String::new(),
@@ -275,7 +294,7 @@ fn question_view(
             view.quorum_area = r.quorum.area;
             view.quorum_headcount = r.quorum.headcount;
             view.participating = row("参与表决", p.headcount, p.area, t.headcount, t.area);
-            let vote = vote_view(&r.counts, &r.threshold, r.passed, withheld);
+            let vote = vote_view(&r.counts, &r.threshold, r.passed, withheld, &r.silence);
             view.law = format!(
                 "参与表决的专有部分面积占比 {}、人数占比 {}，{}三分之二；同意的面积 {}、人数 {}参与表决{}，本事项{}。",
                 share(p.area, t.area),
@@ -306,6 +325,13 @@ fn question_view(
                     let cp = c.counts.participating;
                     let place = match seating {
                         Some(s) if s.elected.contains(&c.candidate) => "当选",
+                        Some(s)
+                            if s.tie
+                                .as_ref()
+                                .is_some_and(|t| t.candidates.contains(&c.candidate)) =>
+                        {
+                            "并列，待定"
+                        }
                         Some(s) if s.alternates.contains(&c.candidate) => "候补",
                         Some(_) => "未当选",
                         None => decision_zh(c.passed, withheld),
@@ -322,6 +348,35 @@ fn question_view(
                 })
                 .collect();
             let elected = seating.map(|s| s.elected.len()).unwrap_or(0);
+            view.open_seats = seating.filter(|s| s.open_seats > 0).map(|s| {
+                let tie = s.tie.as_ref().map(|t| {
+                    let names: Vec<&str> = t
+                        .candidates
+                        .iter()
+                        .filter_map(|id| {
+                            e.candidates
+                                .iter()
+                                .find(|c| &c.candidate == id)
+                                .map(|c| c.name.as_str())
+                        })
+                        .collect();
+                    format!(
+                        "{}得票相同（同意 {} 人、{} m²），争 {} 个席位：{}",
+                        names.join("、"),
+                        t.yes.headcount,
+                        area(t.yes.area),
+                        t.seats,
+                        t.note
+                    )
+                });
+                match tie {
+                    Some(tie) => format!("空缺 {} 席。{tie}", s.open_seats),
+                    None => format!(
+                        "空缺 {} 席：获得过半数同意的候选人少于应选席位。",
+                        s.open_seats
+                    ),
+                }
+            });
             view.law = format!(
                 "参与表决的专有部分面积占比 {}、人数占比 {}，{}三分之二；候选人须获参与表决的面积和人数均过半数同意方可当选；应选 {} 名，当选 {} 名。",
                 share(p.area, t.area),
