@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Runs every test of the project on a fresh machine: installs what the binding tests need, runs
-# the Rust workspace tests, then the Kotlin and Python binding tests, and ends with one line
-# `N passed, N failed` summing all of them. Exit status is non-zero when anything failed.
+# Runs every test of the project on a fresh machine: checks formatting and clippy, runs the Rust
+# workspace tests, then the Kotlin and Python binding tests and the dashboard's browser tests
+# (each installs what it needs when missing), and ends with one line `N passed, N failed`
+# summing all of them (fmt and clippy count as one check each). Exit status is non-zero when
+# anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 log=build/test-all.log
 : > "$log"
+
+lint_passed=0
+lint_failed=0
+echo "== cargo fmt --check"
+if cargo fmt --all --check; then lint_passed=$((lint_passed + 1)); else lint_failed=$((lint_failed + 1)); fi
+echo "== cargo clippy (warnings are errors)"
+if cargo clippy -q --workspace --all-targets -- -D warnings; then
+  lint_passed=$((lint_passed + 1))
+else
+  lint_failed=$((lint_failed + 1))
+fi
 
 echo "== Rust workspace tests"
 cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee -a "$log"
@@ -37,7 +50,21 @@ if [[ -x scripts/bindings-test.sh ]]; then
   fi
 fi
 
-passed=$((rust_passed + bind_passed))
-failed=$((rust_failed + bind_failed))
+browser_passed=0
+browser_failed=0
+echo "== Browser tests (dashboard in Chromium)"
+scripts/browser-test.sh 2>&1 | tee build/browser-test-all.log
+browser_status=${PIPESTATUS[0]}
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build/browser-test-all.log | tail -n 1)
+if [[ -n $line ]]; then
+  browser_passed=$(echo "$line" | cut -d' ' -f1)
+  browser_failed=$(echo "$line" | cut -d' ' -f3)
+fi
+if [[ $browser_status -ne 0 && $browser_failed -eq 0 ]]; then
+  browser_failed=1
+fi
+
+passed=$((lint_passed + rust_passed + bind_passed + browser_passed))
+failed=$((lint_failed + rust_failed + bind_failed + browser_failed))
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -161,12 +161,14 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 async fn json_errors(request: Request<Body>, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    let is_shaped = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // Dashboard pages answer their refusals as HTML pages (with `x-error-code`); everything
+    // else gets the JSON shape.
+    if !(status.is_client_error() || status.is_server_error()) || is_shaped {
         return response;
     }
     let (code, message) = match status {
