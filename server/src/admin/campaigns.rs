@@ -92,7 +92,7 @@ pub async fn show(
 }
 
 /// The body of `POST /campaigns` and `PUT /campaigns/{id}`: a draft's definition.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DraftBody {
     pub id: String,
@@ -107,7 +107,8 @@ pub struct DraftBody {
 }
 
 impl DraftBody {
-    fn into_campaign(self) -> AppResult<Campaign> {
+    /// The draft campaign this body defines, checked by core's `validate_definition`.
+    pub(crate) fn into_campaign(self) -> AppResult<Campaign> {
         let ok_id = !self.id.is_empty()
             && self.id.len() <= 64
             && self
@@ -144,24 +145,31 @@ pub async fn create(
     session: AdminSession,
     JsonBody(body): JsonBody<DraftBody>,
 ) -> AppResult<(StatusCode, Json<Campaign>)> {
+    let draft = blocking(&state, move |st| create_draft_as(st, &session, body)).await?;
+    Ok((StatusCode::CREATED, Json(draft)))
+}
+
+/// Store a new draft defined by `body` as `session` (admins only): the one implementation
+/// behind `POST /campaigns` and the dashboard's draft editor.
+pub(crate) fn create_draft_as(
+    st: &AppState,
+    session: &AdminSession,
+    body: DraftBody,
+) -> AppResult<Campaign> {
     session.require_admin()?;
     let draft = body.into_campaign()?;
-    let draft = blocking(&state, move |st| {
-        let register = DocId::Register {
-            community: draft.community.clone(),
-        };
-        if st.storage().document_meta(&register)?.is_none() {
-            return Err(AppError::not_found(format!(
-                "no register for community {}; import it first",
-                draft.community
-            )));
-        }
-        let writer = writer_of(st, &session)?;
-        ops::create_draft(st.docs(), &draft, &writer, &session.actor())?;
-        Ok(draft)
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(draft)))
+    let register = DocId::Register {
+        community: draft.community.clone(),
+    };
+    if st.storage().document_meta(&register)?.is_none() {
+        return Err(AppError::not_found(format!(
+            "no register for community {}; import it first",
+            draft.community
+        )));
+    }
+    let writer = writer_of(st, session)?;
+    ops::create_draft(st.docs(), &draft, &writer, &session.actor())?;
+    Ok(draft)
 }
 
 /// `PUT /campaigns/{id}`: replace a draft's definition (drafts only).
@@ -171,40 +179,48 @@ pub async fn edit(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DraftBody>,
 ) -> AppResult<Json<Campaign>> {
+    let draft = blocking(&state, move |st| edit_draft_as(st, &session, &id, body)).await?;
+    Ok(Json(draft))
+}
+
+/// Replace the definition of draft `id` by `body` as `session` (admins only, drafts only): the
+/// one implementation behind `PUT /campaigns/{id}` and the dashboard's draft editor.
+pub(crate) fn edit_draft_as(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+    body: DraftBody,
+) -> AppResult<Campaign> {
     session.require_admin()?;
     if body.id != id {
         return Err(AppError::invalid("the body's id must match the path"));
     }
     let draft = body.into_campaign()?;
-    let draft = blocking(&state, move |st| {
-        let current = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
-        if current.status != CampaignStatus::Draft {
-            return Err(AppError::conflict(
-                "not_a_draft",
-                "only a draft can be edited; a published campaign is frozen",
-            ));
-        }
-        if current.community != draft.community {
-            return Err(AppError::invalid("a campaign stays in its community"));
-        }
-        let writer = writer_of(st, &session)?;
-        let value = CampaignDoc {
-            schema: SCHEMA_VERSION,
-            campaign: draft.clone(),
-        };
-        st.docs().change(
-            &DocId::Campaign {
-                campaign: id.clone(),
-            },
-            &writer,
-            &session.actor(),
-            "edit draft",
-            |d| ops::write_all(d, &value),
-        )?;
-        Ok(draft)
-    })
-    .await?;
-    Ok(Json(draft))
+    let current = st.docs().campaign(id)?.ok_or_else(|| no_campaign(id))?;
+    if current.status != CampaignStatus::Draft {
+        return Err(AppError::conflict(
+            "not_a_draft",
+            "only a draft can be edited; a published campaign is frozen",
+        ));
+    }
+    if current.community != draft.community {
+        return Err(AppError::invalid("a campaign stays in its community"));
+    }
+    let writer = writer_of(st, session)?;
+    let value = CampaignDoc {
+        schema: SCHEMA_VERSION,
+        campaign: draft.clone(),
+    };
+    st.docs().change(
+        &DocId::Campaign {
+            campaign: id.to_string(),
+        },
+        &writer,
+        &session.actor(),
+        "edit draft",
+        |d| ops::write_all(d, &value),
+    )?;
+    Ok(draft)
 }
 
 /// The status a lifecycle action leads to.

@@ -10,6 +10,7 @@ pub(crate) mod accounts;
 pub(crate) mod activity;
 pub(crate) mod campaigns;
 pub(crate) mod exports;
+pub(crate) mod orders;
 pub(crate) mod register;
 
 use std::collections::BTreeSet;
@@ -46,7 +47,13 @@ pub fn router(config: &Config) -> Router<AppState> {
             patch(register::edit_household),
         )
         .route("/conflicts/households", get(register::household_conflicts))
-        .route("/orders", get(register::orders))
+        // 微心愿 work orders.
+        .route("/orders", get(orders::list).post(orders::create))
+        .route("/orders/{community}/{building}/{id}", get(orders::show))
+        .route(
+            "/orders/{community}/{building}/{id}/transitions",
+            post(orders::transition),
+        )
         // Accounts, assignments, enrollment, devices.
         .route("/accounts", get(accounts::list).post(accounts::create))
         .route("/accounts/{id}", patch(accounts::update))

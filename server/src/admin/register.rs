@@ -1,6 +1,6 @@
 //! Register endpoints: import a register (CSV or XLSX), list buildings, units and households
 //! (phones masked for non-admins), edit a household as the server, list household field
-//! conflicts and work orders.
+//! conflicts. Work orders live in [`super::orders`].
 
 use std::io::Cursor;
 
@@ -35,7 +35,7 @@ pub struct ImportQuery {
 }
 
 /// The rows of the first sheet of an XLSX workbook, as text cells.
-fn xlsx_rows(bytes: Vec<u8>) -> AppResult<Vec<Vec<String>>> {
+pub(crate) fn xlsx_rows(bytes: Vec<u8>) -> AppResult<Vec<Vec<String>>> {
     use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
     let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| AppError::bad_request("invalid_xlsx", format!("not a workbook: {e}")))?;
@@ -62,6 +62,87 @@ fn xlsx_rows(bytes: Vec<u8>) -> AppResult<Vec<Vec<String>>> {
         .collect())
 }
 
+/// The two file formats a register comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegisterFormat {
+    Csv,
+    Xlsx,
+}
+
+impl RegisterFormat {
+    /// The format of an upload from its declared media type, or its bytes (an XLSX workbook is
+    /// a zip file); `unsupported_media_type` when it is neither CSV nor XLSX.
+    pub(crate) fn of(content_type: &str, bytes: &[u8]) -> AppResult<RegisterFormat> {
+        let content_type = content_type.to_ascii_lowercase();
+        if content_type.starts_with(XLSX) || bytes.starts_with(b"PK\x03\x04") {
+            Ok(RegisterFormat::Xlsx)
+        } else if content_type.starts_with("text/csv") {
+            Ok(RegisterFormat::Csv)
+        } else {
+            Err(AppError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the register as text/csv or as an XLSX workbook",
+            ))
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            RegisterFormat::Csv => "csv",
+            RegisterFormat::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// A register file checked by core's import (all rows, all or nothing), not yet stored.
+pub(crate) fn parse_register(
+    community: &str,
+    name: &str,
+    bytes: &[u8],
+    format: RegisterFormat,
+) -> AppResult<import::ImportedRegister> {
+    if community.is_empty() || community.contains('/') {
+        return Err(AppError::invalid(
+            "community must be a short id without '/'",
+        ));
+    }
+    Ok(match format {
+        RegisterFormat::Xlsx => import::parse_rows(community, name, xlsx_rows(bytes.to_vec())?)?,
+        RegisterFormat::Csv => import::parse_csv(community, name, bytes)?,
+    })
+}
+
+/// Check and store a register file as `session` (admins only): the one implementation behind
+/// `POST /register/import` and the dashboard's 名册 upload. Nothing is stored unless every
+/// row is good. Returns what was stored and the checked register it came from.
+pub(crate) fn import_register_as(
+    st: &AppState,
+    session: &AdminSession,
+    community: &str,
+    name: &str,
+    bytes: &[u8],
+    format: RegisterFormat,
+) -> AppResult<(ImportSummary, import::ImportedRegister)> {
+    session.require_admin()?;
+    let imported = parse_register(community, name, bytes, format)?;
+    let writer = writer_of(st, session)?;
+    let summary = ops::import_register(st.docs(), &imported, &writer, &session.actor())?;
+    st.storage().append_audit(&[NewAuditEvent::new(
+        session.actor(),
+        "register.imported",
+        format!("register/{}", summary.community),
+        serde_json::json!({
+            "format": format.name(),
+            "buildings": summary.buildings,
+            "units": summary.units,
+            "created": summary.documents_created,
+            "changed": summary.documents_changed,
+        }),
+    )])?;
+    Ok((summary, imported))
+}
+
 /// `POST /register/import?community=..&name=..`: a register as CSV (`text/csv`) or XLSX; all or
 /// nothing. Admins only.
 pub async fn import(
@@ -75,42 +156,10 @@ pub async fn import(
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let is_xlsx = content_type.starts_with(XLSX) || body.starts_with(b"PK\x03\x04");
-    if !is_xlsx && !content_type.starts_with("text/csv") {
-        return Err(AppError::new(
-            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the register as text/csv or as an XLSX workbook",
-        ));
-    }
-    if query.community.is_empty() || query.community.contains('/') {
-        return Err(AppError::invalid(
-            "community must be a short id without '/'",
-        ));
-    }
-    let summary = blocking(&state, move |st| {
-        let imported = if is_xlsx {
-            import::parse_rows(&query.community, &query.name, xlsx_rows(body.to_vec())?)?
-        } else {
-            import::parse_csv(&query.community, &query.name, &body)?
-        };
-        let writer = writer_of(st, &session)?;
-        let summary = ops::import_register(st.docs(), &imported, &writer, &session.actor())?;
-        st.storage().append_audit(&[NewAuditEvent::new(
-            session.actor(),
-            "register.imported",
-            format!("register/{}", summary.community),
-            serde_json::json!({
-                "format": if is_xlsx { "xlsx" } else { "csv" },
-                "buildings": summary.buildings,
-                "units": summary.units,
-                "created": summary.documents_created,
-                "changed": summary.documents_changed,
-            }),
-        )])?;
-        Ok(summary)
+        .unwrap_or("");
+    let format = RegisterFormat::of(content_type, &body)?;
+    let (summary, _) = blocking(&state, move |st| {
+        import_register_as(st, &session, &query.community, &query.name, &body, format)
     })
     .await?;
     Ok(Json(summary))
@@ -410,15 +459,26 @@ pub async fn household_conflicts(
     Query(query): Query<CommunityQuery>,
 ) -> AppResult<Json<Vec<FieldConflict>>> {
     session.require_any(READERS)?;
+    Ok(Json(
+        blocking(&state, move |st| {
+            household_conflict_rows(st, &session, query.community.as_deref())
+        })
+        .await?,
+    ))
+}
+
+/// Household fields edited in parallel (every concurrent value kept), values masked unless
+/// `session` is an admin's: what `GET /conflicts/households` and the dashboard list.
+pub(crate) fn household_conflict_rows(
+    st: &AppState,
+    session: &AdminSession,
+    community: Option<&str>,
+) -> AppResult<Vec<FieldConflict>> {
     let full = session.account.is(Role::Admin);
-    let conflicts = blocking(&state, move |st| {
+    {
         let mut out = Vec::new();
         for meta in st.storage().documents()? {
-            if meta.id.kind() != DocKind::Building
-                || query
-                    .community
-                    .as_ref()
-                    .is_some_and(|c| *c != meta.community)
+            if meta.id.kind() != DocKind::Building || community.is_some_and(|c| c != meta.community)
             {
                 continue;
             }
@@ -437,68 +497,5 @@ pub async fn household_conflicts(
             }
         }
         Ok(out)
-    })
-    .await?;
-    Ok(Json(conflicts))
-}
-
-/// `?community=&building=` filter of work orders.
-#[derive(Debug, Deserialize)]
-pub struct OrdersQuery {
-    pub community: Option<String>,
-    pub building: Option<String>,
-}
-
-/// One 微心愿 work order as projected.
-#[derive(Debug, Serialize)]
-pub struct OrderRow {
-    pub community: String,
-    pub building: String,
-    pub id: String,
-    pub unit: String,
-    pub title: String,
-    pub status: String,
-    pub assignee: Option<String>,
-    pub created_at: i64,
-    pub created_by: String,
-    pub events: i64,
-}
-
-/// `GET /orders[?community=&building=]`: 微心愿 work orders with their current status.
-pub async fn orders(
-    State(state): State<AppState>,
-    session: AdminSession,
-    Query(query): Query<OrdersQuery>,
-) -> AppResult<Json<Vec<OrderRow>>> {
-    session.require_any(&[Role::Admin, Role::Dispatcher])?;
-    let rows = blocking(&state, move |st| {
-        Ok(st.db().read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT community, building, id, unit, title, status, assignee, created_at,
-                        created_by, events
-                 FROM p_orders WHERE (?1 IS NULL OR community = ?1)
-                   AND (?2 IS NULL OR building = ?2)
-                 ORDER BY created_at, id",
-            )?;
-            let rows = stmt
-                .query_map([&query.community, &query.building], |r| {
-                    Ok(OrderRow {
-                        community: r.get(0)?,
-                        building: r.get(1)?,
-                        id: r.get(2)?,
-                        unit: r.get(3)?,
-                        title: r.get(4)?,
-                        status: r.get(5)?,
-                        assignee: r.get(6)?,
-                        created_at: r.get(7)?,
-                        created_by: r.get(8)?,
-                        events: r.get(9)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?)
-    })
-    .await?;
-    Ok(Json(rows))
+    }
 }

@@ -12,9 +12,12 @@
 //! admin resubmits them with one click.
 
 pub mod assets;
+mod drafts;
 pub mod format;
+mod orders;
 mod pages;
 mod print;
+mod register;
 mod results;
 mod session;
 
@@ -39,7 +42,12 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(pages::events))
         .route("/assets/{name}", get(assets::serve))
         .route("/campaigns", get(pages::campaigns))
+        .route("/campaigns/new", get(drafts::new_page).post(drafts::create))
         .route("/campaigns/{id}", get(pages::campaign))
+        .route(
+            "/campaigns/{id}/edit",
+            get(drafts::edit_page).post(drafts::edit),
+        )
         .route("/campaigns/{id}/card", get(pages::campaign_card))
         .route(
             "/campaigns/{id}/actions/{action}",
@@ -57,6 +65,15 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}/code", post(pages::issue_code))
         .route("/cards", post(print::card_sheet))
         .route("/audit", get(pages::audit))
+        .route("/orders", get(orders::page).post(orders::create))
+        .route("/orders/step", post(orders::step))
+        .route(
+            "/register",
+            get(register::page)
+                .post(register::upload)
+                // The upload handler enforces the configured import limit while reading.
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -111,6 +128,8 @@ const SCREENS: &[(&str, &str, &[Role])] = &[
         "投票/议题",
         &[Role::Admin, Role::CountingOfficer],
     ),
+    ("/orders", "微心愿", &[Role::Admin, Role::Dispatcher]),
+    ("/register", "名册", &[Role::Admin]),
     ("/devices", "设备与楼栋长", &[Role::Admin]),
     ("/audit", "审计", &[Role::Admin, Role::CountingOfficer]),
 ];
