@@ -144,6 +144,7 @@ async fn run_demo(listen: SocketAddr, db: PathBuf) -> Result<()> {
     let url = format!("http://{}", listener.local_addr()?);
     println!("doorstep demo: {} ({})", demo::COMMUNITY_NAME, db.display());
     println!("  server:   {url}");
+    println!("  dashboard: {url}/  (open it in a browser and log in as below)");
     println!("  admin:    login {:?}", info.admin_login);
     match &info.generated_admin_password {
         Some(p) => println!("            password (generated, shown once): {p}"),

@@ -74,3 +74,71 @@ pub(crate) fn all_audit_events(st: &AppState) -> AppResult<Vec<AuditEvent>> {
         }
     }
 }
+
+/// One event in a unit's field history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnitEvent {
+    pub at: Millis,
+    pub campaign: String,
+    /// `visit`, `delivery`, `ballot`, `correction` (a ballot superseding another) or
+    /// `adjudication`.
+    pub kind: &'static str,
+    /// The account that recorded it (an officer for adjudications).
+    pub by: String,
+    /// The visit's outcome, the ballot's id, or the adjudication's reason.
+    pub detail: String,
+}
+
+/// Everything recorded in the field about one unit of `community`, oldest first: visits at its
+/// door, deliveries and ballots of its owner (by voter key, wherever they were collected), and
+/// officers' decisions on them.
+pub(crate) fn unit_timeline(
+    st: &AppState,
+    community: &str,
+    unit: &str,
+) -> AppResult<Vec<UnitEvent>> {
+    Ok(st.db().read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT v.at, v.campaign, 'visit', v.by, v.outcome FROM p_visits v
+               JOIN p_campaigns k ON k.campaign = v.campaign
+              WHERE k.community = ?1 AND v.unit = ?2
+             UNION ALL
+             SELECT d.at, d.campaign, 'delivery', d.by, d.unit FROM p_deliveries d
+               JOIN p_campaigns k ON k.campaign = d.campaign
+              WHERE k.community = ?1 AND d.voter_key =
+                    (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2)
+             UNION ALL
+             SELECT b.collected_at, b.campaign,
+                    CASE WHEN b.supersedes IS NULL THEN 'ballot' ELSE 'correction' END,
+                    b.by, b.id FROM p_ballots b
+               JOIN p_campaigns k ON k.campaign = b.campaign
+              WHERE k.community = ?1 AND (b.unit = ?2 OR b.voter_key =
+                    (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2))
+             UNION ALL
+             SELECT a.at, a.campaign, 'adjudication', a.by, a.reason FROM p_adjudications a
+               JOIN p_campaigns k ON k.campaign = a.campaign
+              WHERE k.community = ?1 AND a.voter_key =
+                    (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2)
+             ORDER BY 1, 3",
+        )?;
+        let rows = stmt
+            .query_map([community, unit], |r| {
+                let kind: String = r.get(2)?;
+                Ok(UnitEvent {
+                    at: r.get(0)?,
+                    campaign: r.get(1)?,
+                    kind: match kind.as_str() {
+                        "visit" => "visit",
+                        "delivery" => "delivery",
+                        "ballot" => "ballot",
+                        "correction" => "correction",
+                        _ => "adjudication",
+                    },
+                    by: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    })?)
+}

@@ -92,9 +92,10 @@ pub struct Meter {
     pub text: String,
     /// The share as a percentage string, e.g. "66.67%".
     pub share: String,
-    /// Filled width in per-mille of the bar (0–1000).
+    /// Filled width in thirds-of-a-thousandth of the bar (0–3000), so that the 2/3 line sits
+    /// exactly at 2000 and a value exactly at the quorum touches it.
     pub fill: i64,
-    /// Where the 2/3 line sits, per-mille.
+    /// Where the 2/3 line sits: 2000 of 3000.
     pub line: i64,
     /// The value reaches the 2/3 line (3·v ≥ 2·t).
     pub met: bool,
@@ -103,7 +104,7 @@ pub struct Meter {
 impl Meter {
     pub fn new(label: &'static str, value: i64, total: i64, text: String) -> Meter {
         let fill = if total > 0 {
-            (i128::from(value) * 1000 / i128::from(total)).clamp(0, 1000) as i64
+            (i128::from(value) * 3000 / i128::from(total)).clamp(0, 3000) as i64
         } else {
             0
         };
@@ -112,7 +113,7 @@ impl Meter {
             text,
             share: share(value, total),
             fill,
-            line: 667,
+            line: 2000,
             met: total > 0 && doorstep_core::tally::quorum_met(value, total),
         }
     }
@@ -153,7 +154,7 @@ mod tests {
     fn meters_mark_the_two_thirds_line() {
         let m = Meter::headcount(2, 3);
         assert!(m.met);
-        assert_eq!(m.fill, 666);
+        assert_eq!(m.fill, m.line, "exactly 2/3 touches the line");
         assert!(!Meter::headcount(1, 3).met);
         assert!(!Meter::area(0, 0).met);
         assert_eq!(Meter::area(150, 300).text, "1.50 / 3.00 m²");

@@ -60,6 +60,10 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/notice/{form}", get(print::notice))
         .route("/buildings", get(pages::buildings))
         .route("/buildings/{community}/{building}", get(pages::building))
+        .route(
+            "/buildings/{community}/{building}/units/{unit}",
+            get(pages::household),
+        )
         .route("/devices", get(pages::devices))
         .route("/devices/{id}/revoke", post(pages::revoke))
         .route("/accounts/{id}/code", post(pages::issue_code))

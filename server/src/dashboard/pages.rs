@@ -177,6 +177,10 @@ fn building_lines(
 /// `GET /`: one card per campaign, phones that have not synced today, and the buildings of the
 /// first campaign in the field.
 pub async fn overview(State(state): State<AppState>, user: DashUser) -> PageResult {
+    if user.is(Role::Dispatcher) && !READERS.iter().any(|r| user.is(*r)) {
+        // A dispatcher's work is the 微心愿 queue.
+        return Ok(Redirect::to("/orders").into_response());
+    }
     user.require(READERS)?;
     let chrome = Chrome::new(&user, "总览", "/");
     let page = blocking(&state, move |st| {
@@ -523,6 +527,7 @@ struct ConflictsPage {
     decided: Vec<DecidedView>,
     can_decide: bool,
     error: Option<(String, String)>,
+    edits: Vec<EditConflictLine>,
 }
 
 fn choice_zh(choice: Choice) -> &'static str {
@@ -665,10 +670,22 @@ async fn conflicts_page(
 ) -> PageResult {
     let chrome = Chrome::new(user, "冲突", "/campaigns");
     let can_decide = user.is(Role::CountingOfficer);
+    let session = user.session.clone();
     let page = blocking(state, move |st| {
         let reply = conflicts_of(st, &id)?;
         let (title, conflicts, decided) = conflicts_view(st, &id, &reply)?;
+        let community = st
+            .docs()
+            .campaign(&id)?
+            .map(|c| c.community)
+            .ok_or_else(|| no_campaign(&id))?;
+        let edits = edit_conflict_lines(crate::admin::register::household_conflict_rows(
+            st,
+            &session,
+            Some(&community),
+        )?);
         Ok(ConflictsPage {
+            edits,
             chrome,
             id,
             title,
@@ -796,6 +813,8 @@ pub struct UnitLine {
 #[template(path = "building.html")]
 struct BuildingPage {
     chrome: Chrome,
+    community: String,
+    building: String,
     units: Vec<UnitLine>,
 }
 
@@ -830,7 +849,7 @@ pub async fn building(
                         .map(|v| format!("{}（{}）", outcome_zh(&v.1), format::datetime(v.2)))
                         .unwrap_or_else(|| "未走访".to_string()),
                     area: format::area(u.area),
-                    sale_status: u.sale_status,
+                    sale_status: sale_zh(&u.sale_status),
                     entrance: u.entrance,
                     floor: u.floor,
                     room: u.room,
@@ -838,10 +857,155 @@ pub async fn building(
                 }
             })
             .collect();
-        Ok(BuildingPage { chrome, units })
+        Ok(BuildingPage {
+            chrome,
+            community,
+            building,
+            units,
+        })
     })
     .await?;
     Ok(render(StatusCode::OK, &page))
+}
+
+/// One line of a household's timeline.
+#[derive(Debug, Clone)]
+pub struct EventLine {
+    pub at: String,
+    pub campaign: String,
+    pub what: String,
+    pub by: String,
+}
+
+/// A household field two phones (or a phone and the office) changed in parallel.
+#[derive(Debug, Clone)]
+pub struct EditConflictLine {
+    pub unit: String,
+    pub field: String,
+    pub shown: String,
+    pub values: String,
+}
+
+fn field_zh(field: &str) -> &str {
+    match field {
+        "contact_name" => "联系人",
+        "phone" => "电话",
+        "occupancy" => "居住情况",
+        "residents" => "居住人数",
+        "note" => "备注",
+        other => other,
+    }
+}
+
+fn edit_conflict_lines(
+    conflicts: Vec<doorstep_core::conflicts::FieldConflict>,
+) -> Vec<EditConflictLine> {
+    conflicts
+        .into_iter()
+        .map(|c| EditConflictLine {
+            field: field_zh(&c.field).to_string(),
+            values: c.values.join(" ／ "),
+            shown: c.shown,
+            unit: c.unit,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "household.html")]
+struct HouseholdPage {
+    chrome: Chrome,
+    community: String,
+    building: String,
+    unit: Option<UnitLine>,
+    events: Vec<EventLine>,
+    edits: Vec<EditConflictLine>,
+}
+
+/// `GET /buildings/{community}/{building}/units/{unit}`: one household, its details, its
+/// parallel edits and its timeline (visits, deliveries, ballots and corrections, decisions).
+pub async fn household(
+    State(state): State<AppState>,
+    user: DashUser,
+    Path((community, building, unit)): Path<(String, String, String)>,
+) -> PageResult {
+    user.require(READERS)?;
+    let chrome = Chrome::new(&user, format!("住户 {unit}"), "/buildings");
+    let session = user.session.clone();
+    let page = blocking(&state, move |st| {
+        let row = unit_rows(st, &community, &building)?
+            .into_iter()
+            .find(|u| u.unit == unit)
+            .ok_or_else(|| crate::AppError::not_found(format!("no unit {unit}")))?;
+        let household = household_rows(st, &session, &community, &building)?
+            .into_iter()
+            .find(|h| h.unit == unit);
+        let accounts = st.storage().accounts()?;
+        let name = |id: &str| {
+            accounts
+                .iter()
+                .find(|a| a.id == id)
+                .map(|a| a.display_name.clone())
+                .unwrap_or_else(|| id.to_string())
+        };
+        let events = crate::admin::activity::unit_timeline(st, &community, &unit)?
+            .into_iter()
+            .map(|e| EventLine {
+                at: format::datetime(e.at),
+                what: match e.kind {
+                    "visit" => format!("走访：{}", outcome_zh(&e.detail)),
+                    "delivery" => "送达表决票".to_string(),
+                    "ballot" => format!("收回表决票（{}）", e.detail),
+                    "correction" => format!("更正表决票（新票 {}）", e.detail),
+                    _ => format!("计票人裁决：{}", e.detail),
+                },
+                by: name(&e.by),
+                campaign: e.campaign,
+            })
+            .collect();
+        let edits = edit_conflict_lines(
+            crate::admin::register::household_conflict_rows(st, &session, Some(&community))?
+                .into_iter()
+                .filter(|c| c.unit == unit)
+                .collect(),
+        );
+        Ok(HouseholdPage {
+            chrome,
+            unit: Some(UnitLine {
+                contact: household
+                    .as_ref()
+                    .map(|h| h.contact_name.clone())
+                    .unwrap_or_default(),
+                phone: household
+                    .as_ref()
+                    .map(|h| h.phone.clone())
+                    .unwrap_or_default(),
+                visits: 0,
+                last_outcome: String::new(),
+                area: format::area(row.area),
+                sale_status: sale_zh(&row.sale_status),
+                entrance: row.entrance,
+                floor: row.floor,
+                room: row.room,
+                unit: row.unit,
+            }),
+            community,
+            building,
+            events,
+            edits,
+        })
+    })
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+fn sale_zh(status: &str) -> String {
+    match status {
+        "sold" => "已售".to_string(),
+        "developer_unsold" => "开发商未售".to_string(),
+        "developer_undelivered" => "开发商未交付".to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn outcome_zh(outcome: &str) -> &str {
@@ -1162,4 +1326,63 @@ pub async fn audit(
     })
     .await?;
     Ok(render(StatusCode::OK, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(title: &str) -> CardView {
+        CardView {
+            id: "election-2025".into(),
+            title: title.into(),
+            kind: "选举",
+            status: "投票中",
+            meters: vec![
+                Meter::area(1_931_040, 2_896_559),
+                Meter::headcount(150, 303),
+            ],
+            delivered: 210,
+            returned: 150,
+            conflicts: 2,
+            late: 1,
+        }
+    }
+
+    #[test]
+    fn an_overview_card_renders_both_meters_against_the_two_thirds_line() {
+        let html = CardFragment {
+            card: card("第一届业主委员会选举"),
+        }
+        .render()
+        .expect("the card renders");
+        insta::assert_snapshot!(html);
+    }
+
+    #[test]
+    fn text_from_documents_is_escaped() {
+        let html = CardFragment {
+            card: card("<script>alert(1)</script>"),
+        }
+        .render()
+        .expect("the card renders");
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn the_busiest_two_minutes_count_doors() {
+        let mut steady: Vec<Millis> = (0..30).map(|i| i * 180_000).collect();
+        assert_eq!(busiest_window(&mut steady), 1);
+        let mut burst: Vec<Millis> = (0..100).map(|i| i * 1_000).collect();
+        assert_eq!(busiest_window(&mut burst), 100);
+    }
+
+    #[test]
+    fn enrollment_uris_carry_the_server_and_the_code() {
+        assert_eq!(
+            enrollment_uri("http://10.0.0.2:8080", "ABCD-EFGH-JKMN"),
+            "doorstep://enroll?server=http%3A%2F%2F10.0.0.2%3A8080&code=ABCD-EFGH-JKMN"
+        );
+    }
 }
