@@ -13,6 +13,7 @@
 
 pub mod assets;
 mod drafts;
+mod exports;
 pub mod format;
 mod orders;
 mod pages;
@@ -78,6 +79,7 @@ pub fn router() -> Router<AppState> {
                 // The upload handler enforces the configured import limit while reading.
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .merge(exports::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -135,6 +137,7 @@ const SCREENS: &[(&str, &str, &[Role])] = &[
     ("/orders", "微心愿", &[Role::Admin, Role::Dispatcher]),
     ("/register", "名册", &[Role::Admin]),
     ("/devices", "设备与楼栋长", &[Role::Admin]),
+    ("/exports", "导出", &[Role::Admin, Role::CountingOfficer]),
     ("/audit", "审计", &[Role::Admin, Role::CountingOfficer]),
 ];
 
