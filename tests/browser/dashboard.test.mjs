@@ -175,6 +175,29 @@ test("a phone enrolls with what the dashboard's QR code holds", async () => {
   await page.context().close();
 });
 
+test("an admin adds a building head on the dashboard, gives them a building, and a taken login is refused", async () => {
+  const page = await loggedIn(browser, server, "admin", ADMIN_PASSWORD);
+  await page.goto(`${server.base}/devices`);
+  await page.fill("#new-login", "head-4b");
+  await page.fill("#new-name", "四号楼新楼长");
+  await page.selectOption("#new-role", "building_head");
+  await Promise.all([page.waitForNavigation(), page.click(".new-account button[type=submit]")]);
+  const row = page.locator("tr", { hasText: "四号楼新楼长" });
+  await row.locator("select[name=building]").selectOption("tpy/4");
+  await Promise.all([page.waitForNavigation(), row.locator("button", { hasText: "分配" }).click()]);
+  assert.match(await page.locator("tr", { hasText: "四号楼新楼长" }).textContent(), /4 号楼/);
+  const assignments = await api(server, "GET", "/api/v1/admin/assignments", admin);
+  const account = (await api(server, "GET", "/api/v1/admin/accounts", admin)).body.find((a) => a.login === "head-4b");
+  assert.ok(assignments.body.some((a) => a.account_id === account.id && a.building === "4"));
+
+  await page.fill("#new-login", "head-4b");
+  await page.fill("#new-name", "重名的人");
+  await Promise.all([page.waitForNavigation(), page.click(".new-account button[type=submit]")]);
+  assert.equal(await page.locator(".alert[data-code=login_taken]").count(), 1);
+  assert.equal(await page.inputValue("#new-name"), "重名的人", "what was typed is kept");
+  await page.context().close();
+});
+
 test("hostile text shows as text, cross-site and token-less posts are refused, heads get 403", async () => {
   const unit = units(head7, "7")[3];
   const evil = "<script>alert(1)</script>";
@@ -268,7 +291,8 @@ test("the office closes, tallies and publicises with confirmations; a step out o
 
 const PAGES = ["/", "/buildings", "/buildings/tpy/7", "/campaigns", `/campaigns/${CAMPAIGN}`,
   `/campaigns/${CAMPAIGN}/conflicts`, "/devices", "/audit",
-  `/campaigns/${CAMPAIGN}/notice/announcement`, `/campaigns/${CAMPAIGN}/notice/preliminary`, "/login"];
+  `/campaigns/${CAMPAIGN}/notice/announcement`, `/campaigns/${CAMPAIGN}/notice/preliminary`, "/login",
+  "/exports", "/orders", "/register", "/campaigns/new", `/buildings/tpy/7/units/7-1-0101`];
 
 for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
   test(`every page has labelled fields and ordered headings, and fits ${viewport.width}×${viewport.height}`, async () => {

@@ -59,6 +59,17 @@ pub async fn create(
     session: AdminSession,
     JsonBody(body): JsonBody<NewAccountBody>,
 ) -> AppResult<(StatusCode, Json<Account>)> {
+    let account = blocking(&state, move |st| create_account_as(st, &session, body)).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// Create an account as `session` (admins only): the one implementation behind the JSON API
+/// and the dashboard's 新建账号 form. A taken login is refused with `login_taken`.
+pub(crate) fn create_account_as(
+    st: &AppState,
+    session: &AdminSession,
+    body: NewAccountBody,
+) -> AppResult<Account> {
     session.require_admin()?;
     check_login(&body.login)?;
     if body.roles.is_empty() {
@@ -67,7 +78,7 @@ pub async fn create(
     if body.display_name.chars().count() > 64 {
         return Err(AppError::invalid("display_name is at most 64 characters"));
     }
-    let account = blocking(&state, move |st| {
+    let created = {
         let actor = session.actor();
         match &body.password {
             Some(password) => auth::create_password_account(
@@ -78,26 +89,27 @@ pub async fn create(
                 password,
                 &actor,
             ),
-            None => Ok(st.storage().create_account(
-                &NewAccount {
-                    login: body.login.clone(),
-                    display_name: body.display_name.clone(),
-                    roles: body.roles.clone(),
-                    password_hash: None,
-                },
-                &actor,
-            )?),
+            None => st
+                .storage()
+                .create_account(
+                    &NewAccount {
+                        login: body.login.clone(),
+                        display_name: body.display_name.clone(),
+                        roles: body.roles.clone(),
+                        password_hash: None,
+                    },
+                    &actor,
+                )
+                .map_err(AppError::from),
         }
-    })
-    .await
-    .map_err(|e| {
+    };
+    created.map_err(|e| {
         if e.code == "conflict" {
             AppError::conflict("login_taken", "that login is already taken")
         } else {
             e
         }
-    })?;
-    Ok((StatusCode::CREATED, Json(account)))
+    })
 }
 
 /// The body of `PATCH /accounts/{id}`: a role change or (dis)abling.
@@ -229,8 +241,19 @@ pub async fn assign(
     session: AdminSession,
     JsonBody(body): JsonBody<AssignBody>,
 ) -> AppResult<(StatusCode, Json<Assignment>)> {
+    let assignment = blocking(&state, move |st| assign_as(st, &session, body)).await?;
+    Ok((StatusCode::CREATED, Json(assignment)))
+}
+
+/// Assign a building to an account as `session` (admins only): its phones receive the
+/// building's documents on their next sync.
+pub(crate) fn assign_as(
+    st: &AppState,
+    session: &AdminSession,
+    body: AssignBody,
+) -> AppResult<Assignment> {
     session.require_admin()?;
-    let assignment = blocking(&state, move |st| {
+    {
         if st.storage().account(&body.account_id)?.is_none() {
             return Err(AppError::not_found(format!(
                 "no account {}",
@@ -251,9 +274,7 @@ pub async fn assign(
         };
         st.storage().assign(&assignment, &session.actor())?;
         Ok(assignment)
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(assignment)))
+    }
 }
 
 /// `DELETE /assignments/{account}/{community}/{building}`: the phones drop the building's
@@ -263,20 +284,25 @@ pub async fn unassign(
     session: AdminSession,
     Path((account_id, community, building)): Path<(String, String, String)>,
 ) -> AppResult<StatusCode> {
-    session.require_admin()?;
-    blocking(&state, move |st| {
-        st.storage().unassign(
-            &Assignment {
-                account_id,
-                community,
-                building,
-            },
-            &session.actor(),
-        )?;
-        Ok(())
-    })
-    .await?;
+    let assignment = Assignment {
+        account_id,
+        community,
+        building,
+    };
+    blocking(&state, move |st| unassign_as(st, &session, &assignment)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Take a building from an account as `session` (admins only): its phones drop the
+/// building's documents on their next sync.
+pub(crate) fn unassign_as(
+    st: &AppState,
+    session: &AdminSession,
+    assignment: &Assignment,
+) -> AppResult<()> {
+    session.require_admin()?;
+    st.storage().unassign(assignment, &session.actor())?;
+    Ok(())
 }
 
 /// One device as the dashboard lists it.

@@ -1035,7 +1035,8 @@ pub struct AccountLine {
     pub login: String,
     pub name: String,
     pub roles: String,
-    pub buildings: String,
+    /// (community, building) assigned, in natural order.
+    pub buildings: Vec<(String, String)>,
     pub is_head: bool,
     pub pace: Option<String>,
 }
@@ -1069,6 +1070,33 @@ struct DevicesPage {
     accounts: Vec<AccountLine>,
     devices: Vec<DeviceLine>,
     issued: Option<IssuedView>,
+    /// (community, building, label) of every building, for the assignment form.
+    buildings: Vec<(String, String, String)>,
+    /// A refusal to show above the forms: (code, message).
+    error: Option<(String, String)>,
+    /// The new-account form as the admin filled it (kept on a refusal).
+    draft: NewAccountForm,
+}
+
+/// The 新建账号 form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewAccountForm {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The 分配楼栋 / 取消 forms.
+#[derive(Debug, Deserialize)]
+pub struct AssignForm {
+    account: String,
+    /// `community/building`.
+    building: String,
 }
 
 /// Visits this close together, this many at once, cannot be real door-to-door work: 20 doors
@@ -1090,13 +1118,26 @@ fn busiest_window(times: &mut [Millis]) -> usize {
     best
 }
 
-async fn devices_page(state: &AppState, user: &DashUser, issued: Option<IssuedView>) -> PageResult {
+async fn devices_page(
+    state: &AppState,
+    user: &DashUser,
+    issued: Option<IssuedView>,
+    refused: Option<(crate::AppError, NewAccountForm)>,
+) -> PageResult {
     user.require(&[Role::Admin])?;
+    let status = refused.as_ref().map_or(StatusCode::OK, |(e, _)| e.status);
+    let (error, draft) = match refused {
+        Some((e, form)) => (Some((e.code.to_string(), e.message)), form),
+        None => (None, NewAccountForm::default()),
+    };
     let chrome = Chrome::new(user, "设备与楼栋长", "/devices");
     let page = blocking(state, move |st| {
         let accounts = st.storage().accounts()?;
         let assignments = st.storage().assignments(None)?;
         let mut visit_times = crate::admin::activity::visit_times_by_account(st)?;
+        let mut accounts = accounts;
+        // Office accounts first, then heads as people count them: head-2 before head-10.
+        accounts.sort_by_key(|a| (a.is(Role::BuildingHead), natural_key(&a.login)));
         let accounts = accounts
             .into_iter()
             .map(|a: Account| {
@@ -1105,9 +1146,8 @@ async fn devices_page(state: &AppState, user: &DashUser, issued: Option<IssuedVi
                     buildings: assignments
                         .iter()
                         .filter(|x| x.account_id == a.id)
-                        .map(|x| format!("{} 号楼", x.building))
-                        .collect::<Vec<_>>()
-                        .join("、"),
+                        .map(|x| (x.community.clone(), x.building.clone()))
+                        .collect(),
                     roles: a
                         .roles
                         .iter()
@@ -1138,20 +1178,146 @@ async fn devices_page(state: &AppState, user: &DashUser, issued: Option<IssuedVi
                 revoked: d.revoked,
             })
             .collect();
+        let buildings = building_rows(st, None)?
+            .into_iter()
+            .map(|b| (b.community, b.building, b.label))
+            .collect();
         Ok(DevicesPage {
             chrome,
             accounts,
             devices,
             issued,
+            buildings,
+            error,
+            draft,
         })
     })
     .await?;
-    Ok(render(StatusCode::OK, &page))
+    Ok(render(status, &page))
+}
+
+/// A sort key that orders the digits inside a text by their value (`head-2` < `head-10`).
+fn natural_key(text: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut digits = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+        } else {
+            if !digits.is_empty() {
+                out.push((
+                    std::mem::take(&mut word),
+                    digits.parse().unwrap_or(u64::MAX),
+                ));
+                digits.clear();
+            }
+            word.push(ch);
+        }
+    }
+    out.push((word, digits.parse().unwrap_or(0)));
+    out
+}
+
+fn role_of(name: &str) -> Option<Role> {
+    Some(match name {
+        "building_head" => Role::BuildingHead,
+        "counting_officer" => Role::CountingOfficer,
+        "dispatcher" => Role::Dispatcher,
+        "admin" => Role::Admin,
+        _ => return None,
+    })
+}
+
+/// `POST /accounts`: a new building head, officer, dispatcher or admin, through the API's own
+/// implementation; a refusal shows on the page with what was typed kept (but the password).
+pub async fn create_account(
+    State(state): State<AppState>,
+    posted: Posted<NewAccountForm>,
+) -> PageResult {
+    let user = posted.user;
+    user.require(&[Role::Admin])?;
+    let form = posted.form;
+    let body = crate::admin::accounts::NewAccountBody {
+        login: form.login.trim().to_string(),
+        display_name: form.name.trim().to_string(),
+        roles: role_of(&form.role).into_iter().collect(),
+        password: (!form.password.is_empty()).then(|| form.password.clone()),
+    };
+    let session = user.session.clone();
+    match crate::admin::blocking(&state, move |st| {
+        crate::admin::accounts::create_account_as(st, &session, body)
+    })
+    .await
+    {
+        Ok(_) => Ok(Redirect::to("/devices").into_response()),
+        Err(e) => {
+            let kept = NewAccountForm {
+                password: String::new(),
+                ..form
+            };
+            devices_page(&state, &user, None, Some((e, kept))).await
+        }
+    }
+}
+
+fn split_building(value: &str) -> Result<(String, String), crate::AppError> {
+    value
+        .split_once('/')
+        .map(|(c, b)| (c.to_string(), b.to_string()))
+        .ok_or_else(|| crate::AppError::invalid("请选择楼栋"))
+}
+
+/// `POST /assignments`: give a building to an account.
+pub async fn assign(State(state): State<AppState>, posted: Posted<AssignForm>) -> PageResult {
+    let user = posted.user;
+    user.require(&[Role::Admin])?;
+    let session = user.session.clone();
+    let form = posted.form;
+    let result = crate::admin::blocking(&state, move |st| {
+        let (community, building) = split_building(&form.building)?;
+        crate::admin::accounts::assign_as(
+            st,
+            &session,
+            crate::admin::accounts::AssignBody {
+                account_id: form.account,
+                community,
+                building,
+            },
+        )
+    })
+    .await;
+    match result {
+        Ok(_) => Ok(Redirect::to("/devices").into_response()),
+        Err(e) => devices_page(&state, &user, None, Some((e, NewAccountForm::default()))).await,
+    }
+}
+
+/// `POST /assignments/remove`: take a building from an account.
+pub async fn unassign(State(state): State<AppState>, posted: Posted<AssignForm>) -> PageResult {
+    let user = posted.user;
+    user.require(&[Role::Admin])?;
+    let session = user.session.clone();
+    let form = posted.form;
+    blocking(&state, move |st| {
+        let (community, building) = split_building(&form.building)?;
+        crate::admin::accounts::unassign_as(
+            st,
+            &session,
+            &crate::storage::Assignment {
+                account_id: form.account,
+                community,
+                building,
+            },
+        )
+    })
+    .await?;
+    Ok(Redirect::to("/devices").into_response())
 }
 
 /// `GET /devices`: accounts with their buildings, phones with their last sync.
 pub async fn devices(State(state): State<AppState>, user: DashUser) -> PageResult {
-    devices_page(&state, &user, None).await
+    devices_page(&state, &user, None, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1238,7 +1404,7 @@ pub async fn issue_code(
         })
     })
     .await?;
-    devices_page(&state, &user, Some(issued)).await
+    devices_page(&state, &user, Some(issued), None).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1376,6 +1542,13 @@ mod tests {
         assert_eq!(busiest_window(&mut steady), 1);
         let mut burst: Vec<Millis> = (0..100).map(|i| i * 1_000).collect();
         assert_eq!(busiest_window(&mut burst), 100);
+    }
+
+    #[test]
+    fn logins_sort_as_people_count() {
+        let mut logins = vec!["head-10", "head-2", "admin", "head-1"];
+        logins.sort_by_key(|l| natural_key(l));
+        assert_eq!(logins, ["admin", "head-1", "head-2", "head-10"]);
     }
 
     #[test]
