@@ -44,6 +44,19 @@ pub const MATTERS: [&str; 9] = [
     "有关共有和共同管理权利的其他重大事项",
 ];
 
+/// The same nine matters in a few words, for the choice list (short enough for a phone).
+const MATTERS_SHORT: [&str; 9] = [
+    "议事规则",
+    "管理规约",
+    "选举、更换业委会",
+    "选聘、解聘物业",
+    "使用维修资金",
+    "筹集维修资金",
+    "改建、重建",
+    "改变共有部分用途或经营",
+    "其他重大事项",
+];
+
 /// Blank rows shown at least, and added by "再加 3 行".
 const MIN_QUESTIONS: usize = 3;
 const MIN_CANDIDATES: usize = 9;
@@ -86,9 +99,19 @@ pub struct FieldErrors {
     pub options: Option<String>,
     /// Not about one field (e.g. the draft was published meanwhile).
     pub general: Option<String>,
+    /// Resolution rows (0-based) that cannot be read, and why.
+    pub bad_rows: Vec<(usize, &'static str)>,
 }
 
 impl FieldErrors {
+    /// Why resolution row `index` (0-based) cannot be read, if it cannot.
+    pub fn row_error(&self, index: &usize) -> Option<&'static str> {
+        self.bad_rows
+            .iter()
+            .find(|(i, _)| i == index)
+            .map(|(_, why)| *why)
+    }
+
     fn any(&self) -> bool {
         [
             &self.id,
@@ -432,11 +455,13 @@ impl DraftForm {
                     .filter(|i| !i.is_empty())
                     .collect();
                 let mut order = 0;
-                for row in &self.questions {
+                for (index, row) in self.questions.iter().enumerate() {
                     let text = row.text.trim();
                     if text.is_empty() {
                         if !row.matter.is_empty() {
-                            errors.questions = Some("选了事项的行须填写表决内容".to_string());
+                            errors
+                                .bad_rows
+                                .push((index, "选了事项，但没有填写表决内容"));
                         }
                         continue;
                     }
@@ -446,9 +471,9 @@ impl DraftForm {
                         .ok()
                         .filter(|m| (1..=9).contains(m))
                     else {
-                        errors.questions = Some(
-                            "每个表决事项都须选择对应的民法典第二百七十八条第几项".to_string(),
-                        );
+                        errors
+                            .bad_rows
+                            .push((index, "请选择对应的民法典第二百七十八条第几项"));
                         continue;
                     };
                     order += 1;
@@ -462,6 +487,14 @@ impl DraftForm {
                             kind: QuestionKind::Resolution { matter },
                         },
                     );
+                }
+                if !errors.bad_rows.is_empty() {
+                    let rows: Vec<String> = errors
+                        .bad_rows
+                        .iter()
+                        .map(|(i, why)| format!("第 {} 项{why}", i + 1))
+                        .collect();
+                    errors.questions = Some(rows.join("；"));
                 }
             }
             Some(CampaignKind::Election) => {
@@ -664,11 +697,13 @@ pub struct ScopeChoice {
     pub label: String,
 }
 
-/// A matter choice.
+/// A matter choice: the short label of the list, and the law's words.
 #[derive(Debug, Clone)]
 pub struct MatterChoice {
     pub value: String,
     pub label: String,
+    pub full: &'static str,
+    pub supermajority: bool,
 }
 
 #[derive(Template)]
@@ -739,19 +774,21 @@ fn scope_choices(st: &AppState, community: &str) -> Result<Vec<ScopeChoice>, App
 }
 
 fn matter_choices() -> Vec<MatterChoice> {
-    MATTERS
+    MATTERS_SHORT
         .iter()
         .enumerate()
         .map(|(i, text)| {
             let n = i as u8 + 1;
             let rule = if is_supermajority_matter(n) {
-                "须参与表决者四分之三以上同意"
+                "（¾）"
             } else {
-                "须参与表决者过半数同意"
+                ""
             };
             MatterChoice {
                 value: n.to_string(),
-                label: format!("第{n}项 {text}（{rule}）"),
+                label: format!("第{n}项 {text}{rule}"),
+                full: MATTERS[i],
+                supermajority: is_supermajority_matter(n),
             }
         })
         .collect()

@@ -243,7 +243,11 @@ fn page_of(
             .unwrap_or_else(|| format!("{building} 号楼"))
     };
     let filter = parse_status(&q.state);
-    let in_building = |o: &OrderDetail| q.building.is_empty() || o.building == q.building;
+    // `3`, or `tpy/3` when several communities share building ids.
+    let in_building = |o: &OrderDetail| match q.building.split_once('/') {
+        Some((c, b)) => o.community == c && o.building == b,
+        None => q.building.is_empty() || o.building == q.building,
+    };
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for o in all.iter().filter(|o| in_building(o)) {
         *counts.entry(enum_name(&o.status)).or_default() += 1;
@@ -397,7 +401,16 @@ fn page_of(
         building: q.building.clone(),
         buildings: building_list
             .iter()
-            .map(|b| (b.building.clone(), b.label.clone()))
+            .map(|b| {
+                if communities.len() > 1 {
+                    (
+                        format!("{}/{}", b.community, b.building),
+                        format!("{} · {}", b.community, b.label),
+                    )
+                } else {
+                    (b.building.clone(), b.label.clone())
+                }
+            })
             .collect(),
         communities,
         shown: shown.len(),

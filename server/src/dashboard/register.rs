@@ -267,16 +267,24 @@ impl Imported {
             area: format::area(register.register.total_area),
             created: summary.documents_created,
             changed: summary.documents_changed,
-            lines: register
-                .buildings
-                .iter()
-                .map(|b| BuildingLine {
-                    label: b.building.label.clone(),
-                    entrances: b.building.entrances.len(),
-                    units: b.units.len(),
-                    area: format::area(b.units.values().map(|u| u.area).sum()),
-                })
-                .collect(),
+            lines: {
+                let mut buildings: Vec<_> = register.buildings.iter().collect();
+                buildings.sort_by_key(|b| {
+                    (
+                        b.building.id.parse::<u64>().unwrap_or(u64::MAX),
+                        b.building.id.clone(),
+                    )
+                });
+                buildings
+            }
+            .into_iter()
+            .map(|b| BuildingLine {
+                label: b.building.label.clone(),
+                entrances: b.building.entrances.len(),
+                units: b.units.len(),
+                area: format::area(b.units.values().map(|u| u.area).sum()),
+            })
+            .collect(),
         }
     }
 }
