@@ -106,10 +106,9 @@ impl FromRequestParts<AppState> for DashUser {
                     .map(|p| p.as_str())
                     .unwrap_or("/");
                 let target = format!(
-                    "/login?next={}",
-                    serde_urlencoded::to_string([("", next)])
-                        .map(|s| s.trim_start_matches('=').to_string())
-                        .unwrap_or_default()
+                    "/login?{}",
+                    serde_urlencoded::to_string([("next", next)])
+                        .expect("invariant: one string pair always encodes")
                 );
                 Err(Redirect::to(&target).into_response())
             }
@@ -156,7 +155,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
                 StatusCode::UNAUTHORIZED,
                 Some("登录已过期，请重新登录。您刚才填写的内容已保留，登录后可继续提交。"),
                 &path,
-                serde_urlencoded::to_string(&keep).unwrap_or_default(),
+                serde_urlencoded::to_string(&keep).expect("invariant: string pairs always encode"),
             ));
         };
         let token = pairs
@@ -333,8 +332,15 @@ pub async fn login(
         .remove(Cookie::build(LOGIN_COOKIE).path("/"))
         .add(cookie(SESSION_COOKIE, session.token, secure));
     if !form.keep.is_empty() {
-        let fields: Vec<(String, String)> =
-            serde_urlencoded::from_str(&form.keep).unwrap_or_default();
+        // The kept form came back through a hidden field: if it was tampered with into
+        // something undecodable, say so rather than resubmit an empty form.
+        let Ok(fields) = serde_urlencoded::from_str::<Vec<(String, String)>>(&form.keep) else {
+            return (
+                jar,
+                PageError::from(AppError::invalid("保留的表单内容无法读取，请重新填写")),
+            )
+                .into_response();
+        };
         let page = ResubmitPage {
             css: assets::name("dashboard.css"),
             action: &next,
