@@ -225,8 +225,9 @@ pub enum SilencePolicy {
     Strict,
     /// A silent owner with a recorded delivery counts as participating and abstaining.
     DeliveredCountsAsAbstain,
-    /// A silent owner with a recorded delivery counts as participating and voting with the
-    /// majority of returned ballots (by headcount, then area; a tie counts as abstain).
+    /// A silent owner with a recorded delivery counts as participating and joins the outcome the
+    /// returned ballots reach on their own under the matter's threshold on both dimensions (yes
+    /// when they pass it, otherwise no): silence never turns a failing matter into a passing one.
     FollowsMajority,
 }
 
