@@ -541,6 +541,12 @@ pub(crate) fn move_order_as(
 /// lifecycle successor of its status, tried on a fork of the document with the real rules and
 /// thrown away. Dispatching is tried with `dispatch_to` (none: not offered); closing an
 /// unconfirmed order with a placeholder reason (the form asks for the real one).
+///
+/// Core's work-order rules decide a step by the order's status, the target, the writer's roles
+/// and buildings, and whether the writer is the order's assignee, so one trial per such class
+/// answers for every order in it (a building with hundreds of open orders costs a handful of
+/// trials). This is only what the page offers: every posted step is checked again by the rules
+/// on the real document.
 pub(crate) fn permitted_steps(
     st: &AppState,
     writer: &Writer,
@@ -553,10 +559,14 @@ pub(crate) fn permitted_steps(
         let orders: OrdersDoc = autosurgeon::hydrate(&*doc)
             .map_err(|e| doorstep_core::Error::Shape(format!("{id}: {e}")))?;
         let now = now_millis();
+        let before = doc.get_heads();
+        let mut verdicts: BTreeMap<(String, bool, String), bool> = BTreeMap::new();
         let mut out = BTreeMap::new();
         for order in orders.orders.values() {
+            let from = order.status();
+            let mine = order.assignee.as_deref() == Some(writer.account.as_str());
             let mut steps = Vec::new();
-            for to in next_statuses(order.status()) {
+            for to in next_statuses(from) {
                 let assignee = match to {
                     OrderStatus::Dispatched => match dispatch_to {
                         Some(a) => Some(a),
@@ -564,18 +574,26 @@ pub(crate) fn permitted_steps(
                     },
                     _ => None,
                 };
-                let next = stepped(order, to, &writer.account, assignee, "—", now);
-                let before = doc.get_heads();
-                let mut fork = doc.fork();
-                put_record(&mut fork, "orders", &next.id, &next)?;
-                fork.commit();
-                let ctx = Context {
-                    writer,
-                    doc_id: &id,
-                    campaign: None,
-                    now,
+                let class = (enum_name(&from), mine, enum_name(&to));
+                let allowed = match verdicts.get(&class) {
+                    Some(v) => *v,
+                    None => {
+                        let next = stepped(order, to, &writer.account, assignee, "—", now);
+                        let mut fork = doc.fork();
+                        put_record(&mut fork, "orders", &next.id, &next)?;
+                        fork.commit();
+                        let ctx = Context {
+                            writer,
+                            doc_id: &id,
+                            campaign: None,
+                            now,
+                        };
+                        let v = rules::check_changes(&ctx, &mut fork, &before).is_ok();
+                        verdicts.insert(class, v);
+                        v
+                    }
                 };
-                if rules::check_changes(&ctx, &mut fork, &before).is_ok() {
+                if allowed {
                     steps.push(to);
                 }
             }

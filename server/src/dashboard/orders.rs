@@ -27,6 +27,9 @@ use crate::error::AppError;
 use crate::projections::enum_name;
 use crate::state::AppState;
 
+/// At most this many orders are shown at once; the filters narrow the rest down.
+const MAX_CARDS: usize = 300;
+
 /// A work order's status as residents and staff say it.
 pub fn order_status_zh(status: OrderStatus) -> &'static str {
     match status {
@@ -187,6 +190,8 @@ struct OrdersPage {
     communities: Vec<String>,
     groups: Vec<Group>,
     shown: usize,
+    /// Orders matching the filter (more than `shown` when the list was cut).
+    matching: usize,
     notice: Option<String>,
     error: Option<Refusal>,
     draft: NewOrderForm,
@@ -271,10 +276,14 @@ fn page_of(
     }));
 
     let writer = writer_of(st, &user.session)?;
-    let shown: Vec<&OrderDetail> = all
+    let mut matching: Vec<&OrderDetail> = all
         .iter()
         .filter(|o| in_building(o) && filter.is_none_or(|f| o.status == f))
         .collect();
+    // In lifecycle order (the groups' order), oldest first within a status.
+    matching.sort_by_key(|o| ALL_STATUSES.iter().position(|s| *s == o.status));
+    let matching_count = matching.len();
+    let shown: Vec<&OrderDetail> = matching.into_iter().take(MAX_CARDS).collect();
     // Heads and permitted steps per building, tried once per building document.
     let mut per_building: BTreeMap<(String, String), BuildingSteps> = BTreeMap::new();
     for o in &shown {
@@ -414,6 +423,7 @@ fn page_of(
             .collect(),
         communities,
         shown: shown.len(),
+        matching: matching_count,
         groups,
         notice,
         // A refusal about one order is shown on its card; the banner points there.
