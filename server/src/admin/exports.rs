@@ -503,6 +503,13 @@ fn tally_sheet(tally: &Tally) -> Sheet {
                     let seat = e.seating.as_ref().map_or("", |s| {
                         if s.elected.contains(&c.candidate) {
                             "elected"
+                        } else if s
+                            .tie
+                            .as_ref()
+                            .is_some_and(|t| t.candidates.contains(&c.candidate))
+                        {
+                            // A tie at the last seat: the 议事规则 decide (re-vote or lot).
+                            "tied"
                         } else if s.alternates.contains(&c.candidate) {
                             "alternate"
                         } else {
