@@ -279,7 +279,7 @@ fn a_draft_made_on_the_form_equals_the_same_draft_made_through_the_api() -> Resu
 
     // The same id again is refused on the form, next to the id, with the input kept.
     let page = post_form(&server, "/campaigns/new", &token, &fields)?;
-    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert_eq!((page.status, page.code()), (StatusCode::CONFLICT, "exists"));
     assert!(page.html.contains("这个编号已被使用"));
     assert!(page.html.contains("value=\"lift-form\""));
 

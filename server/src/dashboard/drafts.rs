@@ -798,6 +798,8 @@ struct Rendered {
     form: DraftForm,
     errors: FieldErrors,
     unfit: Option<String>,
+    /// The refusal's code, for the `x-error-code` header.
+    code: Option<&'static str>,
 }
 
 async fn draft_page(
@@ -812,6 +814,7 @@ async fn draft_page(
         None => "新建投票/议题",
     };
     let chrome = Chrome::new(user, title, "/campaigns");
+    let code = rendered.code;
     let page = blocking(state, move |st| {
         let registers = registers(st)?;
         let mut form = rendered.form;
@@ -849,10 +852,11 @@ async fn draft_page(
         })
     })
     .await?;
-    let has_errors = page.has_errors;
     let mut response = render(status, &page);
-    if has_errors && let Ok(v) = axum::http::HeaderValue::from_str("invalid_input") {
-        response.headers_mut().insert("x-error-code", v);
+    if let Some(code) = code {
+        response
+            .headers_mut()
+            .insert("x-error-code", axum::http::HeaderValue::from_static(code));
     }
     Ok(response)
 }
@@ -875,6 +879,7 @@ pub async fn new_page(
         form: DraftForm::blank(kind, "").padded(0),
         errors: FieldErrors::default(),
         unfit: None,
+        code: None,
     };
     draft_page(&state, &user, None, rendered, StatusCode::OK).await
 }
@@ -906,11 +911,13 @@ pub async fn edit_page(
             form: form.padded(0),
             errors: FieldErrors::default(),
             unfit: None,
+            code: None,
         },
         Err(why) => Rendered {
             form: DraftForm::blank(campaign.kind, &campaign.community),
             errors: FieldErrors::default(),
             unfit: Some(why),
+            code: Some("draft_not_editable_here"),
         },
     };
     draft_page(&state, &user, Some(id), rendered, StatusCode::OK).await
@@ -935,6 +942,7 @@ async fn posted(
             form: form.padded(extra),
             errors: FieldErrors::default(),
             unfit: None,
+            code: None,
         };
         return draft_page(state, &user, editing, rendered, StatusCode::OK).await;
     }
@@ -945,6 +953,7 @@ async fn posted(
                 form: form.padded(0),
                 errors: *errors,
                 unfit: None,
+                code: Some("invalid_input"),
             };
             return draft_page(
                 state,
@@ -972,6 +981,7 @@ async fn posted(
                 form: form.padded(0),
                 errors,
                 unfit: None,
+                code: Some(e.code),
             };
             draft_page(state, &user, editing, rendered, e.status).await
         }
