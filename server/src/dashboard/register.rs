@@ -374,38 +374,6 @@ pub async fn page(State(state): State<AppState>, user: DashUser) -> PageResult {
     register_page(&state, &user, Outcome::default(), StatusCode::OK).await
 }
 
-/// Equal without an early exit.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-/// When the browser names the page a form came from (`Origin`), it must be this server.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest == host)
-}
-
-fn csrf_refused() -> PageError {
-    PageError {
-        status: StatusCode::FORBIDDEN,
-        code: "csrf",
-        message: "表单校验失败，未做任何改动。".to_string(),
-        back: Some("/register".to_string()),
-    }
-}
-
 /// The fields of the upload form.
 #[derive(Debug, Default)]
 struct Upload {
@@ -508,9 +476,9 @@ pub async fn upload(
     })?;
     let limit = state.config().import_body_limit;
     let upload = read_upload(multipart, limit).await?;
-    if !same(&upload.csrf, &user.csrf) || !same_origin(&headers) {
+    if !super::session::csrf_ok(&upload.csrf, &user, &headers) {
         tracing::warn!("register upload refused: CSRF token or origin");
-        return Err(csrf_refused());
+        return Err(super::session::csrf_refused(Some("/register".to_string())));
     }
     let mut outcome = Outcome {
         community: upload.community.clone(),

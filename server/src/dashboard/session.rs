@@ -130,7 +130,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_string();
         let user = session_of(&parts, state)
             .await
@@ -163,15 +163,9 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
             .find(|(k, _)| k == "_csrf")
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
-        if !same(token, &user.csrf) || !same_origin(&mut parts) {
+        if !csrf_ok(token, &user, &parts.headers) {
             tracing::warn!(path = %path, "dashboard form refused: CSRF token or origin");
-            return Err(PageError {
-                status: StatusCode::FORBIDDEN,
-                code: "csrf",
-                message: "表单校验失败，未做任何改动。".to_string(),
-                back: None,
-            }
-            .into_response());
+            return Err(csrf_refused(None).into_response());
         }
         let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| {
             PageError::from(AppError::invalid(format!("表单内容不完整：{e}"))).into_response()
@@ -180,17 +174,29 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
     }
 }
 
+/// True when a posted form's token is the session's and the browser, when it names the page
+/// the form came from (`Origin`), names this server. For forms read without [`Posted`] (file
+/// uploads).
+pub(super) fn csrf_ok(token: &str, user: &DashUser, headers: &axum::http::HeaderMap) -> bool {
+    same(token, &user.csrf) && same_origin(headers)
+}
+
+/// The refusal of a form without the right token: nothing was changed.
+pub(super) fn csrf_refused(back: Option<String>) -> PageError {
+    PageError {
+        status: StatusCode::FORBIDDEN,
+        code: "csrf",
+        message: "表单校验失败，未做任何改动。".to_string(),
+        back,
+    }
+}
+
 /// When the browser names the page a form came from (`Origin`), it must be this server.
-fn same_origin(parts: &mut Parts) -> bool {
-    let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = parts
-        .headers
+    let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
