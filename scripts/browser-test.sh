@@ -28,9 +28,10 @@ if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
 fi
 
 step "building doorstep-server and the field_phone example"
-cargo build -q -p doorstep-server --bin doorstep-server &&
-    cargo build -q -p doorstep-core --example field_phone ||
-    { echo "0 passed, 1 failed"; exit 1; }
+# The workspace's whole target set, as `cargo test --workspace --all-targets` builds it: after
+# the Rust tests this is a no-op, where building one package alone would recompile the
+# dependencies with another feature set.
+cargo build -q --workspace --all-targets || { echo "0 passed, 1 failed"; exit 1; }
 
 step "browser tests (node --test, Chromium headless)"
 log=$ROOT/build/browser-test.log
