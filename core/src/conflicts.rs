@@ -25,7 +25,12 @@ pub struct FieldConflict {
 /// Every household field in a building document that holds more than one concurrent value.
 pub fn household_conflicts(doc: &mut Document) -> Result<Vec<FieldConflict>> {
     let doc_id = doc.id().to_string();
-    let am = doc.automerge();
+    household_conflicts_in(&doc_id, doc.automerge())
+}
+
+/// [`household_conflicts`] over any Automerge view of the building document `doc_id` (the
+/// server projects them while it stores a change, from the document it already holds).
+pub fn household_conflicts_in(doc_id: &str, am: &impl ReadDoc) -> Result<Vec<FieldConflict>> {
     let mut out = Vec::new();
     let Some((Value::Object(ObjType::Map), households)) = am.get(ROOT, "households")? else {
         return Ok(out);
@@ -46,7 +51,7 @@ pub fn household_conflicts(doc: &mut Document) -> Result<Vec<FieldConflict>> {
                 .map(|(v, _)| render(&v))
                 .unwrap_or_default();
             out.push(FieldConflict {
-                doc: doc_id.clone(),
+                doc: doc_id.to_string(),
                 unit: unit.clone(),
                 field,
                 shown,

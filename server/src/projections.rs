@@ -148,6 +148,28 @@ CREATE TABLE IF NOT EXISTS p_orders (
     events     INTEGER NOT NULL,
     PRIMARY KEY (community, building, id)
 );
+CREATE INDEX IF NOT EXISTS p_visits_unit ON p_visits(unit);
+CREATE INDEX IF NOT EXISTS p_deliveries_voter ON p_deliveries(voter_key);
+CREATE INDEX IF NOT EXISTS p_ballots_unit ON p_ballots(unit);
+CREATE INDEX IF NOT EXISTS p_adjudications_voter ON p_adjudications(voter_key);
+CREATE TABLE IF NOT EXISTS p_household_conflicts (
+    community TEXT NOT NULL,
+    building  TEXT NOT NULL,
+    unit      TEXT NOT NULL,
+    field     TEXT NOT NULL,
+    doc       TEXT NOT NULL,
+    shown     TEXT NOT NULL,
+    vals      TEXT NOT NULL,
+    PRIMARY KEY (community, building, unit, field)
+);
+CREATE TABLE IF NOT EXISTS p_campaign_versions (
+    campaign TEXT PRIMARY KEY,
+    version  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS p_meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ballot_receipts (
     campaign    TEXT NOT NULL,
     ballot      TEXT NOT NULL,
@@ -156,8 +178,16 @@ CREATE TABLE IF NOT EXISTS ballot_receipts (
 );
 "#;
 
-/// Every projection table, in the order [`clear`] empties them.
-pub const TABLES: [&str; 11] = [
+/// The shape of the projection tables. Raise it whenever a table, column or index is added or
+/// what a document projects to changes: on open, a database projected by another version is
+/// rebuilt from its documents (see [`migrate`]), so no table is ever silently left empty or
+/// short of a column.
+pub const PROJECTION_VERSION: i64 = 2;
+
+/// Every projection table, in the order [`clear`] empties them. `p_campaign_versions` is not
+/// among them: a campaign's change counter only ever grows, across rebuilds too, so a cache
+/// keyed by it can never mistake new figures for old ones.
+pub const TABLES: [&str; 12] = [
     "p_buildings",
     "p_units",
     "p_voter_keys",
@@ -169,13 +199,56 @@ pub const TABLES: [&str; 11] = [
     "p_ballots",
     "p_adjudications",
     "p_orders",
+    "p_household_conflicts",
 ];
 
 /// Create the projection tables when missing. Called on every open, inside the migration
-/// transaction.
-pub fn migrate(tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+/// transaction. Returns true when the stored projections were made by another
+/// [`PROJECTION_VERSION`] (or none is recorded) and must be rebuilt from the documents; the
+/// caller rebuilds and then calls [`mark_current`].
+pub fn migrate(tx: &Transaction<'_>) -> Result<bool, ProjectionError> {
+    use rusqlite::OptionalExtension;
     tx.execute_batch(SCHEMA)?;
+    let stored: Option<i64> = tx
+        .query_row("SELECT value FROM p_meta WHERE key = 'version'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(stored != Some(PROJECTION_VERSION))
+}
+
+/// Record that the projections now have this code's shape.
+pub fn mark_current(tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+    tx.execute(
+        "INSERT INTO p_meta (key, value) VALUES ('version', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [PROJECTION_VERSION],
+    )?;
     Ok(())
+}
+
+/// Count one more change to what `campaign`'s figures are computed from.
+fn bump_campaign_version(tx: &Transaction<'_>, campaign: &str) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT INTO p_campaign_versions (campaign, version) VALUES (?1, 1)
+         ON CONFLICT (campaign) DO UPDATE SET version = version + 1",
+    )?
+    .execute([campaign])?;
+    Ok(())
+}
+
+/// How many changes `campaign`'s campaign and field documents have had (0 before the first):
+/// equal numbers mean equal tally inputs and progress, so the dashboard caches by it.
+pub fn campaign_version(
+    conn: &rusqlite::Connection,
+    campaign: &str,
+) -> Result<i64, ProjectionError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT version FROM p_campaign_versions WHERE campaign = ?1")?
+        .query_row([campaign], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// Bring the projections of one document up to date with `doc` (its state after the change).
@@ -192,15 +265,18 @@ pub fn document_changed(
         }
         DocId::Building { community, .. } => {
             let building: BuildingDoc = read(id, doc)?;
-            project_building(tx, community, &building)
+            project_building(tx, community, &building)?;
+            project_household_conflicts(tx, id, community, &building.building.id, doc)
         }
         DocId::Campaign { campaign } => {
             let value: CampaignDoc = read(id, doc)?;
-            project_campaign(tx, campaign, &value)
+            project_campaign(tx, campaign, &value)?;
+            bump_campaign_version(tx, campaign)
         }
         DocId::Field { campaign, building } => {
             let field: FieldDoc = read(id, doc)?;
-            project_field(tx, campaign, building, &field)
+            project_field(tx, campaign, building, &field)?;
+            bump_campaign_version(tx, campaign)
         }
         DocId::Orders {
             community,
@@ -318,6 +394,65 @@ fn project_building(
         [community],
     )?;
     Ok(())
+}
+
+/// The household fields of one building edited in parallel (Automerge kept every concurrent
+/// value), read from the document as stored, so listing them never loads a document.
+fn project_household_conflicts(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    community: &str,
+    building: &str,
+    doc: &AutoCommit,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        "DELETE FROM p_household_conflicts WHERE community = ?1 AND building = ?2",
+        [community, building],
+    )?;
+    let conflicts = doorstep_core::conflicts::household_conflicts_in(&id.to_string(), doc)
+        .map_err(|e| ProjectionError::Shape(format!("{id}: {e}")))?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO p_household_conflicts (community, building, unit, field, doc, shown, vals)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for c in conflicts {
+        insert.execute(params![
+            community,
+            building,
+            c.unit,
+            c.field,
+            c.doc,
+            c.shown,
+            to_json(&c.values)?
+        ])?;
+    }
+    Ok(())
+}
+
+/// Parallel household edits of `community` (of one `building` when given), by building and
+/// unit: what `GET /conflicts/households` and the dashboard list.
+pub fn household_conflicts(
+    conn: &rusqlite::Connection,
+    community: Option<&str>,
+    building: Option<&str>,
+) -> Result<Vec<doorstep_core::conflicts::FieldConflict>, ProjectionError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc, unit, field, shown, vals FROM p_household_conflicts
+         WHERE (?1 IS NULL OR community = ?1) AND (?2 IS NULL OR building = ?2)
+         ORDER BY community, building, unit, field",
+    )?;
+    let rows = stmt
+        .query_map(params![community, building], |r| {
+            Ok(doorstep_core::conflicts::FieldConflict {
+                doc: r.get(0)?,
+                unit: r.get(1)?,
+                field: r.get(2)?,
+                shown: r.get(3)?,
+                values: json_column(&r.get::<_, String>(4)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 fn project_campaign(
@@ -651,23 +786,35 @@ pub fn tally(
     let Some(inputs) = tally_inputs(conn, campaign)? else {
         return Ok(None);
     };
-    Ok(Some(tally_of(&inputs)))
+    Ok(Some(tally_of(&inputs)?))
 }
 
 /// Core's tally over inputs, whatever they were read from.
-pub fn tally_of(inputs: &TallyInputs) -> doorstep_core::tally::Tally {
-    tally_and_inputs_of(inputs).0
+pub fn tally_of(inputs: &TallyInputs) -> Result<doorstep_core::tally::Tally, ProjectionError> {
+    Ok(tally_and_inputs_of(inputs)?.0)
+}
+
+/// The frozen roll of the inputs. Publication froze a valid roll, so an invalid one means the
+/// tables were damaged: refused, never counted as an empty roll.
+pub fn roll_of(inputs: &TallyInputs) -> Result<doorstep_core::roll::Roll, ProjectionError> {
+    doorstep_core::roll::Roll::from_entries(inputs.roll.iter().cloned()).map_err(|e| {
+        ProjectionError::Shape(format!(
+            "the frozen roll of {} is invalid: {e}",
+            inputs.campaign.id
+        ))
+    })
 }
 
 /// [`tally_of`] and the canonical inputs file whose SHA-256 is the tally's `inputs_hash`.
-pub fn tally_and_inputs_of(inputs: &TallyInputs) -> (doorstep_core::tally::Tally, Vec<u8>) {
-    let roll = doorstep_core::roll::Roll::from_entries(inputs.roll.iter().cloned())
-        .unwrap_or_else(|_| doorstep_core::roll::Roll::from_units(std::iter::empty()));
-    doorstep_core::tally::tally_with_inputs(
+pub fn tally_and_inputs_of(
+    inputs: &TallyInputs,
+) -> Result<(doorstep_core::tally::Tally, Vec<u8>), ProjectionError> {
+    let roll = roll_of(inputs)?;
+    Ok(doorstep_core::tally::tally_with_inputs(
         &roll,
         &inputs.campaign,
         &inputs.ballots,
         &inputs.deliveries,
         &inputs.adjudications,
-    )
+    ))
 }

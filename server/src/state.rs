@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use doorstep_core::model::Millis;
 
+use crate::admin::figures::FiguresCache;
 use crate::docs::DocCache;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -57,6 +58,7 @@ struct Inner {
     db: Arc<SqliteStorage>,
     docs: DocCache,
     live: Live,
+    figures: FiguresCache,
     metrics: Metrics,
     config: Config,
     dummy_hash: OnceLock<String>,
@@ -80,6 +82,7 @@ impl AppState {
             docs: DocCache::new(storage, config.clone(), live.clone()),
             live,
             db,
+            figures: FiguresCache::default(),
             metrics: Metrics::default(),
             config,
             dummy_hash: OnceLock::new(),
@@ -104,6 +107,11 @@ impl AppState {
     /// What changed, for open dashboard pages.
     pub fn live(&self) -> &Live {
         &self.0.live
+    }
+
+    /// Campaign figures (tally, progress, conflicts) cached by campaign version.
+    pub(crate) fn figures(&self) -> &FiguresCache {
+        &self.0.figures
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -594,3 +594,125 @@ fn a_ballot_collected_before_the_close_and_synced_after_is_listed_as_late() -> R
     assert_eq!(progress["status"], "closed");
     Ok(())
 }
+
+#[test]
+fn figures_read_before_a_sync_are_never_served_after_it() -> Result<()> {
+    let server = TestServer::start()?;
+    let token = server.admin_token()?;
+    let officer = officer_token(&server)?;
+    let head = Phone::enroll(&server, &server.code("4"))?;
+    let deputy = deputy(&server, &token, "4")?;
+    let units = units_of(&server, "4")?;
+    let progress_path = format!("{ADMIN}/campaigns/{}/progress", demo::CAMPAIGN);
+    let conflicts_path = format!("{ADMIN}/campaigns/{}/conflicts", demo::CAMPAIGN);
+    let building = |progress: &serde_json::Value| -> Result<serde_json::Value> {
+        Ok(progress["buildings"]
+            .as_array()
+            .context("buildings")?
+            .iter()
+            .find(|b| b["building"] == "4")
+            .context("building 4")?
+            .clone())
+    };
+
+    // Read everything once (the figures are now computed and kept) and once more unchanged.
+    let before = api_ok(&server, "GET", &progress_path, None, &token)?;
+    assert_eq!(
+        before,
+        api_ok(&server, "GET", &progress_path, None, &token)?
+    );
+    assert_eq!(before["returned"]["headcount"], 0);
+    assert_eq!(building(&before)?["visits"], 0);
+
+    head.replica
+        .record_visit(demo::CAMPAIGN, &units[0], DoorOutcome::Collected, "")?;
+    head.replica
+        .record_ballot(demo::CAMPAIGN, &units[0], election_answers(&[1]), None)?;
+    head.replica
+        .record_ballot(demo::CAMPAIGN, &units[1], election_answers(&[3]), None)?;
+    deputy
+        .replica
+        .record_ballot(demo::CAMPAIGN, &units[1], election_answers(&[2]), None)?;
+    head.sync()?;
+    let after_head = api_ok(&server, "GET", &progress_path, None, &token)?;
+    assert_eq!(after_head["returned"]["headcount"], 2);
+    assert_eq!(building(&after_head)?["visits"], 1);
+    assert_eq!(building(&after_head)?["ballots_collected"]["headcount"], 2);
+    let listed = api_ok(&server, "GET", &conflicts_path, None, &officer)?;
+    assert_eq!(listed["conflicts"], json!([]));
+
+    deputy.sync()?;
+    let after_deputy = api_ok(&server, "GET", &progress_path, None, &token)?;
+    assert_eq!(
+        after_deputy["returned"]["headcount"], 1,
+        "the owner with two ballots counts for nobody until an officer decides"
+    );
+    assert_eq!(after_deputy["open_conflicts"], 1);
+    let listed = api_ok(&server, "GET", &conflicts_path, None, &officer)?;
+    let conflict = &listed["conflicts"][0];
+    assert_eq!(conflict["ballots"].as_array().context("ballots")?.len(), 2);
+    assert!(
+        conflict["ballots"]
+            .as_array()
+            .context("ballots")?
+            .iter()
+            .all(|b| b["building"] == "4")
+    );
+    assert_eq!(
+        tally_from_api(&server, demo::CAMPAIGN, &token)?,
+        tally_from_documents(&server, demo::CAMPAIGN)?
+    );
+
+    let decision = json!({ "voter_key": conflict["voter_key"], "chosen": conflict["ballots"][0]["id"],
+                           "reason": "业主当面确认" });
+    api_ok(
+        &server,
+        "POST",
+        &format!("{ADMIN}/campaigns/{}/adjudications", demo::CAMPAIGN),
+        Some(&decision),
+        &officer,
+    )?;
+    let decided = api_ok(&server, "GET", &progress_path, None, &token)?;
+    assert_eq!(decided["returned"]["headcount"], 2);
+    assert_eq!(decided["open_conflicts"], 0);
+    assert_eq!(
+        tally_from_api(&server, demo::CAMPAIGN, &token)?,
+        tally_from_documents(&server, demo::CAMPAIGN)?
+    );
+    Ok(())
+}
+
+#[test]
+fn a_database_projected_by_another_version_is_reprojected_when_opened() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("6"))?;
+    let unit = units_of(&server, "6")?.remove(0);
+    head.replica
+        .record_visit(demo::CAMPAIGN, &unit, DoorOutcome::NotHome, "")?;
+    head.sync()?;
+    let expected = projections(&server)?;
+    let path = server.dir.path().join("server.sqlite");
+    {
+        // What an older server left: an index-less, partly empty projection, version 1.
+        let conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch(
+            "DELETE FROM p_visits; DELETE FROM p_units; DROP INDEX p_visits_unit;
+             UPDATE p_meta SET value = 1 WHERE key = 'version';",
+        )?;
+    }
+    let reopened = doorstep_server::storage::SqliteStorage::open(&path)?;
+    let rows = reopened.read(|c| {
+        doorstep_server::projections::dump(c)
+            .map_err(|e| doorstep_server::storage::StorageError::Projection(e.to_string()))
+    })?;
+    assert_eq!(rows, expected, "every projection row is back");
+    let indexed: i64 = reopened.read(|c| {
+        Ok(c.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'p_visits_unit'",
+            [],
+            |r| r.get(0),
+        )?)
+    })?;
+    assert_eq!(indexed, 1);
+    Ok(())
+}

@@ -11,24 +11,23 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use doorstep_core::ballots::{self, AdjudicatedConflict, InvalidBallot, UnusedAdjudication};
+use doorstep_core::ballots::{AdjudicatedConflict, InvalidBallot, UnusedAdjudication};
 use doorstep_core::campaign;
-use doorstep_core::doc::{CampaignDoc, DocId, DocKind, FieldDoc, SCHEMA_VERSION};
+use doorstep_core::doc::{CampaignDoc, DocId, FieldDoc, SCHEMA_VERSION};
 use doorstep_core::model::{
-    Adjudication, Answer, Ballot, Campaign, CampaignKind, CampaignStatus, Millis, Question, Role,
-    Rules, Scope, new_record_id, now_millis,
+    Adjudication, Answer, Campaign, CampaignKind, CampaignStatus, Millis, Question, Role, Rules,
+    Scope, new_record_id, now_millis,
 };
-use doorstep_core::roll::Roll;
-use doorstep_core::tally::Tally;
 use serde::{Deserialize, Serialize};
 
+use super::figures::{CampaignFigures, figures};
 use super::register::put_record;
 use super::{READERS, blocking, no_campaign, writer_of};
 use crate::auth::AdminSession;
 use crate::error::{AppError, AppResult};
 use crate::json::JsonBody;
 use crate::ops;
-use crate::projections::{self, enum_name};
+use crate::projections::enum_name;
 use crate::state::AppState;
 use crate::storage::NewAuditEvent;
 
@@ -281,7 +280,8 @@ pub(crate) fn run_action(
             ops::publish_campaign(st.docs(), &id, &writer, &actor)?
         } else {
             if to == CampaignStatus::Tallied {
-                let tally = tally_from_tables(st, &id)?;
+                let figures = figures(st, &id)?;
+                let tally = &figures.tally;
                 if !tally.conflicts.is_empty() {
                     return Err(AppError::conflict(
                         "open_conflicts",
@@ -318,45 +318,6 @@ pub(crate) fn run_action(
         )])?;
         Ok(next)
     }
-}
-
-/// Every field document of a campaign, hydrated from the documents themselves.
-pub(crate) fn field_docs(st: &AppState, campaign: &str) -> AppResult<Vec<(DocId, FieldDoc)>> {
-    let mut out = Vec::new();
-    for meta in st.storage().documents()? {
-        if meta.id.kind() == DocKind::Field
-            && meta.id.campaign() == Some(campaign)
-            && let Some(doc) = st.docs().hydrate::<FieldDoc>(&meta.id)?
-        {
-            out.push((meta.id, doc));
-        }
-    }
-    Ok(out)
-}
-
-/// Ballot id → (building of its field document, the ballot).
-type BallotPlaces = BTreeMap<String, (String, Ballot)>;
-
-/// The ballot resolution of a campaign computed from its documents.
-fn resolution_from_documents(
-    st: &AppState,
-    campaign: &Campaign,
-) -> AppResult<(ballots::Resolution, BallotPlaces)> {
-    let fields = field_docs(st, &campaign.id)?;
-    let roll = Roll::from_slices(fields.iter().map(|(_, f)| &f.roll))
-        .map_err(doorstep_core::Error::from)?;
-    let mut all = Vec::new();
-    let mut adjudications = Vec::new();
-    let mut where_ = BTreeMap::new();
-    for (_, field) in &fields {
-        for b in field.ballots.values() {
-            where_.insert(b.id.clone(), (field.building.clone(), b.clone()));
-            all.push(b.clone());
-        }
-        adjudications.extend(field.adjudications.values().cloned());
-    }
-    let resolution = ballots::resolve(&roll, &all, &adjudications, campaign.closed_at());
-    Ok((resolution, where_))
 }
 
 /// One competing ballot as a counting officer sees it.
@@ -405,8 +366,8 @@ pub async fn conflicts(
 /// The conflicts of campaign `id` read from its field documents: what `GET .../conflicts` and
 /// the dashboard's 冲突 queue show.
 pub(crate) fn conflicts_of(st: &AppState, id: &str) -> AppResult<ConflictsReply> {
-    let campaign = st.docs().campaign(id)?.ok_or_else(|| no_campaign(id))?;
-    let (resolution, where_) = resolution_from_documents(st, &campaign)?;
+    let figures = figures(st, id)?;
+    let resolution = &figures.resolution;
     let conflicts = resolution
         .conflicts
         .iter()
@@ -415,10 +376,10 @@ pub(crate) fn conflicts_of(st: &AppState, id: &str) -> AppResult<ConflictsReply>
             ballots: c
                 .ballots
                 .iter()
-                .filter_map(|b| where_.get(b))
+                .filter_map(|b| figures.ballot(b))
                 .map(|(building, b)| CompetingBallot {
                     id: b.id.clone(),
-                    building: building.clone(),
+                    building: building.to_string(),
                     unit: b.unit.clone(),
                     by: b.by.clone(),
                     collected_at: b.collected_at,
@@ -431,9 +392,9 @@ pub(crate) fn conflicts_of(st: &AppState, id: &str) -> AppResult<ConflictsReply>
     Ok(ConflictsReply {
         campaign: id.to_string(),
         conflicts,
-        adjudicated: resolution.adjudicated,
-        invalid: resolution.invalid,
-        unused_adjudications: resolution.unused_adjudications,
+        adjudicated: resolution.adjudicated.clone(),
+        invalid: resolution.invalid.clone(),
+        unused_adjudications: resolution.unused_adjudications.clone(),
     })
 }
 
@@ -478,20 +439,14 @@ pub(crate) fn adjudicate_as(
     }
     let id = id.to_string();
     {
-        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
-        let (resolution, where_) = resolution_from_documents(st, &campaign)?;
-        let Some(conflict) = resolution
+        let figures = figures(st, &id)?;
+        let Some(conflict) = figures
+            .resolution
             .conflicts
             .iter()
             .find(|c| c.voter_key == body.voter_key)
         else {
-            return Err(already_decided(
-                st,
-                &id,
-                &resolution,
-                &where_,
-                &body.voter_key,
-            ));
+            return Err(already_decided(st, &id, &figures, &body.voter_key));
         };
         let current: BTreeSet<&String> = conflict.ballots.iter().collect();
         let considered = body.considered.unwrap_or_else(|| conflict.ballots.clone());
@@ -511,7 +466,7 @@ pub(crate) fn adjudicate_as(
         let building = conflict
             .ballots
             .iter()
-            .find_map(|b| where_.get(b).map(|(building, _)| building.clone()))
+            .find_map(|b| figures.ballot(b).map(|(building, _)| building.to_string()))
             .ok_or_else(|| AppError::internal("a competing ballot has no field document"))?;
         let mut considered = considered;
         considered.sort();
@@ -555,11 +510,11 @@ pub(crate) fn adjudicate_as(
 fn already_decided(
     st: &AppState,
     campaign: &str,
-    resolution: &ballots::Resolution,
-    where_: &BallotPlaces,
+    figures: &CampaignFigures,
     voter_key: &str,
 ) -> AppError {
-    let Some(done) = resolution
+    let Some(done) = figures
+        .resolution
         .adjudicated
         .iter()
         .find(|a| a.voter_key == voter_key)
@@ -569,11 +524,11 @@ fn already_decided(
     let decided = done
         .ballots
         .iter()
-        .find_map(|b| where_.get(b))
+        .find_map(|b| figures.ballot(b))
         .and_then(|(building, _)| {
             let field = DocId::Field {
                 campaign: campaign.to_string(),
-                building: building.clone(),
+                building: building.to_string(),
             };
             st.docs().hydrate::<FieldDoc>(&field).ok().flatten()
         })
@@ -602,16 +557,6 @@ fn already_decided(
     }
 }
 
-/// The tally of `campaign` from the projection tables.
-pub(crate) fn tally_from_tables(st: &AppState, campaign: &str) -> AppResult<Tally> {
-    st.db()
-        .read(|c| {
-            projections::tally(c, campaign)
-                .map_err(|e| crate::storage::StorageError::Projection(e.to_string()))
-        })?
-        .ok_or_else(|| no_campaign(campaign))
-}
-
 /// `GET /campaigns/{id}/tally`: core's tally JSON (byte-stable for the same inputs), computed
 /// from the projection tables.
 pub async fn tally(
@@ -620,7 +565,7 @@ pub async fn tally(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     session.require_any(READERS)?;
-    let json = blocking(&state, move |st| Ok(tally_from_tables(st, &id)?.to_json())).await?;
+    let json = blocking(&state, move |st| Ok(figures(st, &id)?.tally.to_json())).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -639,7 +584,7 @@ pub struct AreaHeadcount {
 }
 
 /// One building's field progress.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BuildingProgress {
     pub building: String,
     pub units: i64,
@@ -690,87 +635,40 @@ pub async fn progress(
 /// Per building visited units and ballots collected of campaign `id`, and its returned ballots
 /// against the 2/3 lines: what `GET .../progress` and the dashboard's overview show.
 pub(crate) fn progress_of(st: &AppState, id: &str) -> AppResult<Progress> {
-    let id = id.to_string();
-    {
-        let tally = tally_from_tables(st, &id)?;
-        let buildings = st.db().read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT r.building, COUNT(*),
-                   (SELECT COUNT(DISTINCT v.unit) FROM p_visits v
-                     WHERE v.campaign = r.campaign AND v.building = r.building),
-                   (SELECT COUNT(*) FROM p_visits v
-                     WHERE v.campaign = r.campaign AND v.building = r.building),
-                   (SELECT COUNT(*) FROM p_deliveries d
-                     WHERE d.campaign = r.campaign AND d.building = r.building),
-                   (SELECT COUNT(DISTINCT b.voter_key) FROM p_ballots b
-                     WHERE b.campaign = r.campaign AND b.building = r.building),
-                   COALESCE((SELECT SUM(x.area) FROM p_roll x
-                     WHERE x.campaign = r.campaign AND x.building = r.building
-                       AND x.voter_key IN (SELECT b.voter_key FROM p_ballots b
-                         WHERE b.campaign = r.campaign AND b.building = r.building)), 0),
-                   (SELECT COUNT(*) FROM p_ballots b
-                     WHERE b.campaign = r.campaign AND b.building = r.building
-                       AND b.late_synced = 1)
-                 FROM p_roll r WHERE r.campaign = ?1 GROUP BY r.building",
-            )?;
-            let rows = stmt
-                .query_map([&id], |r| {
-                    Ok(BuildingProgress {
-                        building: r.get(0)?,
-                        units: r.get(1)?,
-                        visited_units: r.get(2)?,
-                        visits: r.get(3)?,
-                        deliveries: r.get(4)?,
-                        ballots_collected: AreaHeadcount {
-                            headcount: r.get(5)?,
-                            area: r.get(6)?,
-                        },
-                        late_synced: r.get(7)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?;
-        let mut buildings = buildings;
-        buildings.sort_by_key(|b| {
-            (
-                b.building.parse::<u64>().unwrap_or(u64::MAX),
-                b.building.clone(),
-            )
-        });
-        let status: String = st.db().read(|c| {
-            Ok(c.query_row(
-                "SELECT status FROM p_campaigns WHERE campaign = ?1",
-                [&id],
-                |r| r.get(0),
-            )?)
-        })?;
-        let totals = AreaHeadcount {
-            area: tally.totals.area,
-            headcount: tally.totals.headcount,
-        };
-        Ok(Progress {
-            campaign: id,
-            status,
-            totals,
-            quorum_line: AreaHeadcount {
-                area: two_thirds_line(totals.area),
-                headcount: two_thirds_line(totals.headcount),
-            },
-            returned: AreaHeadcount {
-                area: tally.returned.area,
-                headcount: tally.returned.headcount,
-            },
-            quorum_met_area: doorstep_core::tally::quorum_met(tally.returned.area, totals.area),
-            quorum_met_headcount: doorstep_core::tally::quorum_met(
-                tally.returned.headcount,
-                totals.headcount,
-            ),
-            open_conflicts: tally.conflicts.len() as i64,
-            late_synced: buildings.iter().map(|b| b.late_synced).sum(),
-            buildings,
-        })
-    }
+    let figures = figures(st, id)?;
+    let tally = &figures.tally;
+    let mut buildings = figures.buildings.clone();
+    buildings.sort_by_key(|b| {
+        (
+            b.building.parse::<u64>().unwrap_or(u64::MAX),
+            b.building.clone(),
+        )
+    });
+    let totals = AreaHeadcount {
+        area: tally.totals.area,
+        headcount: tally.totals.headcount,
+    };
+    Ok(Progress {
+        campaign: id.to_string(),
+        status: figures.status.clone(),
+        totals,
+        quorum_line: AreaHeadcount {
+            area: two_thirds_line(totals.area),
+            headcount: two_thirds_line(totals.headcount),
+        },
+        returned: AreaHeadcount {
+            area: tally.returned.area,
+            headcount: tally.returned.headcount,
+        },
+        quorum_met_area: doorstep_core::tally::quorum_met(tally.returned.area, totals.area),
+        quorum_met_headcount: doorstep_core::tally::quorum_met(
+            tally.returned.headcount,
+            totals.headcount,
+        ),
+        open_conflicts: tally.conflicts.len() as i64,
+        late_synced: buildings.iter().map(|b| b.late_synced).sum(),
+        buildings,
+    })
 }
 
 #[cfg(test)]

@@ -637,7 +637,8 @@ fn make(conn: &Connection, campaign: &str, kind: Kind, format: Format) -> AppRes
     let inputs = projections::tally_inputs(conn, campaign)
         .map_err(|e| StorageError::Projection(e.to_string()))?
         .ok_or_else(|| no_campaign(campaign))?;
-    let (tally, canonical) = projections::tally_and_inputs_of(&inputs);
+    let (tally, canonical) = projections::tally_and_inputs_of(&inputs)
+        .map_err(|e| StorageError::Projection(e.to_string()))?;
     let sheet = match kind {
         Kind::TallyInputs => {
             return Ok(Made {

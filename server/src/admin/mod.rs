@@ -10,6 +10,7 @@ pub(crate) mod accounts;
 pub(crate) mod activity;
 pub(crate) mod campaigns;
 pub(crate) mod exports;
+pub(crate) mod figures;
 pub(crate) mod orders;
 pub(crate) mod register;
 

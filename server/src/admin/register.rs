@@ -9,8 +9,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use doorstep_core::conflicts::{self, FieldConflict};
-use doorstep_core::doc::{BuildingDoc, DocId, DocKind, Document};
+use doorstep_core::conflicts::FieldConflict;
+use doorstep_core::doc::{BuildingDoc, DocId};
 use doorstep_core::import;
 use doorstep_core::model::{Household, Occupancy, Role};
 use rusqlite::OptionalExtension;
@@ -461,41 +461,34 @@ pub async fn household_conflicts(
     session.require_any(READERS)?;
     Ok(Json(
         blocking(&state, move |st| {
-            household_conflict_rows(st, &session, query.community.as_deref())
+            household_conflict_rows(st, &session, query.community.as_deref(), None)
         })
         .await?,
     ))
 }
 
-/// Household fields edited in parallel (every concurrent value kept), values masked unless
-/// `session` is an admin's: what `GET /conflicts/households` and the dashboard list.
+/// Household fields edited in parallel (every concurrent value kept) in `community` (and
+/// `building`) when given, values masked unless `session` is an admin's: what
+/// `GET /conflicts/households` and the dashboard list. Read from their projection, which the
+/// server writes while it stores each building change.
 pub(crate) fn household_conflict_rows(
     st: &AppState,
     session: &AdminSession,
     community: Option<&str>,
+    building: Option<&str>,
 ) -> AppResult<Vec<FieldConflict>> {
     let full = session.account.is(Role::Admin);
-    {
-        let mut out = Vec::new();
-        for meta in st.storage().documents()? {
-            if meta.id.kind() != DocKind::Building || community.is_some_and(|c| c != meta.community)
-            {
-                continue;
-            }
-            let Some(bytes) = st.docs().read(&meta.id, |d| d.save())? else {
-                continue;
-            };
-            let mut doc = Document::load(meta.id.clone(), &bytes, &st.docs().server_device())?;
-            out.extend(conflicts::household_conflicts(&mut doc)?);
-        }
-        if !full {
-            for c in &mut out {
-                c.shown = mask_phone(&c.shown);
-                for v in &mut c.values {
-                    *v = mask_phone(v);
-                }
+    let mut out = st.db().read(|c| {
+        crate::projections::household_conflicts(c, community, building)
+            .map_err(|e| crate::storage::StorageError::Projection(e.to_string()))
+    })?;
+    if !full {
+        for c in &mut out {
+            c.shown = mask_phone(&c.shown);
+            for v in &mut c.values {
+                *v = mask_phone(v);
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }

@@ -23,8 +23,9 @@ use super::{Chrome, DashUser, PageError, PageResult, blocking, render};
 use crate::admin::accounts::{DeviceRow, device_rows, issue_code_for};
 use crate::admin::campaigns::{
     AdjudicateBody, CampaignRow, ConflictsReply, Progress, adjudicate_as, campaign_rows,
-    conflicts_of, progress_of, run_action as admin_run_action, tally_from_tables,
+    conflicts_of, progress_of, run_action as admin_run_action,
 };
+use crate::admin::figures::figures;
 use crate::admin::register::{BuildingRow, UnitRow, building_rows, household_rows, unit_rows};
 use crate::admin::{READERS, no_campaign};
 use crate::state::AppState;
@@ -364,7 +365,7 @@ pub async fn campaign(
         let results = if campaign.status == CampaignStatus::Draft {
             None
         } else {
-            Some(TallyView::of(&tally_from_tables(st, &id)?))
+            Some(TallyView::of(&figures(st, &id)?.tally))
         };
         let order = [
             CampaignStatus::Published,
@@ -683,6 +684,7 @@ async fn conflicts_page(
             st,
             &session,
             Some(&community),
+            None,
         )?);
         Ok(ConflictsPage {
             edits,
@@ -964,10 +966,15 @@ pub async fn household(
             })
             .collect();
         let edits = edit_conflict_lines(
-            crate::admin::register::household_conflict_rows(st, &session, Some(&community))?
-                .into_iter()
-                .filter(|c| c.unit == unit)
-                .collect(),
+            crate::admin::register::household_conflict_rows(
+                st,
+                &session,
+                Some(&community),
+                Some(&building),
+            )?
+            .into_iter()
+            .filter(|c| c.unit == unit)
+            .collect(),
         );
         Ok(HouseholdPage {
             chrome,

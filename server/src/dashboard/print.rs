@@ -12,7 +12,7 @@ use super::results::{TallyView, kind_zh, scope_zh, status_zh};
 use super::session::Posted;
 use super::{DashUser, PageError, PageResult, assets, blocking, format, render};
 use crate::admin::accounts::issue_code_for;
-use crate::admin::campaigns::tally_from_tables;
+use crate::admin::figures::figures;
 use crate::admin::{READERS, no_campaign};
 use crate::state::AppState;
 
@@ -81,7 +81,8 @@ pub async fn notice(
                 "草稿尚未发布，没有可公示的内容",
             ));
         }
-        let tally = tally_from_tables(st, &id)?;
+        let figures = figures(st, &id)?;
+        let tally = &figures.tally;
         let community = st
             .docs()
             .hydrate::<doorstep_core::doc::RegisterDoc>(&doorstep_core::doc::DocId::Register {
@@ -130,7 +131,7 @@ pub async fn notice(
             status: status_zh(campaign.status),
             announcement: form == Form::Announcement,
             period,
-            results: TallyView::of(&tally),
+            results: TallyView::of(tally),
             draft_warning,
             campaign: id,
             printed: format::date_zh(now_millis()),

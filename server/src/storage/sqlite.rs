@@ -181,7 +181,7 @@ impl SqliteStorage {
             )));
         }
         configure(&writer)?;
-        migrate(&mut writer)?;
+        let stale_projections = migrate(&mut writer)?;
         let server_device = {
             let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let existing: Option<String> = tx
@@ -206,12 +206,18 @@ impl SqliteStorage {
             tx.commit()?;
             id
         };
-        Ok(SqliteStorage {
+        let storage = SqliteStorage {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             server_device,
-        })
+        };
+        if stale_projections {
+            // Made by another projection version (or before versions were recorded): derived
+            // data, so it is derived again rather than left short of a table or column.
+            storage.rebuild_projections()?;
+        }
+        Ok(storage)
     }
 
     pub fn path(&self) -> &Path {
@@ -271,6 +277,8 @@ impl SqliteStorage {
                 crate::projections::document_changed(tx, &meta.id, &doc)
                     .map_err(|e| StorageError::Projection(format!("{}: {e}", meta.id)))?;
             }
+            crate::projections::mark_current(tx)
+                .map_err(|e| StorageError::Projection(e.to_string()))?;
             Ok(metas.len())
         })
     }
@@ -283,7 +291,8 @@ impl SqliteStorage {
     }
 }
 
-fn migrate(conn: &mut Connection) -> StorageResult<()> {
+/// Bring the schema up to date; true when the projections must be rebuilt.
+fn migrate(conn: &mut Connection) -> StorageResult<bool> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let version = usize::try_from(version)
@@ -298,9 +307,10 @@ fn migrate(conn: &mut Connection) -> StorageResult<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
-    crate::projections::migrate(&tx).map_err(|e| StorageError::Projection(e.to_string()))?;
+    let stale =
+        crate::projections::migrate(&tx).map_err(|e| StorageError::Projection(e.to_string()))?;
     tx.commit()?;
-    Ok(())
+    Ok(stale)
 }
 
 // ---------------------------------------------------------------------------------------------
