@@ -28,7 +28,7 @@ use crate::projections::enum_name;
 use crate::state::AppState;
 
 /// At most this many orders are shown at once; the filters narrow the rest down.
-const MAX_CARDS: usize = 300;
+const MAX_CARDS: usize = 80;
 
 /// A work order's status as residents and staff say it.
 pub fn order_status_zh(status: OrderStatus) -> &'static str {
