@@ -795,3 +795,67 @@ fn a_dispatcher_dispatches_from_the_orders_page_and_a_refused_step_shows_its_cod
     );
     Ok(())
 }
+
+#[test]
+fn a_household_page_lists_its_edits_with_who_made_them_and_hides_values_from_officers() -> Result<()>
+{
+    let server = TestServer::start()?;
+    let admin = server.admin_token()?;
+    let (_, officer) = account(&server, &admin, "officer-h", &["counting_officer"])?;
+    let head = Phone::enroll(&server, &server.code("5"))?;
+    let unit = units_of(&server, "5")?.remove(0);
+    head.replica.edit_household(
+        &unit,
+        &doorstep_core::replica::HouseholdEdit {
+            residents: Some(7),
+            phone: Some("13900001111".into()),
+            ..Default::default()
+        },
+    )?;
+    head.sync()?;
+    let head_name = api_ok(&server, "GET", &format!("{ADMIN}/accounts"), None, &admin)?
+        .as_array()
+        .context("accounts")?
+        .iter()
+        .find(|a| a["id"] == json!(head.enrollment.account_id))
+        .and_then(|a| a["display_name"].as_str().map(str::to_string))
+        .context("the head's account")?;
+    let path = format!("/buildings/{}/5/units/{unit}", demo::COMMUNITY);
+
+    let page = get(&server, &path, &admin)?;
+    ensure!(page.status == StatusCode::OK, "{}", page.status);
+    let row = page
+        .html
+        .lines()
+        .flat_map(|l| l.split("<tr>"))
+        .find(|r| r.contains("常住人数「7」"))
+        .context("the edit is on the timeline with its value")?;
+    ensure!(row.contains("电话「13900001111」"), "{row}");
+    ensure!(row.contains(&head_name), "the edit names its author: {row}");
+    let first = page
+        .html
+        .split("<tr>")
+        .find(|r| r.contains("住户信息："))
+        .context("household edits are listed")?;
+    ensure!(
+        first.contains("管理端") && !first.contains("常住人数「7」") && first.contains("居住情况「"),
+        "the register import comes first, made by the office: {first}"
+    );
+
+    let page = get(&server, &path, &officer)?;
+    ensure!(page.status == StatusCode::OK, "{}", page.status);
+    let row = page
+        .html
+        .split("<tr>")
+        .find(|r| r.contains("住户信息：") && r.contains(&head_name))
+        .context("the officer sees the edit")?;
+    ensure!(
+        row.contains("常住人数") && row.contains("电话") && !row.contains('「'),
+        "field names only: {row}"
+    );
+    ensure!(
+        !page.html.contains("13900001111"),
+        "an officer never sees the phone number"
+    );
+    Ok(())
+}

@@ -924,6 +924,19 @@ struct HouseholdPage {
     edits: Vec<EditConflictLine>,
 }
 
+/// A household field's name as the office says it.
+fn household_field_zh(field: &str) -> &str {
+    match field {
+        "contact_name" => "联系人",
+        "phone" => "电话",
+        "occupancy" => "居住情况",
+        "residents" => "常住人数",
+        "note" => "备注",
+        "unit" => "门牌",
+        other => other,
+    }
+}
+
 /// `GET /buildings/{community}/{building}/units/{unit}`: one household, its details, its
 /// parallel edits and its timeline (visits, deliveries, ballots and corrections, decisions).
 pub async fn household(
@@ -950,21 +963,73 @@ pub async fn household(
                 .map(|a| a.display_name.clone())
                 .unwrap_or_else(|| id.to_string())
         };
-        let events = crate::admin::activity::unit_timeline(st, &community, &unit)?
-            .into_iter()
-            .map(|e| EventLine {
-                at: format::datetime(e.at),
-                what: match e.kind {
-                    "visit" => format!("走访：{}", outcome_zh(&e.detail)),
-                    "delivery" => "送达表决票".to_string(),
-                    "ballot" => format!("收回表决票（{}）", e.detail),
-                    "correction" => format!("更正表决票（新票 {}）", e.detail),
-                    _ => format!("计票人裁决：{}", e.detail),
+        let events: Vec<(Millis, EventLine)> =
+            crate::admin::activity::unit_timeline(st, &community, &unit)?
+                .into_iter()
+                .map(|e| {
+                    (
+                        e.at,
+                        EventLine {
+                            at: format::datetime(e.at),
+                            what: match e.kind {
+                                "visit" => format!("走访：{}", outcome_zh(&e.detail)),
+                                "delivery" => "送达表决票".to_string(),
+                                "ballot" => format!("收回表决票（{}）", e.detail),
+                                "correction" => format!("更正表决票（新票 {}）", e.detail),
+                                _ => format!("计票人裁决：{}", e.detail),
+                            },
+                            by: name(&e.by),
+                            campaign: e.campaign,
+                        },
+                    )
+                })
+                .collect();
+        let full = session.account.is(Role::Admin);
+        let devices = st.storage().devices()?;
+        let mut events = events;
+        for edit in crate::admin::activity::household_edits(st, &community, &building, &unit)? {
+            use crate::admin::activity::EditedBy;
+            let by = match &edit.by {
+                EditedBy::Server => "管理端".to_string(),
+                EditedBy::Device(d) => devices
+                    .iter()
+                    .find(|x| x.id == *d)
+                    .map(|x| name(&x.account_id))
+                    .unwrap_or_else(|| "未知设备".to_string()),
+                EditedBy::Unknown => "未知".to_string(),
+            };
+            let fields: Vec<String> = edit
+                .fields
+                .iter()
+                .map(|(field, value)| {
+                    let label = household_field_zh(field);
+                    let value = match (field.as_str(), value.as_str()) {
+                        ("occupancy", "OwnerOccupied") => "自住",
+                        ("occupancy", "Rented") => "出租",
+                        ("occupancy", "Vacant") => "空置",
+                        ("occupancy", "Unknown") => "未知",
+                        (_, "") => "（空）",
+                        (_, v) => v,
+                    };
+                    if full {
+                        format!("{label}「{value}」")
+                    } else {
+                        label.to_string()
+                    }
+                })
+                .collect();
+            events.push((
+                edit.at,
+                EventLine {
+                    at: format::datetime(edit.at),
+                    what: format!("住户信息：{}", fields.join("，")),
+                    by,
+                    campaign: String::new(),
                 },
-                by: name(&e.by),
-                campaign: e.campaign,
-            })
-            .collect();
+            ));
+        }
+        events.sort_by_key(|(at, _)| *at);
+        let events: Vec<EventLine> = events.into_iter().map(|(_, e)| e).collect();
         let edits = edit_conflict_lines(
             crate::admin::register::household_conflict_rows(
                 st,
