@@ -838,7 +838,9 @@ fn a_household_page_lists_its_edits_with_who_made_them_and_hides_values_from_off
         .find(|r| r.contains("住户信息："))
         .context("household edits are listed")?;
     ensure!(
-        first.contains("管理端") && !first.contains("常住人数「7」") && first.contains("居住情况「"),
+        first.contains("管理端")
+            && !first.contains("常住人数「7」")
+            && first.contains("居住情况「"),
         "the register import comes first, made by the office: {first}"
     );
 
