@@ -20,8 +20,8 @@
 //!   `target/bench/dashboard_storm.json`.
 //!   Flags: `--phones N` (per round, default 300), `--listeners N` (default 50), `--threads N`
 //!   (phone client threads, default 16), `--rounds none,sse,…` (default `none,sse,none,sse`;
-//!   `cards` is a round whose listeners also refetch the overview card of a campaign whose
-//!   field work changed, at most once per 2 s each, as `dashboard.js` does).
+//!   `cards` is a round whose listeners open the overview's stream, `/events?cards=1`, which
+//!   also carries the overview cards the server pushes, as `dashboard.js` does on 总览).
 //!
 //! Build first: `cargo build --release -p doorstep-server --examples --bins` (the server binary
 //! is found next to this example, or at `DOORSTEP_SERVER_BIN`).
@@ -31,7 +31,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -1628,45 +1628,42 @@ struct Heard {
     device: AtomicUsize,
     changes: AtomicUsize,
     reloads: AtomicUsize,
-    card_fetches: AtomicUsize,
-    card_fetch_ms: Mutex<Vec<Duration>>,
+    /// `card` events (a campaign's overview card pushed by the server).
+    cards: AtomicUsize,
+    card_bytes: AtomicUsize,
     error: Mutex<Option<String>>,
 }
 
-/// One open dashboard page: its event stream (and, in a `cards` round, a second connection that
-/// refetches the overview card of a campaign whose field work changed, at most once per 2 s
-/// per card, like `dashboard.js`).
+/// One open dashboard page: its event stream; in a `cards` round, the overview's stream
+/// (`/events?cards=1`), which also carries the cards the server pushes, as `dashboard.js` opens
+/// it on the 总览 page.
 struct Dashboard {
     stream: TcpStream,
     heard: Arc<Heard>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
-fn open_dashboard(addr: &str, token: &str, refetch: bool) -> Result<Dashboard> {
+fn open_dashboard(addr: &str, token: &str, cards: bool) -> Result<Dashboard> {
     let stream = TcpStream::connect(addr)?;
     let mut w = stream.try_clone()?;
+    let path = if cards { "/events?cards=1" } else { "/events" };
     write!(
         w,
-        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: doorstep_session={token}\r\nAccept: text/event-stream\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: doorstep_session={token}\r\nAccept: text/event-stream\r\n\r\n"
     )?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let (status, headers) = read_head(&mut reader)?;
     if status != 200
         || !header_of(&headers, "content-type").is_some_and(|v| v.starts_with("text/event-stream"))
     {
-        bail!("GET /events answered {status} {headers:?}");
+        bail!("GET {path} answered {status} {headers:?}");
     }
     let chunked =
         header_of(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let heard = Arc::new(Heard::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let due: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let mut threads = Vec::new();
-    {
+    let thread = {
         let heard = heard.clone();
-        let due = due.clone();
-        threads.push(std::thread::spawn(move || {
+        std::thread::spawn(move || {
             let mut buf = String::new();
             let mut event = String::new();
             let mut data = String::new();
@@ -1699,15 +1696,13 @@ fn open_dashboard(addr: &str, token: &str, refetch: bool) -> Result<Dashboard> {
                                     } else {
                                         heard.changes.fetch_add(1, Ordering::SeqCst);
                                     }
-                                    if refetch
-                                        && (v["kind"] == "field" || v["kind"] == "campaign")
-                                        && let Some(c) = v["campaign"].as_str()
-                                        && let Ok(mut d) = due.lock()
-                                    {
-                                        d.entry(c.to_string()).or_insert_with(|| {
-                                            Instant::now() + Duration::from_secs(2)
-                                        });
+                                }
+                                "card" => {
+                                    if !data.starts_with("<article class=\"card\"") {
+                                        bail!("a card event that is not a card: {data:.80}");
                                     }
+                                    heard.cards.fetch_add(1, Ordering::SeqCst);
+                                    heard.card_bytes.fetch_add(data.len(), Ordering::SeqCst);
                                 }
                                 "reload" => {
                                     heard.reloads.fetch_add(1, Ordering::SeqCst);
@@ -1732,71 +1727,19 @@ fn open_dashboard(addr: &str, token: &str, refetch: bool) -> Result<Dashboard> {
             {
                 *slot = Some(e.to_string());
             }
-        }));
-    }
-    if refetch {
-        let heard = heard.clone();
-        let stop = stop.clone();
-        let addr = addr.to_string();
-        let auth = Auth::Cookie(token.to_string());
-        threads.push(std::thread::spawn(move || {
-            let mut client = Client::new(&addr);
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-                let now = Instant::now();
-                let ready: Vec<String> = match due.lock() {
-                    Ok(mut d) => {
-                        let r: Vec<String> = d
-                            .iter()
-                            .filter(|(_, t)| **t <= now)
-                            .map(|(c, _)| c.clone())
-                            .collect();
-                        for c in &r {
-                            d.remove(c);
-                        }
-                        r
-                    }
-                    Err(_) => return,
-                };
-                for c in ready {
-                    let t = Instant::now();
-                    match client.get(&format!("/campaigns/{c}/card"), &auth) {
-                        Ok(r) if r.status == 200 => {
-                            heard.card_fetches.fetch_add(1, Ordering::SeqCst);
-                            if let Ok(mut v) = heard.card_fetch_ms.lock() {
-                                v.push(t.elapsed());
-                            }
-                        }
-                        Ok(r) => {
-                            if let Ok(mut slot) = heard.error.lock() {
-                                *slot = Some(format!("card {c}: {}", r.status));
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut slot) = heard.error.lock() {
-                                *slot = Some(format!("card {c}: {e}"));
-                            }
-                        }
-                    }
-                }
-            }
-        }));
-    }
+        })
+    };
     Ok(Dashboard {
         stream,
         heard,
-        stop,
-        threads,
+        thread,
     })
 }
 
 impl Dashboard {
     fn close(self) {
-        self.stop.store(true, Ordering::SeqCst);
         let _ = self.stream.shutdown(Shutdown::Both);
-        for t in self.threads {
-            let _ = t.join();
-        }
+        let _ = self.thread.join();
     }
 }
 
@@ -1931,7 +1874,7 @@ fn run_storm(args: &[String]) -> Result<Value> {
         }
         let heard_after_ms = waited.elapsed().as_secs_f64() * 1000.0;
         if kind == "cards" {
-            // Let the refetches the last changes scheduled (2 s later) happen.
+            // Let the cards of the storm's last changes (pushed at most 2 s later) arrive.
             std::thread::sleep(Duration::from_millis(2500));
         }
         let device_counts: Vec<usize> = dashboards
@@ -1946,21 +1889,14 @@ fn run_storm(args: &[String]) -> Result<Value> {
             .iter()
             .map(|d| d.heard.reloads.load(Ordering::SeqCst))
             .sum();
-        let card_fetches: usize = dashboards
+        let card_counts: Vec<usize> = dashboards
             .iter()
-            .map(|d| d.heard.card_fetches.load(Ordering::SeqCst))
-            .sum();
-        let mut card_ms: Vec<Duration> = dashboards
-            .iter()
-            .flat_map(|d| {
-                d.heard
-                    .card_fetch_ms
-                    .lock()
-                    .map(|v| v.clone())
-                    .unwrap_or_default()
-            })
+            .map(|d| d.heard.cards.load(Ordering::SeqCst))
             .collect();
-        card_ms.sort();
+        let card_bytes: usize = dashboards
+            .iter()
+            .map(|d| d.heard.card_bytes.load(Ordering::SeqCst))
+            .sum();
         let errors: Vec<String> = dashboards
             .iter()
             .filter_map(|d| d.heard.error.lock().ok().and_then(|e| e.clone()))
@@ -1986,7 +1922,11 @@ fn run_storm(args: &[String]) -> Result<Value> {
                     device_counts.iter().max().unwrap_or(&0),
                     reloads,
                     if kind == "cards" {
-                        format!(", {card_fetches} card refetches")
+                        format!(
+                            ", {}..{} pushed cards each",
+                            card_counts.iter().min().unwrap_or(&0),
+                            card_counts.iter().max().unwrap_or(&0)
+                        )
                     } else {
                         String::new()
                     }
@@ -2014,9 +1954,9 @@ fn run_storm(args: &[String]) -> Result<Value> {
             "document_change_events_heard_max": change_counts.iter().max(),
             "reload_events": reloads,
             "heard_all_within_ms_after_storm": if kind == "none" { Value::Null } else { json!(round2(heard_after_ms)) },
-            "card_refetches": card_fetches,
-            "card_refetch_p50_ms": round2(percentile_ms(&card_ms, 0.5)),
-            "card_refetch_p95_ms": round2(percentile_ms(&card_ms, 0.95)),
+            "pushed_cards_heard_min": card_counts.iter().min(),
+            "pushed_cards_heard_max": card_counts.iter().max(),
+            "pushed_card_bytes_all_listeners": card_bytes,
             "listener_errors": errors.iter().take(5).collect::<Vec<_>>(),
             "load_before": load,
         }));
@@ -2047,10 +1987,10 @@ fn run_storm(args: &[String]) -> Result<Value> {
     let summary = json!({
         "server_cpu_ms_per_sync_without_dashboards": mean_cpu("none"),
         "server_cpu_ms_per_sync_with_sse_dashboards": mean_cpu("sse"),
-        "server_cpu_ms_per_sync_with_refetching_dashboards": mean_cpu("cards"),
+        "server_cpu_ms_per_sync_with_card_dashboards": mean_cpu("cards"),
         "syncs_per_second_without_dashboards": base.map(round2),
         "syncs_per_second_with_sse_dashboards": mean("sse").map(round2),
-        "syncs_per_second_with_refetching_dashboards": mean("cards").map(round2),
+        "syncs_per_second_with_card_dashboards": mean("cards").map(round2),
         "throughput_drop_percent_sse": drop("sse"),
         "throughput_drop_percent_cards": drop("cards"),
         "target_drop_percent": 10,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use doorstep_core::model::Millis;
 
 use crate::admin::figures::FiguresCache;
+use crate::dashboard::push::CardPush;
 use crate::docs::DocCache;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -32,6 +33,8 @@ pub struct Config {
     pub compact_after_chunks: i64,
     /// ... or when its chunks outweigh its snapshot.
     pub compact_when_chunks_exceed_snapshot: bool,
+    /// Open overview pages get a changed campaign's card at most this often.
+    pub card_push_interval: Duration,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             idle_document: Duration::from_secs(300),
             compact_after_chunks: 64,
             compact_when_chunks_exceed_snapshot: true,
+            card_push_interval: Duration::from_secs(2),
         }
     }
 }
@@ -59,6 +63,7 @@ struct Inner {
     docs: DocCache,
     live: Live,
     figures: FiguresCache,
+    cards: CardPush,
     metrics: Metrics,
     config: Config,
     dummy_hash: OnceLock<String>,
@@ -83,6 +88,7 @@ impl AppState {
             live,
             db,
             figures: FiguresCache::default(),
+            cards: CardPush::default(),
             metrics: Metrics::default(),
             config,
             dummy_hash: OnceLock::new(),
@@ -107,6 +113,11 @@ impl AppState {
     /// What changed, for open dashboard pages.
     pub fn live(&self) -> &Live {
         &self.0.live
+    }
+
+    /// Overview cards pushed to open pages.
+    pub(crate) fn cards(&self) -> &CardPush {
+        &self.0.cards
     }
 
     /// Campaign figures (tally, progress, conflicts) cached by campaign version.

@@ -61,6 +61,9 @@ test("a phone's sync updates the open overview without a reload; the table shows
   const page = await loggedIn(browser, server, "admin", ADMIN_PASSWORD);
   await page.waitForSelector("#live-state[data-state=on]");
   await page.evaluate(() => { window.__sameDocument = true; });
+  // The server pushes the changed card over the live feed: the page asks for nothing.
+  const cardRequests = [];
+  page.on("request", (r) => { if (/\/card$/.test(new URL(r.url()).pathname)) { cardRequests.push(r.url()); } });
   const card = page.locator(`#card-${CAMPAIGN} [data-figure=returned]`);
   const before = Number(await card.textContent());
   const row3 = page.locator("section[data-live-table] tbody tr").nth(2);
@@ -79,6 +82,7 @@ test("a phone's sync updates the open overview without a reload; the table shows
     before, { timeout: 10000 },
   );
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was not reloaded");
+  assert.deepEqual(cardRequests, [], "the card arrived pushed, not refetched");
   const badge = page.locator("section[data-live-table] .badge");
   await badge.waitFor({ state: "visible", timeout: 10000 });
   assert.match(await badge.textContent(), /\d+ 条新同步 · 刷新/);

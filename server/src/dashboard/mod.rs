@@ -18,6 +18,7 @@ pub mod format;
 mod orders;
 mod pages;
 mod print;
+pub(crate) mod push;
 mod register;
 mod results;
 mod session;

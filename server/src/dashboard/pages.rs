@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::format::{self, Meter};
+use super::push::CardUpdate;
 use super::results::{TallyView, kind_zh, status_name_zh, status_zh};
 use super::session::Posted;
 use super::{Chrome, DashUser, PageError, PageResult, blocking, render};
@@ -235,14 +236,51 @@ pub async fn campaign_card(
     Ok(render(StatusCode::OK, &CardFragment { card }))
 }
 
-/// `GET /events`: the live feed as server-sent events, one `change` event per stored change.
+/// The overview cards of `campaigns` (every live campaign when empty) as pushed to open pages;
+/// campaigns without a card (drafts, archived, unknown) are left out.
+pub(crate) fn render_cards(
+    st: &AppState,
+    campaigns: &[String],
+) -> Result<Vec<CardUpdate>, crate::AppError> {
+    let mut out = Vec::new();
+    for row in campaign_rows(st)? {
+        if row.status == "archived" || row.status == "draft" {
+            continue;
+        }
+        if !campaigns.is_empty() && !campaigns.contains(&row.campaign) {
+            continue;
+        }
+        let progress = progress_of(st, &row.campaign)?;
+        let html = CardFragment {
+            card: card_of(&row, &progress),
+        }
+        .render()
+        .map_err(|e| crate::AppError::internal(format!("card template: {e}")))?;
+        out.push(CardUpdate {
+            campaign: row.campaign,
+            html: html.into(),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// `1` on pages showing overview cards: they also get `card` events.
+    #[serde(default)]
+    cards: Option<String>,
+}
+
+/// `GET /events`: the live feed as server-sent events, one `change` event per stored change;
+/// with `?cards=1`, also one `card` event (the card's HTML) per changed campaign and interval
+/// ([`super::push`]).
 pub async fn events(
     State(state): State<AppState>,
     user: DashUser,
+    Query(q): Query<EventsQuery>,
 ) -> PageResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     user.require(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
-    let rx = state.live().subscribe();
-    let stream = stream::unfold(rx, |mut rx| async move {
+    let changes = stream::unfold(state.live().subscribe(), |mut rx| async move {
         let event = match rx.recv().await {
             Ok(change) => Event::default()
                 .event("change")
@@ -254,6 +292,19 @@ pub async fn events(
         };
         Some((Ok(event), rx))
     });
+    // Cards show figures: only for the roles that read them.
+    let wants_cards = q.cards.as_deref() == Some("1") && READERS.iter().any(|r| user.is(*r));
+    let cards = wants_cards.then(|| state.cards().subscribe(&state));
+    let cards = stream::unfold(cards, |rx| async move {
+        let mut rx = rx?;
+        let event = match rx.recv().await {
+            Ok(card) => Event::default().event("card").data(&*card.html),
+            Err(RecvError::Lagged(n)) => Event::default().event("reload").data(n.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), Some(rx)))
+    });
+    let stream = stream::select(changes, cards);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
