@@ -80,7 +80,10 @@ RUN_CP="$APP_JAR:$BINDINGS_JAR:$JNA:$KOTLIN_LIB/kotlin-stdlib.jar"
 
 compile_app() {
     step "compiling mobile-demo"
-    "$KOTLINC" -nowarn "$ROOT"/mobile-demo/src/*.kt -cp "$BINDINGS_JAR:$JNA" -d "$APP_JAR"
+    # app-core (the part an Android app keeps) and the JVM test app over it.
+    "$KOTLINC" -nowarn "$ROOT"/mobile-demo/src/*.kt \
+        $(find "$ROOT/mobile-demo/app-core/src" -name '*.kt' | sort) \
+        -cp "$BINDINGS_JAR:$JNA" -d "$APP_JAR"
 }
 
 if [[ $MODE == bench ]]; then

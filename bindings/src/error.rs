@@ -5,23 +5,26 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use doorstep_core::Error;
 
-/// What went wrong, in the five kinds an app can act on. `reason` is meant for the screen or the
-/// log and never holds more personal data than the input the app passed in.
+/// What went wrong, in the five kinds an app can act on. `code` is the stable machine code an
+/// app matches on to choose its sentence and next step (a write rule's code such as
+/// `not_assigned` or `campaign_closed`, `not_on_phone` for what has not reached this phone yet
+/// (sync first), or the server's code for its refusals); `reason` is English for the log and
+/// never holds more personal data than the input the app passed in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum ApiError {
     /// The app passed something that cannot be used (a bad unit code, an unknown campaign, an
-    /// empty title); fix the input, retrying will not help.
-    #[error("invalid input: {reason}")]
-    InvalidInput { reason: String },
-    /// The write rules refused the action; `reason` is the rule's own words for the user.
-    #[error("not allowed: {reason}")]
-    NotAllowed { reason: String },
+    /// empty title), or asked for what is not on this phone yet; retrying will not help.
+    #[error("invalid input ({code}): {reason}")]
+    InvalidInput { code: String, reason: String },
+    /// The write rules refused the action; `code` names the rule.
+    #[error("not allowed ({code}): {reason}")]
+    NotAllowed { code: String, reason: String },
     /// The server could not be reached or answered badly; retry later, nothing local is lost.
     #[error("network: {reason}")]
     Network { reason: String },
-    /// The server refused (enrollment code, device token, a document); see `reason`.
-    #[error("rejected by server: {reason}")]
-    RejectedByServer { reason: String },
+    /// The server refused (enrollment code, device token, a document); `code` is its code.
+    #[error("rejected by server ({code}): {reason}")]
+    RejectedByServer { code: String, reason: String },
     /// The phone's own data could not be read or written (disk, corruption), or doorstep hit an
     /// internal error; the action did not happen.
     #[error("storage: {reason}")]
@@ -31,18 +34,31 @@ pub enum ApiError {
 /// The one place core errors become app errors.
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let reason = e.to_string();
+        let code = e.code().to_string();
         match e {
-            Error::Invalid(_) | Error::BadDocId(_) | Error::Import { .. } | Error::NotFound(_) => {
-                ApiError::InvalidInput { reason }
-            }
-            Error::NotAllowed(violation) => ApiError::NotAllowed {
-                reason: violation.0,
+            Error::Invalid(_)
+            | Error::BadDocId(_)
+            | Error::Import { .. }
+            | Error::NotFound(_)
+            | Error::NotEnrolled => ApiError::InvalidInput {
+                code,
+                reason: e.to_string(),
             },
-            Error::Network(_) => ApiError::Network { reason },
-            Error::Server(_) => ApiError::RejectedByServer { reason },
+            Error::NotAllowed(violation) => ApiError::NotAllowed {
+                code,
+                reason: violation.detail,
+            },
+            Error::Network(_) => ApiError::Network {
+                reason: e.to_string(),
+            },
+            Error::Server { message, .. } => ApiError::RejectedByServer {
+                code,
+                reason: message,
+            },
             Error::Corrupt(_) | Error::Shape(_) | Error::Automerge(_) | Error::Storage(_) => {
-                ApiError::Storage { reason }
+                ApiError::Storage {
+                    reason: e.to_string(),
+                }
             }
         }
     }
@@ -82,7 +98,7 @@ pub(crate) fn guard_api<T>(call: impl FnOnce() -> Result<T, ApiError>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use doorstep_core::rules::Violation;
+    use doorstep_core::rules::{Rule, Violation};
 
     #[test]
     fn a_panic_arrives_as_a_storage_error() {
@@ -101,12 +117,14 @@ mod tests {
 
     #[test]
     fn core_errors_map_to_the_kind_an_app_acts_on() {
-        let not_allowed = ApiError::from(Error::NotAllowed(Violation(
-            "building 3 is not yours".into(),
+        let not_allowed = ApiError::from(Error::NotAllowed(Violation::new(
+            Rule::NotAssigned,
+            "building 3 is not yours",
         )));
         assert_eq!(
             not_allowed,
             ApiError::NotAllowed {
+                code: "not_assigned".into(),
                 reason: "building 3 is not yours".into()
             }
         );
@@ -116,16 +134,19 @@ mod tests {
         ));
         assert!(matches!(
             ApiError::from(Error::NotFound("campaign c9".into())),
-            ApiError::InvalidInput { .. }
+            ApiError::InvalidInput { code, .. } if code == "not_on_phone"
         ));
         assert!(matches!(
             ApiError::from(Error::Network("timeout".into())),
             ApiError::Network { .. }
         ));
-        assert!(matches!(
-            ApiError::from(Error::Server("bad code".into())),
-            ApiError::RejectedByServer { .. }
-        ));
+        let refused = ApiError::from(Error::Server {
+            code: "invalid_code".into(),
+            message: "bad code".into(),
+        });
+        assert!(
+            matches!(refused, ApiError::RejectedByServer { code, .. } if code == "invalid_code")
+        );
         assert!(matches!(
             ApiError::from(Error::Corrupt("building/c/3".into())),
             ApiError::Storage { .. }

@@ -16,5 +16,24 @@ pub mod transport;
 pub mod types;
 
 pub use error::ApiError;
+
+/// Every machine code a refusal can carry to the app, as `ApiError.code` or `Rejection.code`:
+/// the write rules' codes, the phone's own error codes, the per-document sync codes and the
+/// server's request codes (`docs/protocol.md` §5.1 and §10). An app keeps a sentence for each;
+/// its tests check that none is missing.
+#[uniffi::export]
+pub fn refusal_codes() -> Vec<String> {
+    let mut codes: Vec<String> = doorstep_core::rules::Rule::ALL
+        .iter()
+        .map(|r| r.code())
+        .chain(doorstep_core::Error::CODES.iter().copied())
+        .chain(doorstep_core::protocol::DOC_CODES.iter().copied())
+        .chain(doorstep_core::protocol::REQUEST_CODES.iter().copied())
+        .map(str::to_string)
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
 pub use replica::DoorstepReplica;
 pub use transport::{SyncTransport, TransportError};

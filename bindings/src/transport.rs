@@ -66,7 +66,7 @@ mod tests {
     use crate::ApiError;
 
     #[test]
-    fn an_http_failure_from_the_app_reads_the_servers_reason() {
+    fn an_http_failure_from_the_app_reads_the_servers_code_and_reason() {
         let body = br#"{"error":{"code":"invalid_enrollment_code","message":"the code is used"}}"#;
         let e = sync::TransportError::from(TransportError::Http {
             status: 401,
@@ -74,7 +74,8 @@ mod tests {
         });
         let api = ApiError::from(doorstep_core::Error::from(e));
         assert!(
-            matches!(&api, ApiError::RejectedByServer { reason } if reason.contains("the code is used")),
+            matches!(&api, ApiError::RejectedByServer { code, reason }
+                if code == "invalid_enrollment_code" && reason.contains("the code is used")),
             "{api:?}"
         );
         let down = sync::TransportError::from(TransportError::Network {

@@ -571,7 +571,22 @@ impl From<FieldConflict> for HouseholdConflict {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Rejection {
     pub doc_id: String,
+    /// The machine code to match on: a write rule's code (`not_assigned`, `campaign_closed`,
+    /// …), a sync code (`unapplicable_changes`, `malformed_message`), `not_held` when this
+    /// phone keeps undelivered work of a document it no longer holds, or the verdict
+    /// (`rejected`, `forbidden`, `upgrade_required`) from a server older than the codes.
+    pub code: String,
     pub reason: String,
+}
+
+impl From<doorstep_core::sync::Rejection> for Rejection {
+    fn from(r: doorstep_core::sync::Rejection) -> Self {
+        Rejection {
+            doc_id: r.doc.to_string(),
+            code: r.code,
+            reason: r.reason,
+        }
+    }
 }
 
 /// Everything that needs a person's attention.
@@ -597,14 +612,7 @@ impl From<replica::Attention> for Attention {
                 )
                 .collect(),
             household_conflicts: a.household_conflicts.into_iter().map(Into::into).collect(),
-            rejections: a
-                .rejections
-                .into_iter()
-                .map(|(id, reason)| Rejection {
-                    doc_id: id.to_string(),
-                    reason,
-                })
-                .collect(),
+            rejections: a.rejections.into_iter().map(Rejection::from).collect(),
         }
     }
 }
@@ -643,14 +651,7 @@ impl From<doorstep_core::sync::SyncReport> for SyncReport {
             bytes_up: r.bytes_up as u64,
             bytes_down: r.bytes_down as u64,
             docs_changed: saturating_u32(r.docs_changed),
-            rejected: r
-                .rejected
-                .into_iter()
-                .map(|(id, reason)| Rejection {
-                    doc_id: id.to_string(),
-                    reason,
-                })
-                .collect(),
+            rejected: r.rejected.into_iter().map(Rejection::from).collect(),
             dropped: r.dropped.iter().map(ToString::to_string).collect(),
             upgrade_required: r.upgrade_required,
             complete: r.complete,

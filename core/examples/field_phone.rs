@@ -35,7 +35,7 @@ fn report_json(report: &doorstep_core::sync::SyncReport) -> serde_json::Value {
         "rejected": report
             .rejected
             .iter()
-            .map(|(id, why)| json!({ "doc": id.to_string(), "reason": why }))
+            .map(|r| json!({ "doc": r.doc.to_string(), "code": r.code, "reason": r.reason }))
             .collect::<Vec<_>>(),
     })
 }

@@ -27,6 +27,9 @@ pub enum Error {
         column: String,
         message: String,
     },
+    /// The phone has not enrolled with a server yet (scan the code on the dashboard first).
+    #[error("this phone is not enrolled yet")]
+    NotEnrolled,
     /// Something asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -39,9 +42,56 @@ pub enum Error {
     /// The network or the server could not be reached or answered badly.
     #[error("network: {0}")]
     Network(String),
-    /// The server answered with a refusal.
-    #[error("server: {0}")]
-    Server(String),
+    /// The server answered with a refusal; `code` is its stable machine code (the `code` of
+    /// its JSON error, or `bad_reply` when the answer could not be understood).
+    #[error("server: {message}")]
+    Server { code: String, message: String },
+}
+
+impl Error {
+    /// The codes [`Error::code`] gives besides the rules' and the server's.
+    pub const CODES: &'static [&'static str] = &[
+        "bad_doc_id",
+        "corrupt",
+        "bad_shape",
+        "invalid_input",
+        "bad_import",
+        "not_enrolled",
+        "not_on_phone",
+        "automerge",
+        "storage",
+        "network",
+        "bad_reply",
+    ];
+
+    /// The stable machine code of this error, which apps and tests match on: the rule's code
+    /// for a refused change ([`crate::rules::Rule`]), the server's code for its refusals, and
+    /// one code per kind otherwise.
+    pub fn code(&self) -> &str {
+        match self {
+            Error::BadDocId(_) => "bad_doc_id",
+            Error::Corrupt(_) => "corrupt",
+            Error::Shape(_) => "bad_shape",
+            Error::NotAllowed(v) => v.code(),
+            Error::Invalid(_) => "invalid_input",
+            Error::Import { .. } => "bad_import",
+            Error::NotEnrolled => "not_enrolled",
+            // On the phone: what was asked for has not reached it (sync first), or was removed.
+            Error::NotFound(_) => "not_on_phone",
+            Error::Automerge(_) => "automerge",
+            Error::Storage(_) => "storage",
+            Error::Network(_) => "network",
+            Error::Server { code, .. } => code,
+        }
+    }
+
+    /// A reply from the server that the client cannot understand.
+    pub fn bad_reply(message: impl Into<String>) -> Error {
+        Error::Server {
+            code: "bad_reply".into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Shorthand used across the crate.

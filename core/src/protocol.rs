@@ -16,6 +16,37 @@ use sha2::{Digest, Sha256};
 /// The envelope version this build speaks. A different value is refused with a clear error.
 pub const PROTOCOL_VERSION: u64 = 1;
 
+/// The codes of per-document answers that are not a write rule's (`docs/protocol.md` §5.1).
+pub const DOC_CODES: &[&str] = &[
+    "malformed_message",
+    "unapplicable_changes",
+    "not_held",
+    "bad_doc_id",
+    "no_such_document",
+    "upgrade_required",
+];
+
+/// The codes of a refused enrollment or sync request (`docs/protocol.md` §10).
+pub const REQUEST_CODES: &[&str] = &[
+    "malformed_envelope",
+    "unsupported_protocol",
+    "invalid_envelope",
+    "unsupported_schema",
+    "missing_token",
+    "invalid_token",
+    "device_revoked",
+    "invalid_enrollment_code",
+    "forbidden",
+    "method_not_allowed",
+    "timeout",
+    "body_too_large",
+    "unsupported_media_type",
+    "invalid_json",
+    "invalid_input",
+    "internal",
+    "unavailable",
+];
+
 /// The oldest document schema a phone may write and still sync; older phones get
 /// `upgrade_required` for every document and keep their local changes until they upgrade.
 pub const MIN_CLIENT_SCHEMA: u64 = 1;
@@ -181,6 +212,11 @@ pub struct DocResponse {
     pub status: DocStatus,
     /// Why, for `rejected`, `forbidden`, `gone` and `upgrade_required`; null for `ok`.
     pub reason: Option<String>,
+    /// The machine code of `reason` (a write rule's code for `rejected` changes); null for `ok`
+    /// and absent from servers older than the codes (and from `ok` answers, whose bytes are
+    /// unchanged by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// The server's heads for this document after handling the request; empty when it has none.
     pub heads: Vec<Bytes>,
     /// An encoded Automerge sync message for the phone, or null.

@@ -79,7 +79,7 @@ pub struct Attention {
     pub ballot_conflicts: Vec<(String, BallotConflict)>,
     pub household_conflicts: Vec<FieldConflict>,
     /// Documents the server refused, with its reason.
-    pub rejections: Vec<(DocId, String)>,
+    pub rejections: Vec<crate::sync::Rejection>,
 }
 
 /// The phone's replica over its local store.
@@ -121,7 +121,10 @@ impl Replica {
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let mut inner = self.lock();
         inner.docs.clear();
-        f(&mut inner.store)
+        let out = f(&mut inner.store);
+        // What `f` wrote is in the store, not in the dropped cache: the next action reads it.
+        inner.docs.clear();
+        out
     }
 
     /// The enrolled identity, if this install is enrolled.
@@ -423,13 +426,19 @@ impl Replica {
         let mut by_campaign: BTreeMap<String, CampaignField> = BTreeMap::new();
         for id in &ids {
             if let Some(ServerStatus {
-                verdict: Verdict::Rejected | Verdict::Forbidden | Verdict::UpgradeRequired,
+                verdict:
+                    verdict @ (Verdict::Rejected | Verdict::Forbidden | Verdict::UpgradeRequired),
                 reason,
+                code,
                 ..
             }) = crate::store::server_status(inner.store.conn(), id)?
             {
-                out.rejections
-                    .push((id.clone(), reason.unwrap_or_else(|| "refused".into())));
+                out.rejections.push(crate::sync::Rejection {
+                    doc: id.clone(),
+                    // A server older than the codes sent only words: the verdict is the code.
+                    code: code.unwrap_or_else(|| verdict.as_str().to_string()),
+                    reason: reason.unwrap_or_else(|| "refused".into()),
+                });
             }
             let Some(doc) = inner.doc(id, &identity)? else {
                 continue;
@@ -519,8 +528,7 @@ impl Replica {
     /// Sync every document with news through `transport`, then keep the identity in step with
     /// the account's roles and buildings as the server reported them.
     pub fn sync(&self, transport: &dyn Transport, app_version: &str) -> Result<SyncReport> {
-        let report =
-            self.with_store(|store| crate::sync::sync_with(store, transport, app_version))?;
+        let report = crate::sync::sync_shared(self, transport, app_version)?;
         let device = self.with_store(|store| store.device_id())?;
         if let Some(identity) = report
             .account
@@ -538,7 +546,7 @@ impl Replica {
         let inner = self.lock();
         crate::store::setting(inner.store.conn(), crate::store::keys::SERVER_URL)?
             .map(|url| HttpTransport::new(&url))
-            .ok_or_else(|| Error::Invalid("this phone is not enrolled yet".into()))
+            .ok_or(Error::NotEnrolled)
     }
 
     fn field_action(
@@ -603,6 +611,13 @@ enum Record {
     Visit(Visit),
     Delivery(Delivery),
     Ballot(Ballot),
+}
+
+/// The sync client takes the replica's store one step at a time, never across the network.
+impl crate::sync::StoreAccess for Replica {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        Replica::with_store(self, f)
+    }
 }
 
 impl Inner {
@@ -670,7 +685,7 @@ fn read_identity(store: &Store) -> Result<Option<Identity>> {
 }
 
 fn require_identity(store: &Store) -> Result<Identity> {
-    read_identity(store)?.ok_or_else(|| Error::Invalid("this phone is not enrolled yet".into()))
+    read_identity(store)?.ok_or(Error::NotEnrolled)
 }
 
 /// The building id of a unit code (`3-2-0501` → `3`).

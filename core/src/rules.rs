@@ -23,13 +23,125 @@ use crate::model::{
     Answer, Ballot, Campaign, CampaignStatus, Millis, OrderStatus, QuestionKind, Role, WorkOrder,
 };
 
-/// Why a change is not allowed, in words shown to the building head or the admin.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Violation(pub String);
+macro_rules! rules {
+    ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
+        /// Which rule refused a change: the stable machine code that travels unchanged from
+        /// here through the server's JSON errors and the sync reply to the apps, which match on
+        /// it (never on the words) and show their own sentence and next step.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Rule {
+            $($(#[$doc])* $name,)*
+        }
 
-fn deny<T>(reason: impl Into<String>) -> Result<T, Violation> {
-    Err(Violation(reason.into()))
+        impl Rule {
+            /// Every rule, in declaration order (for documentation and its test).
+            pub const ALL: &'static [Rule] = &[$(Rule::$name,)*];
+
+            /// The machine code, as it appears on the wire.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Rule::$name => $code,)*
+                }
+            }
+
+            /// The rule a machine code names.
+            pub fn from_code(code: &str) -> Option<Rule> {
+                match code {
+                    $($code => Some(Rule::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+rules! {
+    /// A change carries another device's actor id.
+    ForeignActor = "foreign_actor",
+    /// A change cannot be read against the document (unknown base, unknown object, wrong shape).
+    MalformedChange = "malformed_change",
+    /// Only admins may change this (register, units and owners, campaign definitions, the roll).
+    AdminOnly = "admin_only",
+    /// The building is not assigned to the writer.
+    NotAssigned = "not_assigned",
+    /// A campaign moves only forward.
+    CampaignBackwards = "campaign_backwards",
+    /// What publication froze (roll, rules, questions, history, identity) never changes.
+    CampaignFrozen = "campaign_frozen",
+    /// The unit has no household to correct.
+    NoHousehold = "no_household",
+    /// Building heads correct household details only.
+    HouseholdFieldsOnly = "household_fields_only",
+    /// A household's details are out of range or belong to another unit.
+    InvalidHousehold = "invalid_household",
+    /// Visits, deliveries, ballots, adjudications and order events are never edited or deleted.
+    AppendOnly = "append_only",
+    /// Only counting officers adjudicate conflicts.
+    OfficersOnly = "officers_only",
+    /// The roll is frozen.
+    RollFrozen = "roll_frozen",
+    /// Only the field records of a field document may be written.
+    ForbiddenPath = "forbidden_path",
+    /// The record belongs to another campaign.
+    WrongCampaign = "wrong_campaign",
+    /// The record's owner (voter key) does not match the roll, or a correction names another
+    /// owner's ballot.
+    OwnerMismatch = "owner_mismatch",
+    /// The campaign is not known to the checker (a phone that has not synced it yet).
+    UnknownCampaign = "unknown_campaign",
+    /// An adjudication must choose among the ballots it considered and give a reason.
+    InvalidAdjudication = "invalid_adjudication",
+    /// A record must sit under its own UUID and name its own author.
+    InvalidRecord = "invalid_record",
+    /// The unit is not on this building's roll.
+    NotOnRoll = "not_on_roll",
+    /// The campaign no longer (or not yet) accepts this work.
+    CampaignClosed = "campaign_closed",
+    /// The grace period for ballots collected before the close has ended.
+    GracePeriodEnded = "grace_period_ended",
+    /// An answer does not fit its question (unknown question, candidate or option; too many).
+    InvalidAnswer = "invalid_answer",
+    /// After a work order is made only its status and assignee change.
+    OrderFieldsLocked = "order_fields_locked",
+    /// The work-order lifecycle does not allow this step.
+    OrderTransition = "order_transition",
+    /// Only a dispatcher reviews, publishes, dispatches and assigns work orders.
+    DispatcherOnly = "dispatcher_only",
+    /// Only the work order's assignee claims, works on and completes it.
+    AssigneeOnly = "assignee_only",
+    /// Dispatching a work order names its assignee.
+    AssigneeRequired = "assignee_required",
+    /// Closing needs the resident's confirmation or an admin override with a reason.
+    ConfirmationRequired = "confirmation_required",
+}
+
+/// Why a change is not allowed: the rule (the machine code) and, for logs and admins, what
+/// exactly broke it in English. Apps show their own words for [`Rule`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct Violation {
+    pub rule: Rule,
+    pub detail: String,
+}
+
+impl Violation {
+    pub fn new(rule: Rule, detail: impl Into<String>) -> Violation {
+        Violation {
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    /// The machine code of the rule.
+    pub fn code(&self) -> &'static str {
+        self.rule.code()
+    }
+}
+
+fn deny<T>(rule: Rule, detail: impl Into<String>) -> Result<T, Violation> {
+    Err(Violation::new(rule, detail))
 }
 
 /// Who is writing: an account with its roles and assigned buildings, on one device.
@@ -92,7 +204,10 @@ pub fn check_changes(
         if let Some(device) = ctx.writer.device
             && actor_device(change.actor_id()) != Some(device)
         {
-            return deny("a change carries another device's identity");
+            return deny(
+                Rule::ForeignActor,
+                "a change carries another device's identity",
+            );
         }
         for op in change.decode().operations {
             let mut path = object_path(doc, &op.obj)?;
@@ -108,7 +223,7 @@ pub fn check_changes(
     }
     let mut before_doc = doc
         .fork_at(before)
-        .map_err(|e| Violation(format!("unknown base state: {e}")))?;
+        .map_err(|e| Violation::new(Rule::MalformedChange, format!("unknown base state: {e}")))?;
     match ctx.doc_id.kind() {
         DocKind::Register => admin_only(ctx, "the register"),
         DocKind::Campaign => check_campaign(ctx, &mut before_doc, doc),
@@ -123,12 +238,18 @@ fn object_path(doc: &AutoCommit, obj: &ObjectId) -> Result<Vec<String>, Violatio
     if matches!(obj, ObjectId::Root) {
         return Ok(Vec::new());
     }
-    let id = doc
-        .import_obj(&obj.to_string())
-        .map_err(|_| Violation("a change writes into an unknown object".into()))?;
-    let parents = doc
-        .parents(id)
-        .map_err(|_| Violation("a change writes into an unknown object".into()))?;
+    let id = doc.import_obj(&obj.to_string()).map_err(|_| {
+        Violation::new(
+            Rule::MalformedChange,
+            "a change writes into an unknown object",
+        )
+    })?;
+    let parents = doc.parents(id).map_err(|_| {
+        Violation::new(
+            Rule::MalformedChange,
+            "a change writes into an unknown object",
+        )
+    })?;
     Ok(parents
         .path()
         .into_iter()
@@ -140,7 +261,12 @@ fn object_path(doc: &AutoCommit, obj: &ObjectId) -> Result<Vec<String>, Violatio
 }
 
 fn read<T: Hydrate>(doc: &AutoCommit, what: &str) -> Result<T, Violation> {
-    hydrate(doc).map_err(|e| Violation(format!("{what} does not have the expected shape: {e}")))
+    hydrate(doc).map_err(|e| {
+        Violation::new(
+            Rule::MalformedChange,
+            format!("{what} does not have the expected shape: {e}"),
+        )
+    })
 }
 
 /// The document's typed shape before and after the changes; a document being created starts
@@ -162,7 +288,7 @@ fn admin_only(ctx: &Context<'_>, what: &str) -> Result<(), Violation> {
     if ctx.writer.is_admin() {
         Ok(())
     } else {
-        deny(format!("only admins may change {what}"))
+        deny(Rule::AdminOnly, format!("only admins may change {what}"))
     }
 }
 
@@ -188,16 +314,19 @@ fn check_campaign(
 /// A campaign may move only forward, and what publication froze never changes again.
 pub fn check_campaign_transition(old: &Campaign, new: &Campaign) -> Result<(), Violation> {
     if new.id != old.id || new.community != old.community {
-        return deny("a campaign's identity never changes");
+        return deny(Rule::CampaignFrozen, "a campaign's identity never changes");
     }
     if new.status < old.status {
-        return deny(format!(
-            "a campaign never goes backwards ({:?} → {:?})",
-            old.status, new.status
-        ));
+        return deny(
+            Rule::CampaignBackwards,
+            format!(
+                "a campaign never goes backwards ({:?} → {:?})",
+                old.status, new.status
+            ),
+        );
     }
     if old.status == CampaignStatus::Archived && new != old {
-        return deny("an archived campaign is immutable");
+        return deny(Rule::CampaignFrozen, "an archived campaign is immutable");
     }
     if old.status.is_frozen() {
         let frozen_same = new.kind == old.kind
@@ -208,16 +337,22 @@ pub fn check_campaign_transition(old: &Campaign, new: &Campaign) -> Result<(), V
             && new.roll_hash == old.roll_hash
             && new.rules_hash == old.rules_hash;
         if !frozen_same {
-            return deny("the roll, rules and questions are frozen since publication");
+            return deny(
+                Rule::CampaignFrozen,
+                "the roll, rules and questions are frozen since publication",
+            );
         }
         for (status, at) in &old.status_times {
             if new.status_times.get(status) != Some(at) {
-                return deny("the campaign's history never changes");
+                return deny(Rule::CampaignFrozen, "the campaign's history never changes");
             }
         }
     }
     if new.status.is_frozen() && new.roll_hash.is_none() {
-        return deny("a published campaign needs a frozen roll");
+        return deny(
+            Rule::CampaignFrozen,
+            "a published campaign needs a frozen roll",
+        );
     }
     Ok(())
 }
@@ -241,7 +376,10 @@ fn check_building(
     }
     let building = ctx.doc_id.building().unwrap_or_default();
     if !ctx.writer.works_in(building) {
-        return deny(format!("building {building} is not assigned to you"));
+        return deny(
+            Rule::NotAssigned,
+            format!("building {building} is not assigned to you"),
+        );
     }
     let old: BuildingDoc = read(before, "the building")?;
     for touch in touches {
@@ -252,25 +390,42 @@ fn check_building(
                 // A delete here is how a conflicting value gets overwritten; a field that ends
                 // up missing fails the shape check on the result below.
                 if !old.households.contains_key(unit) {
-                    return deny(format!("unit {unit} has no household to edit"));
+                    return deny(
+                        Rule::NoHousehold,
+                        format!("unit {unit} has no household to edit"),
+                    );
                 }
             }
             [first, ..] if first == "units" => {
-                return deny("only admins may change the register's units, areas and owners");
+                return deny(
+                    Rule::AdminOnly,
+                    "only admins may change the register's units, areas and owners",
+                );
             }
-            _ => return deny("building heads may only correct household details"),
+            _ => {
+                return deny(
+                    Rule::HouseholdFieldsOnly,
+                    "building heads may only correct household details",
+                );
+            }
         }
     }
     let new: BuildingDoc = read(after, "the building")?;
     if new.units != old.units {
-        return deny("only admins may change the register's units, areas and owners");
+        return deny(
+            Rule::AdminOnly,
+            "only admins may change the register's units, areas and owners",
+        );
     }
     for (unit, household) in &new.households {
         if household.unit != *unit {
-            return deny("a household belongs to its own unit");
+            return deny(
+                Rule::InvalidHousehold,
+                "a household belongs to its own unit",
+            );
         }
         if !(0..=99).contains(&household.residents) {
-            return deny("residents must be between 0 and 99");
+            return deny(Rule::InvalidHousehold, "residents must be between 0 and 99");
         }
     }
     Ok(())
@@ -298,44 +453,62 @@ fn check_field(
         match touch.path.as_slice() {
             [coll, id, ..] if FIELD_APPEND.contains(&coll.as_str()) => {
                 if !writer.works_in(building) {
-                    return deny(format!("building {building} is not assigned to you"));
+                    return deny(
+                        Rule::NotAssigned,
+                        format!("building {building} is not assigned to you"),
+                    );
                 }
                 if touch.delete || exists(&old, coll, id) {
-                    return deny(format!(
-                        "{coll} are append-only: record a new one (a ballot correction supersedes)"
-                    ));
+                    return deny(
+                        Rule::AppendOnly,
+                        format!(
+                            "{coll} are append-only: record a new one (a ballot correction supersedes)"
+                        ),
+                    );
                 }
             }
             [coll, id, ..] if coll == "adjudications" => {
                 if !writer.is(Role::CountingOfficer) {
-                    return deny("only counting officers adjudicate conflicts");
+                    return deny(
+                        Rule::OfficersOnly,
+                        "only counting officers adjudicate conflicts",
+                    );
                 }
                 if touch.delete || old.adjudications.contains_key(id) {
-                    return deny("an adjudication is never edited; record a new one");
+                    return deny(
+                        Rule::AppendOnly,
+                        "an adjudication is never edited; record a new one",
+                    );
                 }
             }
             [coll, ..] if coll == "roll" => {
                 if !old.roll.is_empty() {
-                    return deny("the roll is frozen");
+                    return deny(Rule::RollFrozen, "the roll is frozen");
                 }
                 admin_only(ctx, "the roll")?;
             }
             _ => {
                 if !(writer.is_admin() && creating) {
-                    return deny("only the field records of a field document may be written");
+                    return deny(
+                        Rule::ForbiddenPath,
+                        "only the field records of a field document may be written",
+                    );
                 }
             }
         }
     }
     if old.roll != new.roll && !old.roll.is_empty() {
-        return deny("the roll is frozen");
+        return deny(Rule::RollFrozen, "the roll is frozen");
     }
 
     let campaign = ctx.campaign;
     if let Some(c) = campaign
         && new.campaign != c.id
     {
-        return deny("the field record belongs to another campaign");
+        return deny(
+            Rule::WrongCampaign,
+            "the field record belongs to another campaign",
+        );
     }
     for (id, visit) in added(&old.visits, &new.visits) {
         check_record_key(id, &visit.id)?;
@@ -348,7 +521,10 @@ fn check_field(
         check_author(ctx, &delivery.by)?;
         let entry = check_in_roll(&new, &delivery.unit)?;
         if entry.voter_key != delivery.voter_key {
-            return deny("the delivery's owner does not match the roll");
+            return deny(
+                Rule::OwnerMismatch,
+                "the delivery's owner does not match the roll",
+            );
         }
         check_accepts_field_work(campaign, "deliveries")?;
     }
@@ -357,16 +533,23 @@ fn check_field(
         check_author(ctx, &ballot.by)?;
         let entry = check_in_roll(&new, &ballot.unit)?;
         if entry.voter_key != ballot.voter_key {
-            return deny("the ballot's owner does not match the roll");
+            return deny(
+                Rule::OwnerMismatch,
+                "the ballot's owner does not match the roll",
+            );
         }
-        let campaign = campaign.ok_or_else(|| Violation("the campaign is unknown".into()))?;
+        let campaign = campaign
+            .ok_or_else(|| Violation::new(Rule::UnknownCampaign, "the campaign is unknown"))?;
         check_ballot_timing(campaign, ballot, ctx.now)?;
         check_answers(campaign, ballot)?;
         if let Some(prev) = &ballot.supersedes
             && let Some(prev_ballot) = new.ballots.get(prev)
             && prev_ballot.voter_key != ballot.voter_key
         {
-            return deny("a correction supersedes a ballot of the same owner");
+            return deny(
+                Rule::OwnerMismatch,
+                "a correction supersedes a ballot of the same owner",
+            );
         }
     }
     for (id, adj) in added(&old.adjudications, &new.adjudications) {
@@ -375,10 +558,13 @@ fn check_field(
         if let Some(chosen) = &adj.chosen
             && !adj.considered.contains(chosen)
         {
-            return deny("the chosen ballot must be one of those considered");
+            return deny(
+                Rule::InvalidAdjudication,
+                "the chosen ballot must be one of those considered",
+            );
         }
         if adj.reason.trim().is_empty() {
-            return deny("an adjudication needs a reason");
+            return deny(Rule::InvalidAdjudication, "an adjudication needs a reason");
         }
     }
     Ok(())
@@ -402,17 +588,20 @@ fn added<'a, T>(
 
 fn check_record_key(key: &str, id: &str) -> Result<(), Violation> {
     if key != id {
-        return deny("a record is stored under its own id");
+        return deny(Rule::InvalidRecord, "a record is stored under its own id");
     }
     if uuid::Uuid::parse_str(id).is_err() {
-        return deny("record ids are UUIDs made on the phone");
+        return deny(
+            Rule::InvalidRecord,
+            "record ids are UUIDs made on the phone",
+        );
     }
     Ok(())
 }
 
 fn check_author(ctx: &Context<'_>, by: &str) -> Result<(), Violation> {
     if by != ctx.writer.account {
-        return deny("a record names its own author");
+        return deny(Rule::InvalidRecord, "a record names its own author");
     }
     Ok(())
 }
@@ -421,19 +610,25 @@ fn check_in_roll<'d>(
     doc: &'d FieldDoc,
     unit: &str,
 ) -> Result<&'d crate::model::RollEntry, Violation> {
-    doc.roll
-        .get(unit)
-        .ok_or_else(|| Violation(format!("unit {unit} is not on this building's roll")))
+    doc.roll.get(unit).ok_or_else(|| {
+        Violation::new(
+            Rule::NotOnRoll,
+            format!("unit {unit} is not on this building's roll"),
+        )
+    })
 }
 
 fn check_accepts_field_work(campaign: Option<&Campaign>, what: &str) -> Result<(), Violation> {
     match campaign {
         Some(c) if c.status.accepts_field_work() => Ok(()),
-        Some(c) => deny(format!(
-            "the campaign is {:?}: it no longer accepts {what}",
-            c.status
-        )),
-        None => deny("the campaign is unknown"),
+        Some(c) => deny(
+            Rule::CampaignClosed,
+            format!(
+                "the campaign is {:?}: it no longer accepts {what}",
+                c.status
+            ),
+        ),
+        None => deny(Rule::UnknownCampaign, "the campaign is unknown"),
     }
 }
 
@@ -445,23 +640,34 @@ fn check_ballot_timing(campaign: &Campaign, ballot: &Ballot, now: Millis) -> Res
         CampaignStatus::Closed => {
             let closed = campaign.closed_at().unwrap_or(Millis::MIN);
             if ballot.collected_at > closed {
-                deny("the ballot was collected after the campaign closed")
+                deny(
+                    Rule::CampaignClosed,
+                    "the ballot was collected after the campaign closed",
+                )
             } else if now > closed.saturating_add(campaign.rules.grace_period_ms) {
-                deny("the grace period for ballots collected before the close has ended")
+                deny(
+                    Rule::GracePeriodEnded,
+                    "the grace period for ballots collected before the close has ended",
+                )
             } else {
                 Ok(())
             }
         }
-        status => deny(format!("the campaign is {status:?}: it accepts no ballots")),
+        status => deny(
+            Rule::CampaignClosed,
+            format!("the campaign is {status:?}: it accepts no ballots"),
+        ),
     }
 }
 
 fn check_answers(campaign: &Campaign, ballot: &Ballot) -> Result<(), Violation> {
     for (qid, answer) in &ballot.answers {
-        let question = campaign
-            .questions
-            .get(qid)
-            .ok_or_else(|| Violation(format!("question {qid} is not on this campaign")))?;
+        let question = campaign.questions.get(qid).ok_or_else(|| {
+            Violation::new(
+                Rule::InvalidAnswer,
+                format!("question {qid} is not on this campaign"),
+            )
+        })?;
         check_answer(&question.kind, answer)?;
     }
     Ok(())
@@ -476,19 +682,25 @@ pub fn check_answer(kind: &QuestionKind, answer: &Answer) -> Result<(), Violatio
                 || !answer.candidates.is_empty()
                 || !answer.options.is_empty()
             {
-                return deny("a resolution is answered with 同意, 反对 or 弃权");
+                return deny(
+                    Rule::InvalidAnswer,
+                    "a resolution is answered with 同意, 反对 or 弃权",
+                );
             }
         }
         QuestionKind::Election { seats, candidates } => {
             if answer.choice.is_some() || !answer.options.is_empty() {
-                return deny("an election is answered per candidate");
+                return deny(Rule::InvalidAnswer, "an election is answered per candidate");
             }
             if let Some(unknown) = answer
                 .candidates
                 .keys()
                 .find(|c| !candidates.contains_key(*c))
             {
-                return deny(format!("candidate {unknown} is not on the ballot"));
+                return deny(
+                    Rule::InvalidAnswer,
+                    format!("candidate {unknown} is not on the ballot"),
+                );
             }
             let yes = answer
                 .candidates
@@ -496,7 +708,10 @@ pub fn check_answer(kind: &QuestionKind, answer: &Answer) -> Result<(), Violatio
                 .filter(|c| **c == crate::model::Choice::Yes)
                 .count();
             if yes as i64 > *seats {
-                return deny(format!("at most {seats} candidates may be approved"));
+                return deny(
+                    Rule::InvalidAnswer,
+                    format!("at most {seats} candidates may be approved"),
+                );
             }
         }
         QuestionKind::Survey {
@@ -504,15 +719,21 @@ pub fn check_answer(kind: &QuestionKind, answer: &Answer) -> Result<(), Violatio
             max_choices,
         } => {
             if answer.choice.is_some() || !answer.candidates.is_empty() {
-                return deny("a survey is answered with its options");
+                return deny(Rule::InvalidAnswer, "a survey is answered with its options");
             }
             if let Some(unknown) = answer.options.iter().find(|o| !options.contains_key(*o)) {
-                return deny(format!("option {unknown} is not on the survey"));
+                return deny(
+                    Rule::InvalidAnswer,
+                    format!("option {unknown} is not on the survey"),
+                );
             }
             let distinct: BTreeSet<_> = answer.options.iter().collect();
             if distinct.len() != answer.options.len() || answer.options.len() as i64 > *max_choices
             {
-                return deny(format!("choose at most {max_choices} different options"));
+                return deny(
+                    Rule::InvalidAnswer,
+                    format!("choose at most {max_choices} different options"),
+                );
             }
         }
     }
@@ -535,24 +756,37 @@ fn check_orders(
     let (old, new): (OrdersDoc, OrdersDoc) = before_and_after(before, after, "the work orders")?;
     let dispatcher = writer.is(Role::Dispatcher) || writer.is_admin();
     if !(writer.works_in(building) || dispatcher) {
-        return deny(format!("building {building} is not assigned to you"));
+        return deny(
+            Rule::NotAssigned,
+            format!("building {building} is not assigned to you"),
+        );
     }
     for touch in touches {
         if touch.delete && !writer.is_admin() {
-            return deny("work orders keep their history; nothing is deleted");
+            return deny(
+                Rule::AppendOnly,
+                "work orders keep their history; nothing is deleted",
+            );
         }
         match touch.path.as_slice() {
             [orders, id, ..] if orders == "orders" && !old.orders.contains_key(id) => {}
             [orders, _, events, eid, ..] if orders == "orders" && events == "events" => {
                 let existed = old.orders.values().any(|o| o.events.contains_key(eid));
                 if existed {
-                    return deny("a work order's history is append-only");
+                    return deny(Rule::AppendOnly, "a work order's history is append-only");
                 }
             }
             [orders, _, field] if orders == "orders" && field == "assignee" => {}
             _ if writer.is_admin() => {}
-            _ if creating => return deny("only admins create the work order list"),
-            _ => return deny("only a work order's status and assignee change after it is made"),
+            _ if creating => {
+                return deny(Rule::AdminOnly, "only admins create the work order list");
+            }
+            _ => {
+                return deny(
+                    Rule::OrderFieldsLocked,
+                    "only a work order's status and assignee change after it is made",
+                );
+            }
         }
     }
     for (id, order) in &new.orders {
@@ -593,10 +827,10 @@ fn check_order_events(
         check_author(ctx, &event.by)?;
         let from = state.status();
         if !order_transition_allowed(from, event.to) {
-            return deny(format!(
-                "a work order cannot go from {from:?} to {:?}",
-                event.to
-            ));
+            return deny(
+                Rule::OrderTransition,
+                format!("a work order cannot go from {from:?} to {:?}", event.to),
+            );
         }
         let dispatcher = writer.is(Role::Dispatcher) || writer.is_admin();
         match event.to {
@@ -607,23 +841,36 @@ fn check_order_events(
             | OrderStatus::Dispatched
                 if !dispatcher =>
             {
-                return deny("only a dispatcher reviews, publishes and dispatches work orders");
+                return deny(
+                    Rule::DispatcherOnly,
+                    "only a dispatcher reviews, publishes and dispatches work orders",
+                );
             }
             OrderStatus::Claimed if order.assignee.as_deref() != Some(&writer.account) => {
-                return deny("claiming a work order makes you its assignee");
+                return deny(
+                    Rule::AssigneeOnly,
+                    "claiming a work order makes you its assignee",
+                );
             }
             OrderStatus::Dispatched if order.assignee.is_none() => {
-                return deny("dispatching a work order names its assignee");
+                return deny(
+                    Rule::AssigneeRequired,
+                    "dispatching a work order names its assignee",
+                );
             }
             OrderStatus::InProgress | OrderStatus::Done
                 if order.assignee.as_deref() != Some(&writer.account) =>
             {
-                return deny("only the assignee works on and completes a work order");
+                return deny(
+                    Rule::AssigneeOnly,
+                    "only the assignee works on and completes a work order",
+                );
             }
             OrderStatus::Closed
                 if from != OrderStatus::Confirmed && !admin_override(writer, event) =>
             {
                 return deny(
+                    Rule::ConfirmationRequired,
                     "closing needs the resident's confirmation or an admin override with a reason",
                 );
             }
@@ -635,7 +882,10 @@ fn check_order_events(
         let claimed_by_self = order.assignee.as_deref() == Some(&writer.account)
             && state.status() == OrderStatus::Claimed;
         if !(writer.is(Role::Dispatcher) || writer.is_admin() || claimed_by_self) {
-            return deny("only a dispatcher assigns work orders");
+            return deny(
+                Rule::DispatcherOnly,
+                "only a dispatcher assigns work orders",
+            );
         }
     }
     Ok(())

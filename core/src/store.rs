@@ -29,7 +29,7 @@ pub const APPLICATION_ID: i32 = 0x4453_5450;
 
 /// Schema migrations, applied in order inside one transaction; `PRAGMA user_version` counts how
 /// many a file has had. Append only: a released migration is never edited, a change is a new one.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 /// The schema version this build writes: the number of migrations it knows.
 pub const STORE_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -77,6 +77,12 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
 ) STRICT;
+";
+
+/// Version 2: the machine code of what the server said about a document, so an app shows the
+/// right sentence for a rejection it received before a restart.
+const MIGRATION_2: &str = "
+ALTER TABLE doc_status ADD COLUMN code TEXT;
 ";
 
 /// Names of the settings the store and the sync client use.
@@ -176,7 +182,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Ok => "ok",
             Verdict::Rejected => "rejected",
@@ -204,6 +210,8 @@ impl Verdict {
 pub struct ServerStatus {
     pub verdict: Verdict,
     pub reason: Option<String>,
+    /// The machine code of `reason` (absent from servers older than the codes).
+    pub code: Option<String>,
     /// The server's heads for the document as of that response.
     pub server_heads: Vec<ChangeHash>,
     pub at: Millis,
@@ -624,11 +632,12 @@ pub fn set_device_id(tx: &Transaction<'_>, device: &Uuid) -> Result<()> {
 /// Record what the server said about document `id`.
 pub fn put_server_status(tx: &Transaction<'_>, id: &DocId, status: &ServerStatus) -> Result<()> {
     tx.execute(
-        "INSERT INTO doc_status (doc_id, verdict, reason, server_heads, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO doc_status (doc_id, verdict, reason, server_heads, updated_at, code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (doc_id) DO UPDATE SET
              verdict = excluded.verdict,
              reason = excluded.reason,
+             code = excluded.code,
              server_heads = excluded.server_heads,
              updated_at = excluded.updated_at",
         params![
@@ -636,7 +645,8 @@ pub fn put_server_status(tx: &Transaction<'_>, id: &DocId, status: &ServerStatus
             status.verdict.as_str(),
             status.reason,
             encode_heads(&status.server_heads),
-            status.at
+            status.at,
+            status.code
         ],
     )?;
     Ok(())
@@ -685,6 +695,24 @@ pub fn load_document(conn: &Connection, id: &DocId, device: &Uuid) -> Result<Opt
         )));
     }
     Ok(Some(doc))
+}
+
+/// The heads the store holds for document `id` (sorted), or `None` when it is not held. Cheap:
+/// no document is loaded.
+pub fn stored_heads(conn: &Connection, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
+    let heads: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT heads FROM documents WHERE doc_id = ?1",
+            params![id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    heads
+        .map(|h| {
+            decode_heads(&h)
+                .ok_or_else(|| Error::Corrupt(format!("{id}: stored heads are malformed")))
+        })
+        .transpose()
 }
 
 /// Load every held document strictly, in id order. The first corrupt one fails the call with an
@@ -766,14 +794,16 @@ pub fn device_id(conn: &Connection) -> Result<Uuid> {
 
 /// What the server last said about document `id`, if anything.
 pub fn server_status(conn: &Connection, id: &DocId) -> Result<Option<ServerStatus>> {
-    let row: Option<(String, Option<String>, Vec<u8>, i64)> = conn
+    type Row = (String, Option<String>, Vec<u8>, i64, Option<String>);
+    let row: Option<Row> = conn
         .query_row(
-            "SELECT verdict, reason, server_heads, updated_at FROM doc_status WHERE doc_id = ?1",
+            "SELECT verdict, reason, server_heads, updated_at, code FROM doc_status
+             WHERE doc_id = ?1",
             params![id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((verdict, reason, heads, at)) = row else {
+    let Some((verdict, reason, heads, at, code)) = row else {
         return Ok(None);
     };
     let verdict = Verdict::parse(&verdict)
@@ -783,6 +813,7 @@ pub fn server_status(conn: &Connection, id: &DocId) -> Result<Option<ServerStatu
     Ok(Some(ServerStatus {
         verdict,
         reason,
+        code,
         server_heads,
         at,
     }))

@@ -66,7 +66,14 @@ impl From<TransportError> for Error {
             e @ TransportError::Http { status, .. } if status == 429 || status >= 500 => {
                 Error::Network(e.to_string())
             }
-            e @ TransportError::Http { .. } => Error::Server(e.to_string()),
+            TransportError::Http {
+                status,
+                code,
+                message,
+            } => Error::Server {
+                message: format!("server answered {status} {code}: {message}"),
+                code,
+            },
         }
     }
 }
@@ -218,7 +225,7 @@ pub fn enroll_with(
     .map_err(|e| Error::Invalid(e.to_string()))?;
     let reply = transport.enroll(body)?;
     serde_json::from_slice(&reply)
-        .map_err(|e| Error::Server(format!("the enrollment reply is not understood: {e}")))
+        .map_err(|e| Error::bad_reply(format!("the enrollment reply is not understood: {e}")))
 }
 
 /// Keep an enrollment in the store: device id, token, server URL and account, and forget any
@@ -269,9 +276,9 @@ pub struct SyncReport {
     pub bytes_down: usize,
     /// Documents whose local content changed (server news applied, or created).
     pub docs_changed: usize,
-    /// Documents the server refused, with its reason. Their other documents synced; the app
-    /// shows these and can [`reset_document`] each.
-    pub rejected: Vec<(DocId, String)>,
+    /// Documents the server refused, with its machine code and reason. Their other documents
+    /// synced; the app shows these and can [`reset_document`] each.
+    pub rejected: Vec<Rejection>,
     /// Documents this device no longer holds (reassigned, deleted on the server) and that had
     /// no undelivered changes, so they were removed from the phone.
     pub dropped: Vec<DocId>,
@@ -281,6 +288,18 @@ pub struct SyncReport {
     pub complete: bool,
     /// The account as the server sees it now (roles, assigned buildings).
     pub account: Option<AccountInfo>,
+}
+
+/// One document the server refused in a sync (or that this phone keeps undelivered work of).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub doc: DocId,
+    /// The stable machine code: a rule's code ([`crate::rules::Rule::code`]) when the write
+    /// rules refused the changes, otherwise one of the server's sync codes (see
+    /// `docs/protocol.md`), or `not_held` when the device no longer holds the document.
+    pub code: String,
+    /// The server's words, for logs and admins.
+    pub reason: String,
 }
 
 /// The manifest the phone knows: document id → the server's heads.
@@ -336,6 +355,22 @@ struct Open {
     held: bool,
 }
 
+/// Access to the phone's store for the length of one closure: the sync client takes it for
+/// each step that reads or writes the store and gives it back while it waits for the network,
+/// so the app's reads and actions never wait on a slow server.
+pub trait StoreAccess {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T>;
+}
+
+/// A store the caller owns outright (no one else can act meanwhile).
+struct Exclusive<'a>(std::cell::RefCell<&'a mut Store>);
+
+impl StoreAccess for Exclusive<'_> {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        f(&mut self.0.borrow_mut())
+    }
+}
+
 /// Sync every document with news until quiet, applying each round trip in one transaction.
 ///
 /// Network and server errors return `Err` and leave the store exactly as the last completed
@@ -350,118 +385,55 @@ pub fn sync_with(
     transport: &dyn Transport,
     app_version: &str,
 ) -> Result<SyncReport> {
-    let token = store::setting(store.conn(), keys::DEVICE_TOKEN)?
-        .ok_or_else(|| Error::Invalid("this phone is not enrolled yet".into()))?;
-    let device = store.device_id()?;
+    sync_shared(
+        &Exclusive(std::cell::RefCell::new(store)),
+        transport,
+        app_version,
+    )
+}
+
+/// [`sync_with`] over a store others use meanwhile: the store is taken to build each request
+/// and to apply each reply, never across the network. Actions recorded while a request is in
+/// flight are kept: a document that changed meanwhile is read again before the reply is applied
+/// to it, and its new changes go out in the next round.
+pub fn sync_shared(
+    access: &impl StoreAccess,
+    transport: &dyn Transport,
+    app_version: &str,
+) -> Result<SyncReport> {
+    let (token, device) = access.with_store(|store| {
+        let token = store::setting(store.conn(), keys::DEVICE_TOKEN)?.ok_or(Error::NotEnrolled)?;
+        Ok((token, store.device_id()?))
+    })?;
     let mut report = SyncReport::default();
     // Documents the server refused this time are not offered again until the next sync.
     let mut settled: BTreeSet<DocId> = BTreeSet::new();
 
     for round in 0..MAX_ROUNDS {
-        let known = load_known(store)?;
-        let digest = store::setting(store.conn(), sync_keys::MANIFEST_DIGEST)?
-            .and_then(|h| hex::decode(h).ok())
-            .filter(|d| d.len() == protocol::DIGEST_LEN);
-        let held: BTreeSet<DocId> = store.document_ids()?.into_iter().collect();
-
-        // Offer every document whose local heads differ from what the server announced.
-        let mut open: BTreeMap<DocId, Open> = BTreeMap::new();
-        let mut entries = Vec::new();
-        let mut pending = 0u64;
-        for id in held.iter().chain(known.keys()) {
-            if settled.contains(id) || open.contains_key(id) {
-                continue;
-            }
-            let is_held = held.contains(id);
-            let mut doc = match is_held {
-                true => store.load_document(id, &device)?.ok_or_else(|| {
-                    Error::NotFound(format!("{id} vanished from the store during sync"))
-                })?,
-                false => Document::new(id.clone(), &device),
-            };
-            let local = sorted(doc.heads());
-            let announced = known.get(id);
-            if announced == Some(&local) {
-                continue;
-            }
-            let mut state = match store::sync_state(store.conn(), id, SERVER_PEER)? {
-                Some(bytes) => am_sync::State::decode(&bytes).unwrap_or_default(),
-                None => am_sync::State::new(),
-            };
-            // Send at once everything after what the server is known to have: its announced
-            // heads when this phone has them all, else the heads both last shared.
-            let base = match announced {
-                Some(h)
-                    if h.iter()
-                        .all(|c| doc.automerge().get_change_by_hash(c).is_some()) =>
-                {
-                    h.clone()
-                }
-                _ => state.shared_heads.clone(),
-            };
-            if let Some(h) = announced {
-                state.their_heads = Some(h.clone());
-            }
-            state.their_have = Some(vec![Have {
-                last_sync: base,
-                bloom: BloomFilter::default(),
-            }]);
-            state.their_need = Some(Vec::new());
-            let msg = doc
-                .automerge()
-                .sync()
-                .generate_sync_message(&mut state)
-                .map(|m| Bytes(m.encode()));
-            if has_own_changes(
-                &mut doc,
-                announced.map(Vec::as_slice).unwrap_or(&[]),
-                &device,
-            ) {
-                pending += 1;
-            }
-            entries.push(DocRequest {
-                id: id.to_string(),
-                heads: heads_to_wire(&local),
-                msg,
-            });
-            open.insert(
-                id.clone(),
-                Open {
-                    doc,
-                    state,
-                    held: is_held,
-                },
-            );
-        }
-        if entries.is_empty() && round > 0 {
+        let Some((body, known, mut open)) =
+            access.with_store(|store| prepare(store, &device, &settled, round, app_version))?
+        else {
             report.complete = true;
             break;
-        }
-
-        let request = SyncRequest {
-            protocol: protocol::PROTOCOL_VERSION,
-            schema: SCHEMA_VERSION,
-            app_version: app_version.to_string(),
-            pending,
-            manifest: digest.map(Bytes),
-            docs: entries,
         };
-        let body = protocol::encode(&request);
         report.bytes_up += body.len();
         report.round_trips += 1;
         let reply = transport.post(body, &token)?;
         report.bytes_down += reply.len();
         let response = protocol::decode_response(&reply)
-            .map_err(|e| Error::Server(format!("the sync reply is not understood: {e}")))?;
-        let quiet = apply(
-            store,
-            &device,
-            response,
-            known,
-            &mut open,
-            &mut settled,
-            &mut report,
-        )?;
+            .map_err(|e| Error::bad_reply(format!("the sync reply is not understood: {e}")))?;
+        let quiet = access.with_store(|store| {
+            refresh(store, &device, &mut open)?;
+            apply(
+                store,
+                &device,
+                response,
+                known,
+                &mut open,
+                &mut settled,
+                &mut report,
+            )
+        })?;
         if report.upgrade_required {
             break;
         }
@@ -471,6 +443,128 @@ pub fn sync_with(
         }
     }
     Ok(report)
+}
+
+/// Documents that changed in the store while their request was in flight (the user kept
+/// working) are read again, so the reply is applied on top of the new work and nothing is
+/// overwritten. Their sync states stay: the new changes go out next round.
+fn refresh(store: &Store, device: &uuid::Uuid, open: &mut BTreeMap<DocId, Open>) -> Result<()> {
+    for (id, slot) in open.iter_mut() {
+        let Some(stored) = store::stored_heads(store.conn(), id)? else {
+            continue;
+        };
+        if stored != sorted(slot.doc.heads()) {
+            slot.doc = store.load_document(id, device)?.ok_or_else(|| {
+                Error::NotFound(format!("{id} vanished from the store during sync"))
+            })?;
+            slot.held = true;
+        }
+    }
+    Ok(())
+}
+
+/// A round's encoded request, the manifest it was built from, and its documents in flight.
+type Prepared = (Vec<u8>, Known, BTreeMap<DocId, Open>);
+
+/// One round's request: every document whose local heads differ from what the server
+/// announced, encoded, with what is needed to apply the reply; `None` when a later round has
+/// nothing to offer.
+fn prepare(
+    store: &mut Store,
+    device: &uuid::Uuid,
+    settled: &BTreeSet<DocId>,
+    round: usize,
+    app_version: &str,
+) -> Result<Option<Prepared>> {
+    let device = *device;
+    let known = load_known(store)?;
+    let digest = store::setting(store.conn(), sync_keys::MANIFEST_DIGEST)?
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|d| d.len() == protocol::DIGEST_LEN);
+    let held: BTreeSet<DocId> = store.document_ids()?.into_iter().collect();
+
+    // Offer every document whose local heads differ from what the server announced.
+    let mut open: BTreeMap<DocId, Open> = BTreeMap::new();
+    let mut entries = Vec::new();
+    let mut pending = 0u64;
+    for id in held.iter().chain(known.keys()) {
+        if settled.contains(id) || open.contains_key(id) {
+            continue;
+        }
+        let is_held = held.contains(id);
+        let mut doc = match is_held {
+            true => store.load_document(id, &device)?.ok_or_else(|| {
+                Error::NotFound(format!("{id} vanished from the store during sync"))
+            })?,
+            false => Document::new(id.clone(), &device),
+        };
+        let local = sorted(doc.heads());
+        let announced = known.get(id);
+        if announced == Some(&local) {
+            continue;
+        }
+        let mut state = match store::sync_state(store.conn(), id, SERVER_PEER)? {
+            Some(bytes) => am_sync::State::decode(&bytes).unwrap_or_default(),
+            None => am_sync::State::new(),
+        };
+        // Send at once everything after what the server is known to have: its announced
+        // heads when this phone has them all, else the heads both last shared.
+        let base = match announced {
+            Some(h)
+                if h.iter()
+                    .all(|c| doc.automerge().get_change_by_hash(c).is_some()) =>
+            {
+                h.clone()
+            }
+            _ => state.shared_heads.clone(),
+        };
+        if let Some(h) = announced {
+            state.their_heads = Some(h.clone());
+        }
+        state.their_have = Some(vec![Have {
+            last_sync: base,
+            bloom: BloomFilter::default(),
+        }]);
+        state.their_need = Some(Vec::new());
+        let msg = doc
+            .automerge()
+            .sync()
+            .generate_sync_message(&mut state)
+            .map(|m| Bytes(m.encode()));
+        if has_own_changes(
+            &mut doc,
+            announced.map(Vec::as_slice).unwrap_or(&[]),
+            &device,
+        ) {
+            pending += 1;
+        }
+        entries.push(DocRequest {
+            id: id.to_string(),
+            heads: heads_to_wire(&local),
+            msg,
+        });
+        open.insert(
+            id.clone(),
+            Open {
+                doc,
+                state,
+                held: is_held,
+            },
+        );
+    }
+    if entries.is_empty() && round > 0 {
+        return Ok(None);
+    }
+
+    let request = SyncRequest {
+        protocol: protocol::PROTOCOL_VERSION,
+        schema: SCHEMA_VERSION,
+        app_version: app_version.to_string(),
+        pending,
+        manifest: digest.map(Bytes),
+        docs: entries,
+    };
+    Ok(Some((protocol::encode(&request), known, open)))
 }
 
 /// True when `doc` holds changes made on this device after `base`: work not yet delivered.
@@ -505,10 +599,11 @@ fn apply(
             continue;
         };
         let heads =
-            sorted(heads_from_wire(&entry.heads).map_err(|e| Error::Server(e.to_string()))?);
+            sorted(heads_from_wire(&entry.heads).map_err(|e| Error::bad_reply(e.to_string()))?);
         let status = |verdict| ServerStatus {
             verdict,
             reason: entry.reason.clone(),
+            code: entry.code.clone(),
             server_heads: heads.clone(),
             at: now,
         };
@@ -531,7 +626,7 @@ fn apply(
                         .get_mut(&id)
                         .ok_or_else(|| Error::NotFound(id.to_string()))?;
                     let message = am_sync::Message::decode(&msg.0).map_err(|e| {
-                        Error::Server(format!("{id}: the server's message is malformed: {e}"))
+                        Error::bad_reply(format!("{id}: the server's message is malformed: {e}"))
                     })?;
                     let before = slot.doc.heads();
                     slot.doc
@@ -547,8 +642,12 @@ fn apply(
                 statuses.push((id, status(Verdict::Ok)));
             }
             DocStatus::Rejected => {
-                let reason = entry.reason.clone().unwrap_or_default();
-                report.rejected.push((id.clone(), reason));
+                report.rejected.push(Rejection {
+                    doc: id.clone(),
+                    // A server older than the codes sent only words.
+                    code: entry.code.clone().unwrap_or_else(|| "rejected".into()),
+                    reason: entry.reason.clone().unwrap_or_default(),
+                });
                 known.insert(id.clone(), heads.clone());
                 settled.insert(id.clone());
                 statuses.push((id, status(Verdict::Rejected)));
@@ -581,7 +680,7 @@ fn apply(
                     continue;
                 };
                 let heads = sorted(
-                    heads_from_wire(&entry.heads).map_err(|e| Error::Server(e.to_string()))?,
+                    heads_from_wire(&entry.heads).map_err(|e| Error::bad_reply(e.to_string()))?,
                 );
                 fresh.insert(id, heads);
             }
@@ -597,7 +696,7 @@ fn apply(
                     continue;
                 };
                 let heads = sorted(
-                    heads_from_wire(&entry.heads).map_err(|e| Error::Server(e.to_string()))?,
+                    heads_from_wire(&entry.heads).map_err(|e| Error::bad_reply(e.to_string()))?,
                 );
                 known.insert(id, heads);
             }
@@ -638,11 +737,13 @@ fn apply(
             .map(|s| s.server_heads)
             .unwrap_or_default();
         if has_own_changes(doc, &base, device) {
-            report.rejected.push((
-                id.clone(),
-                "this device no longer holds this document; its undelivered changes are kept"
-                    .into(),
-            ));
+            report.rejected.push(Rejection {
+                doc: id.clone(),
+                code: "not_held".into(),
+                reason:
+                    "this device no longer holds this document; its undelivered changes are kept"
+                        .into(),
+            });
         } else {
             dropping.push(id);
         }
@@ -676,6 +777,7 @@ fn apply(
                 &ServerStatus {
                     verdict: Verdict::Ok,
                     reason: None,
+                    code: None,
                     server_heads: heads.clone(),
                     at: now,
                 },
@@ -721,7 +823,8 @@ mod transport_error_tests {
         };
         assert!(matches!(Error::from(http(503)), Error::Network(_)));
         assert!(matches!(Error::from(http(429)), Error::Network(_)));
-        assert!(matches!(Error::from(http(401)), Error::Server(_)));
-        assert!(matches!(Error::from(http(422)), Error::Server(_)));
+        // A refusal keeps the server's code: the app matches on it.
+        assert!(matches!(Error::from(http(401)), Error::Server { code, .. } if code == "x"));
+        assert_eq!(Error::from(http(422)).code(), "x");
     }
 }

@@ -124,7 +124,7 @@ fn an_afternoon_offline_is_saved_action_by_action_and_survives_reopening() {
     let path = dir.path().join("phone.sqlite");
     let (replica, campaign) = seeded(&path);
     assert!(
-        matches!(replica.buildings(), Err(Error::Invalid(_))),
+        matches!(replica.buildings(), Err(Error::NotEnrolled)),
         "not enrolled yet"
     );
     enroll(&replica);

@@ -6,7 +6,7 @@ use automerge::ChangeHash;
 use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, Document, FieldDoc, OrdersDoc};
 use doorstep_core::import::parse_csv;
 use doorstep_core::model::*;
-use doorstep_core::rules::{Context, Violation, Writer, check_changes};
+use doorstep_core::rules::{Context, Rule, Violation, Writer, check_changes};
 use uuid::Uuid;
 
 const SAMPLE: &[u8] = include_bytes!("../testdata/taipingyang-garden.csv");
@@ -208,13 +208,10 @@ fn ballot(by: &str, unit: &str, voter_key: &str, collected_at: Millis) -> Ballot
     }
 }
 
-fn assert_refused(result: Result<(), Violation>, reason_part: &str) {
+fn assert_refused(result: Result<(), Violation>, rule: Rule) {
     match result {
-        Err(Violation(reason)) => assert!(
-            reason.contains(reason_part),
-            "reason {reason:?} should mention {reason_part:?}"
-        ),
-        Ok(()) => panic!("expected a refusal mentioning {reason_part:?}"),
+        Err(v) => assert_eq!(v.rule, rule, "refused for {:?} ({})", v.rule, v.detail),
+        Ok(()) => panic!("expected a refusal by {rule:?}"),
     }
 }
 
@@ -279,7 +276,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &other, Some(&open), 3_000, |d| {
             d.put_record("visits", &v2.id, &v2).expect("put")
         }),
-        "not assigned to you",
+        Rule::NotAssigned,
     );
 
     // A head editing the register's area or owners.
@@ -289,7 +286,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.building, &w.head, None, 3_000, |d| {
             d.put_record("units", "3-1-0101", &unit).expect("put")
         }),
-        "only admins may change the register",
+        Rule::AdminOnly,
     );
 
     // A head editing a campaign definition.
@@ -307,7 +304,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
             })
             .expect("write")
         }),
-        "only admins may change campaign definitions",
+        Rule::AdminOnly,
     );
 
     // Editing an existing visit or ballot (append-only).
@@ -317,7 +314,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &w.head, Some(&open), 3_000, |d| {
             d.put_record("visits", &v.id, &edited).expect("put")
         }),
-        "append-only",
+        Rule::AppendOnly,
     );
     let mut flipped = b.clone();
     flipped.answers.get_mut(Q).expect("q").choice = Some(Choice::No);
@@ -325,7 +322,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &w.head, Some(&open), 3_000, |d| {
             d.put_record("ballots", &b.id, &flipped).expect("put")
         }),
-        "append-only",
+        Rule::AppendOnly,
     );
 
     // A closed campaign: a ballot collected after the close, and one too late for the grace.
@@ -341,7 +338,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &w.head, Some(&closed), 12_000, |d| {
             d.put_record("ballots", &late.id, &late).expect("put")
         }),
-        "collected after the campaign closed",
+        Rule::CampaignClosed,
     );
     let early = Ballot {
         id: new_record_id(),
@@ -353,14 +350,14 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &w.head, Some(&closed), after_grace, |d| {
             d.put_record("ballots", &early.id, &early).expect("put")
         }),
-        "grace period",
+        Rule::GracePeriodEnded,
     );
     let v3 = visit("head3", "3-1-0102");
     assert_refused(
         attempt(&mut w.field, &w.head, Some(&closed), 12_000, |d| {
             d.put_record("visits", &v3.id, &v3).expect("put")
         }),
-        "no longer accepts visits",
+        Rule::CampaignClosed,
     );
 
     // A frozen roll never changes, not even for an admin.
@@ -370,7 +367,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &w.admin, Some(&open), 3_000, |d| {
             d.put_record("roll", "3-1-0101", &entry2).expect("put")
         }),
-        "the roll is frozen",
+        Rule::RollFrozen,
     );
 
     // Only counting officers adjudicate.
@@ -387,7 +384,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &w.head, Some(&open), 3_000, |d| {
             d.put_record("adjudications", &adj.id, &adj).expect("put")
         }),
-        "only counting officers adjudicate",
+        Rule::OfficersOnly,
     );
 
     // A ballot for the wrong owner of a unit, and one answering a question not asked.
@@ -397,7 +394,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
             d.put_record("ballots", &wrong_owner.id, &wrong_owner)
                 .expect("put")
         }),
-        "does not match the roll",
+        Rule::OwnerMismatch,
     );
 
     // A record claiming another author.
@@ -406,7 +403,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &w.head, Some(&open), 3_000, |d| {
             d.put_record("visits", &forged.id, &forged).expect("put")
         }),
-        "its own author",
+        Rule::InvalidRecord,
     );
 
     // Changes carrying another device's actor.
@@ -417,7 +414,7 @@ fn each_forbidden_write_is_refused_with_its_reason_and_leaves_the_document_uncha
         attempt(&mut w.field, &stranger, Some(&open), 3_000, |d| {
             d.put_record("visits", &v4.id, &v4).expect("put")
         }),
-        "another device",
+        Rule::ForeignActor,
     );
 
     // After all of that, nothing changed.
@@ -489,7 +486,7 @@ fn campaigns_never_go_backwards_and_stay_frozen_after_publication() {
         attempt(&mut doc, &server_admin, None, 0, |d| {
             d.write(&back).expect("write")
         }),
-        "never goes backwards",
+        Rule::CampaignBackwards,
     );
     let mut reworded = before.clone();
     reworded.campaign.questions.get_mut(Q).expect("q").text = "解聘物业".into();
@@ -497,7 +494,7 @@ fn campaigns_never_go_backwards_and_stay_frozen_after_publication() {
         attempt(&mut doc, &server_admin, None, 0, |d| {
             d.write(&reworded).expect("write")
         }),
-        "frozen since publication",
+        Rule::CampaignFrozen,
     );
     let mut closing = before.clone();
     closing.campaign.status = CampaignStatus::Closed;
@@ -547,7 +544,7 @@ fn work_orders_follow_their_lifecycle() {
         attempt(&mut w.orders, &w.head, None, 2, |d| {
             d.put_record("orders", &order.id, &o2).expect("put")
         }),
-        "only a dispatcher",
+        Rule::DispatcherOnly,
     );
 
     for (to, at) in [(OrderStatus::UnderReview, 2), (OrderStatus::Published, 3)] {
@@ -570,7 +567,7 @@ fn work_orders_follow_their_lifecycle() {
         attempt(&mut w.orders, &w.head, None, 5, |d| {
             d.put_record("orders", &order.id, &skip).expect("put")
         }),
-        "cannot go from Dispatched to Closed",
+        Rule::OrderTransition,
     );
     for (to, at) in [
         (OrderStatus::InProgress, 5),

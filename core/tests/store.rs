@@ -638,6 +638,7 @@ fn sync_states_settings_and_server_status() -> Result<()> {
     let status = ServerStatus {
         verdict: Verdict::Ok,
         reason: None,
+        code: None,
         server_heads: field.heads(),
         at: 1_750_000_000_000,
     };
@@ -652,6 +653,7 @@ fn sync_states_settings_and_server_status() -> Result<()> {
     let rejected = ServerStatus {
         verdict: Verdict::Rejected,
         reason: Some("visit by an unassigned head".into()),
+        code: Some("not_assigned".into()),
         ..status
     };
     let tx = store.transaction()?;

@@ -7,6 +7,8 @@
 
 package doorstep.demo
 
+import doorstep.app.NextStep
+import doorstep.app.Refusals
 import java.io.File
 import java.nio.file.Files
 import uniffi.doorstep_ffi.Answer
@@ -19,6 +21,7 @@ import uniffi.doorstep_ffi.OrderStatus
 import uniffi.doorstep_ffi.QuestionKind
 import uniffi.doorstep_ffi.SyncTransport
 import uniffi.doorstep_ffi.TransportException
+import uniffi.doorstep_ffi.refusalCodes
 import uniffi.doorstep_ffi.seedDemoReplica
 import uniffi.doorstep_ffi.testingPanic
 
@@ -96,7 +99,9 @@ fun main(args: Array<String>) {
         val refused = expectThrows<ApiException.NotAllowed> {
             phone.recordSurveyAnswer(seed.survey, unit, mapOf("s1" to listOf("a", "b", "c")), null)
         }
-        check(refused.reason.contains("at most 2")) { refused.reason }
+        check(refused.code == "invalid_answer") { "${refused.code}: ${refused.reason}" }
+        val shown = Refusals.of(refused)
+        check(shown.sentence.startsWith("选票的填写不符合要求") && shown.next == NextStep.FIX_INPUT) { shown }
     }
 
     r.test("a household correction and a work order through its lifecycle") {
@@ -111,12 +116,28 @@ fun main(args: Array<String>) {
         val stored = phone.orders("1").single { it.id == order }
         check(stored.status == OrderStatus.DONE && stored.assignee == seed.account && stored.events.size == 5)
         val refused = expectThrows<ApiException.NotAllowed> { phone.moveOrder("1", order, OrderStatus.CLAIMED, "", null) }
-        check(refused.reason.contains("cannot go from")) { refused.reason }
+        check(refused.code == "order_transition") { "${refused.code}: ${refused.reason}" }
+        check(Refusals.of(refused).next == NextStep.SYNC_FIRST)
+    }
+
+    r.test("every code a refusal can carry has a Chinese sentence in the app") {
+        val codes = refusalCodes()
+        check(codes.size > 40 && "not_assigned" in codes && "not_on_phone" in codes) { codes }
+        val missing = codes.filterNot { Refusals.knows(it) }
+        check(missing.isEmpty()) { "no sentence for $missing" }
+        check(Refusals.of("a_code_from_a_newer_server").sentence.contains("没有丢失"))
+    }
+
+    r.test("what has not reached this phone yet says: sync first") {
+        val e = expectThrows<ApiException.InvalidInput> { phone.units("99", null) }
+        check(e.code == "not_on_phone") { "${e.code}: ${e.reason}" }
+        check(Refusals.of(e).next == NextStep.SYNC_FIRST)
     }
 
     r.test("bad input is ApiException.InvalidInput and leaves nothing pending") {
         val before = phone.pendingCount()
-        expectThrows<ApiException.InvalidInput> { phone.recordVisit(seed.resolution, "not-a-unit", DoorOutcome.OTHER, "") }
+        val bad = expectThrows<ApiException.InvalidInput> { phone.recordVisit(seed.resolution, "nonsense", DoorOutcome.OTHER, "") }
+        check(bad.code == "invalid_input") { bad.code }
         expectThrows<ApiException.InvalidInput> { phone.createOrder("1-1-0101", "  ", "") }
         expectThrows<ApiException.InvalidInput> { phone.resetDocument("no/such/kind/of/doc") }
         check(phone.pendingCount() == before)
@@ -233,7 +254,10 @@ fun main(args: Array<String>) {
             val refused = expectThrows<ApiException.RejectedByServer> {
                 third.enrollVia(JdkHttpTransport(server.url), server.url, "AAAA-BBBB-CCCC", "x")
             }
-            check(refused.reason.contains("enrollment code")) { refused.reason }
+            check(refused.code == "invalid_enrollment_code") { "${refused.code}: ${refused.reason}" }
+            check(Refusals.of(refused).next == NextStep.ENROLL_AGAIN)
+            val notYet = expectThrows<ApiException.InvalidInput> { third.sync() }
+            check(notYet.code == "not_enrolled") { "${notYet.code}: ${notYet.reason}" }
             check(third.identity() == null)
         }
     } finally {

@@ -48,7 +48,7 @@ impl From<DocError> for AppError {
             DocError::Exists(id) => {
                 AppError::conflict("exists", format!("document {id} already exists"))
             }
-            DocError::NotAllowed(v) => AppError::forbidden(v.to_string()),
+            DocError::NotAllowed(v) => AppError::refused(v),
             DocError::Core(e) => e.into(),
             DocError::Automerge(e) => AppError::internal(e),
         }

@@ -44,6 +44,12 @@ impl AppError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// 403 for a change the write rules refused: the rule's machine code, unchanged, and its
+    /// detail.
+    pub fn refused(v: doorstep_core::rules::Violation) -> Self {
+        Self::new(StatusCode::FORBIDDEN, v.code(), v.detail)
+    }
+
     /// 404: no such thing.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -120,10 +126,10 @@ impl From<doorstep_core::Error> for AppError {
     fn from(err: doorstep_core::Error) -> Self {
         use doorstep_core::Error as E;
         match err {
-            E::BadDocId(_) | E::Invalid(_) | E::Import { .. } | E::Shape(_) => {
+            E::BadDocId(_) | E::Invalid(_) | E::Import { .. } | E::Shape(_) | E::NotEnrolled => {
                 AppError::invalid(err.to_string())
             }
-            E::NotAllowed(v) => AppError::forbidden(v.to_string()),
+            E::NotAllowed(v) => AppError::refused(v),
             E::NotFound(what) => AppError::not_found(what),
             other => AppError::internal(other),
         }

@@ -192,6 +192,8 @@ struct Work {
 struct Outcome {
     status: DocStatus,
     reason: Option<String>,
+    /// The machine code of `reason`.
+    code: Option<&'static str>,
     heads: Vec<ChangeHash>,
     msg: Option<Vec<u8>>,
     /// The accepted fork, its storage content and its change count.
@@ -209,6 +211,7 @@ fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
 fn simple(
     id: &str,
     status: DocStatus,
+    code: &'static str,
     reason: impl Into<String>,
     heads: &[ChangeHash],
 ) -> DocResponse {
@@ -216,6 +219,7 @@ fn simple(
         id: id.to_string(),
         status,
         reason: Some(reason.into()),
+        code: Some(code.to_string()),
         heads: heads_to_wire(heads),
         msg: None,
     }
@@ -280,7 +284,15 @@ pub fn handle(
             docs: request
                 .docs
                 .iter()
-                .map(|d| simple(&d.id, DocStatus::UpgradeRequired, reason.clone(), &[]))
+                .map(|d| {
+                    simple(
+                        &d.id,
+                        DocStatus::UpgradeRequired,
+                        "upgrade_required",
+                        reason.clone(),
+                        &[],
+                    )
+                })
                 .collect(),
             manifest: None,
             account: Some(account_info),
@@ -314,8 +326,13 @@ pub fn handle(
     let mut work: BTreeMap<DocId, Work> = BTreeMap::new();
     for (i, entry) in request.docs.iter().enumerate() {
         let Ok(id) = entry.id.parse::<DocId>() else {
-            listed_responses[i] =
-                Some(simple(&entry.id, DocStatus::Gone, "not a document id", &[]));
+            listed_responses[i] = Some(simple(
+                &entry.id,
+                DocStatus::Gone,
+                "bad_doc_id",
+                "not a document id",
+                &[],
+            ));
             continue;
         };
         if !allowed.contains_key(&id) {
@@ -325,11 +342,18 @@ pub fn handle(
                 simple(
                     &entry.id,
                     DocStatus::Forbidden,
+                    "not_held",
                     "this device may not hold this document",
                     &[],
                 )
             } else {
-                simple(&entry.id, DocStatus::Gone, "no such document", &[])
+                simple(
+                    &entry.id,
+                    DocStatus::Gone,
+                    "no_such_document",
+                    "no such document",
+                    &[],
+                )
             });
             continue;
         }
@@ -405,6 +429,7 @@ pub fn handle(
             None => Outcome {
                 status: DocStatus::Gone,
                 reason: Some("no such document".into()),
+                code: Some("no_such_document"),
                 heads: Vec::new(),
                 msg: None,
                 accepted: None,
@@ -448,6 +473,7 @@ pub fn handle(
             id: id.to_string(),
             status: outcome.status,
             reason: outcome.reason.clone(),
+            code: outcome.code.map(str::to_string),
             heads: heads_to_wire(&outcome.heads),
             msg: outcome.msg.clone().map(Bytes),
         };
@@ -634,13 +660,19 @@ fn work_one(
 
     if let Some(bytes) = &w.msg {
         let rejection = match am_sync::Message::decode(bytes) {
-            Err(e) => Some(format!("the sync message is malformed: {e}")),
+            Err(e) => Some((
+                "malformed_message",
+                format!("the sync message is malformed: {e}"),
+            )),
             Ok(message) => {
                 let mut fork = loaded.doc.fork();
                 let mut received = sync_state.clone();
                 let applied = fork.sync().receive_sync_message(&mut received, message);
                 match applied {
-                    Err(e) => Some(format!("the changes cannot be applied: {e}")),
+                    Err(e) => Some((
+                        "unapplicable_changes",
+                        format!("the changes cannot be applied: {e}"),
+                    )),
                     Ok(()) => {
                         let after = fork.get_heads();
                         if after == before {
@@ -658,18 +690,19 @@ fn work_one(
                                     state_changed = true;
                                     None
                                 }
-                                Err(v) => Some(v.0),
+                                Err(v) => Some((v.code(), v.detail)),
                             }
                         }
                     }
                 }
             }
         };
-        if let Some(reason) = rejection {
-            tracing::warn!(doc = %ctx.doc_id, device = %device_actor, %reason, "sync rejected");
+        if let Some((code, reason)) = rejection {
+            tracing::warn!(doc = %ctx.doc_id, device = %device_actor, code, %reason, "sync rejected");
             return Outcome {
                 status: DocStatus::Rejected,
                 reason: Some(reason.clone()),
+                code: Some(code),
                 heads: sorted(before),
                 msg: None,
                 accepted: None,
@@ -682,7 +715,7 @@ fn work_one(
                         device_actor,
                         "sync.rejected",
                         ctx.doc_id.to_string(),
-                        serde_json::json!({ "account": ctx.writer.account, "reason": reason }),
+                        serde_json::json!({ "account": ctx.writer.account, "code": code, "reason": reason }),
                     ),
                 }),
             };
@@ -721,6 +754,7 @@ fn work_one(
     Outcome {
         status: DocStatus::Ok,
         reason: None,
+        code: None,
         heads,
         msg,
         accepted,

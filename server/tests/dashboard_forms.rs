@@ -733,9 +733,9 @@ fn a_dispatcher_dispatches_from_the_orders_page_and_a_refused_step_shows_its_cod
     let page = post(form("dispatched", "in_progress", ""))?;
     assert_eq!(
         (page.status, page.code()),
-        (StatusCode::FORBIDDEN, "order_forbidden")
+        (StatusCode::FORBIDDEN, "assignee_only")
     );
-    assert!(page.html.contains("data-code=\"order_forbidden\""));
+    assert!(page.html.contains("data-code=\"assignee_only\""));
     assert!(page.html.contains("只有接单的楼栋长可以开始办理"));
     let page = post(form("submitted", "under_review", ""))?;
     assert_eq!(

@@ -298,13 +298,13 @@ fn refused_steps_carry_their_codes_and_store_nothing() -> Result<()> {
     refuse(
         &dispatcher,
         json!({ "to": "in_progress" }),
-        "order_forbidden",
+        "assignee_only",
         StatusCode::FORBIDDEN,
     )?;
     refuse(
         &admin,
         json!({ "to": "in_progress" }),
-        "order_forbidden",
+        "assignee_only",
         StatusCode::FORBIDDEN,
     )?;
     head.sync()?;
@@ -330,7 +330,7 @@ fn refused_steps_carry_their_codes_and_store_nothing() -> Result<()> {
     refuse(
         &dispatcher,
         json!({ "to": "closed", "note": "联系不上" }),
-        "order_forbidden",
+        "confirmation_required",
         StatusCode::FORBIDDEN,
     )?;
     let (status, reply) = step(

@@ -62,3 +62,69 @@ fn the_worked_examples_decode_and_agree() -> Result<()> {
     assert_eq!(protocol::encode(&response2), rep2);
     Ok(())
 }
+
+#[test]
+fn every_write_rule_code_is_documented_and_every_documented_code_exists() -> Result<()> {
+    use doorstep_core::rules::Rule;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path)?;
+    let start = doc
+        .find("### 5.1 Codes of a refused document")
+        .context("§5.1")?;
+    let section = &doc[start..start + doc[start..].find("\n## ").context("end of §5")?];
+    let table = &section[..section.find("Other codes").context("second table")?];
+    let documented: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let codes: Vec<&str> = Rule::ALL.iter().map(|r| r.code()).collect();
+    assert_eq!(
+        documented, codes,
+        "§5.1 lists the rules in the code's order"
+    );
+    for code in codes {
+        assert_eq!(Rule::from_code(code).map(Rule::code), Some(code));
+    }
+    Ok(())
+}
+
+/// The codes in the first column of the table that follows `heading` (until a blank line after
+/// the table), in order.
+fn codes_in_table(doc: &str, heading: &str, column: usize) -> Result<Vec<String>> {
+    let start = doc.find(heading).with_context(|| heading.to_string())?;
+    let rest = &doc[start..];
+    let table = rest
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2);
+    let mut codes = Vec::new();
+    for line in table {
+        let cell = line.split('|').nth(column + 1).context("a column")?;
+        for code in cell.split('`').skip(1).step_by(2) {
+            codes.push(code.to_string());
+        }
+    }
+    Ok(codes)
+}
+
+#[test]
+fn the_documented_refusal_codes_are_the_codes_the_phone_knows() -> Result<()> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path)?;
+    let mut request = codes_in_table(&doc, "## 10. Errors", 1)?;
+    request.sort();
+    let mut known: Vec<String> = protocol::REQUEST_CODES
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    known.sort();
+    assert_eq!(request, known, "§10 and protocol::REQUEST_CODES");
+    let mut per_doc = codes_in_table(&doc, "Other codes of per-document answers", 1)?;
+    per_doc.sort();
+    per_doc.dedup();
+    let mut known: Vec<String> = protocol::DOC_CODES.iter().map(|c| c.to_string()).collect();
+    known.sort();
+    assert_eq!(per_doc, known, "§5.1 and protocol::DOC_CODES");
+    Ok(())
+}

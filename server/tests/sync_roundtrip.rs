@@ -200,3 +200,83 @@ fn sync_requests_are_a_documented_cbor_envelope() -> Result<()> {
         .collect::<Result<_, _>>()?;
     Ok(())
 }
+
+/// A transport that holds the first request until the test lets it go (or a minute passes, so
+/// that a phone that wrongly keeps its store locked fails the test instead of hanging it).
+struct Held {
+    inner: std::sync::Arc<InProcess>,
+    gate: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+    released_by_test: std::sync::atomic::AtomicBool,
+}
+
+impl doorstep_core::sync::Transport for Held {
+    fn post(
+        &self,
+        body: Vec<u8>,
+        token: &str,
+    ) -> Result<Vec<u8>, doorstep_core::sync::TransportError> {
+        let gate = self.gate.lock().expect("gate").take();
+        if let Some((entered, release)) = gate {
+            entered.send(()).expect("the test listens");
+            let released = release
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .is_ok();
+            self.released_by_test
+                .store(released, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.post(body, token)
+    }
+
+    fn enroll(&self, body: Vec<u8>) -> Result<Vec<u8>, doorstep_core::sync::TransportError> {
+        self.inner.enroll(body)
+    }
+}
+
+#[test]
+fn a_head_keeps_working_while_a_sync_waits_on_the_server_and_nothing_recorded_meanwhile_is_lost()
+-> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let units = units_of(&server, "3")?;
+    head.replica
+        .record_visit(demo::CAMPAIGN, &units[0], DoorOutcome::Delivered, "")?;
+
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let held = Held {
+        inner: head.transport.clone(),
+        gate: std::sync::Mutex::new(Some((entered_tx, release_rx))),
+        released_by_test: Default::default(),
+    };
+    let report = std::thread::scope(|s| -> Result<_> {
+        let syncing = s.spawn(|| head.replica.sync(&held, "0.1.0-test"));
+        entered.recv()?;
+        // The request is on the network. The unit list reads and a door is recorded at once.
+        assert_eq!(
+            head.replica.units("3", Some(demo::CAMPAIGN))?.len(),
+            units.len()
+        );
+        head.replica
+            .record_visit(demo::CAMPAIGN, &units[1], DoorOutcome::NotHome, "回头再来")?;
+        release.send(())?;
+        Ok(syncing.join().expect("the sync thread")?)
+    })?;
+    assert!(
+        held.released_by_test
+            .load(std::sync::atomic::Ordering::SeqCst),
+        "the visit was recorded while the request waited (the store was not locked across it)"
+    );
+    assert!(report.rejected.is_empty(), "{report:?}");
+
+    // Both visits are on the phone, and (after the sync that follows) on the server.
+    let visited = |doc: &FieldDoc| -> BTreeSet<String> {
+        doc.visits.values().map(|v| v.unit.clone()).collect()
+    };
+    let expected: BTreeSet<String> = [units[0].clone(), units[1].clone()].into();
+    assert_eq!(visited(&head.read::<FieldDoc>(&field("3"))?), expected);
+    let report = head.sync()?;
+    assert!(report.complete && report.rejected.is_empty(), "{report:?}");
+    assert_eq!(visited(&server.read::<FieldDoc>(&field("3"))?), expected);
+    assert_eq!(head.replica.pending_changes()?, 0);
+    Ok(())
+}

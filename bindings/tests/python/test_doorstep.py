@@ -188,7 +188,7 @@ class Offline(unittest.TestCase):
         self.phone.record_survey_answer(self.seed.survey, unit, {"s1": ["a", "b"]}, None)
         with self.assertRaises(d.ApiError.NotAllowed) as refused:
             self.phone.record_survey_answer(self.seed.survey, unit, {"s1": ["a", "b", "c"]}, None)
-        self.assertIn("at most 2", refused.exception.reason)
+        self.assertEqual(refused.exception.code, "invalid_answer")
 
     def test_household_edit_and_work_order_lifecycle(self):
         unit = self.phone.units("1", None)[1].unit.code
@@ -200,8 +200,9 @@ class Offline(unittest.TestCase):
             self.phone.move_order("1", order, to, "", None)
         stored = next(o for o in self.phone.orders("1") if o.id == order)
         self.assertEqual((stored.status, stored.assignee), (d.OrderStatus.CLAIMED, self.seed.account))
-        with self.assertRaises(d.ApiError.NotAllowed):
+        with self.assertRaises(d.ApiError.NotAllowed) as refused:
             self.phone.move_order("1", order, d.OrderStatus.CONFIRMED, "", None)
+        self.assertEqual(refused.exception.code, "order_transition")
 
     def test_bad_input_is_invalid_input_and_changes_nothing(self):
         before = self.phone.pending_count()
@@ -218,8 +219,9 @@ class Offline(unittest.TestCase):
         self.assertEqual(len(self.phone.buildings()), 3)
 
     def test_not_enrolled_sync_is_invalid_input(self):
-        with self.assertRaises(d.ApiError.InvalidInput):
+        with self.assertRaises(d.ApiError.InvalidInput) as refused:
             self.phone.sync()
+        self.assertEqual(refused.exception.code, "not_enrolled")
 
 
 class AgainstServer(unittest.TestCase):
@@ -333,7 +335,7 @@ class AgainstServer(unittest.TestCase):
         self.assertIn("airplane mode", network.exception.reason)
         with self.assertRaises(d.ApiError.RejectedByServer) as refused:
             p.enroll_via(UrllibTransport(self.server.url), self.server.url, "AAAA-BBBB-CCCC", "x")
-        self.assertIn("enrollment code", refused.exception.reason)
+        self.assertEqual(refused.exception.code, "invalid_enrollment_code")
         self.assertIsNone(p.identity())
 
 

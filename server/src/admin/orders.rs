@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use super::register::put_record;
 use super::{blocking, writer_of};
 use crate::auth::AdminSession;
-use crate::docs::DocError;
 use crate::error::{AppError, AppResult};
 use crate::json::JsonBody;
 use crate::projections::enum_name;
@@ -332,7 +331,7 @@ pub(crate) fn create_order_as(
         .change(&id, &writer, &session.actor(), "create work order", |d| {
             put_record(d, "orders", &value.id, &value)
         })
-        .map_err(refused)?;
+        .map_err(AppError::from)?;
     st.storage().append_audit(&[NewAuditEvent::new(
         session.actor(),
         "order.created",
@@ -407,22 +406,14 @@ fn stepped(
     next
 }
 
-/// Core's refusal of a work-order change as `order_forbidden`, with the rule's reason.
-fn refused(e: DocError) -> AppError {
-    match e {
-        DocError::NotAllowed(v) => AppError::new(StatusCode::FORBIDDEN, "order_forbidden", v.0),
-        other => other.into(),
-    }
-}
-
 /// Move work order `id` of `community`/`building` one step as `session`: the one implementation
 /// behind the JSON API and the dashboard's 微心愿 forms.
 ///
 /// Refusals: `order_changed` (409, the order moved on since the caller looked), `order_wrong_status`
 /// (409, core's lifecycle has no such step), `order_assignee_required` / `order_assignee_not_head`
 /// / `order_assignee_unexpected` (422), `order_reason_required` (422, closing an unconfirmed
-/// order), `order_forbidden` (403, core's rules refused it for this caller: e.g. only the
-/// assignee marks an order done).
+/// order), or 403 with the code of the write rule that refused it for this caller (e.g.
+/// `assignee_only`: only the assignee marks an order done).
 pub(crate) fn move_order_as(
     st: &AppState,
     session: &AdminSession,
@@ -522,7 +513,7 @@ pub(crate) fn move_order_as(
             &format!("work order {}", enum_name(&body.to)),
             |d| put_record(d, "orders", &value.id, &value),
         )
-        .map_err(refused)?;
+        .map_err(AppError::from)?;
     st.storage().append_audit(&[NewAuditEvent::new(
         session.actor(),
         "order.moved",

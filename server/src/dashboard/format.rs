@@ -134,6 +134,47 @@ impl Meter {
     }
 }
 
+/// The Chinese sentence for a refusal by one of core's write rules, for admins and officers on
+/// the dashboard (the phone app has its own words for building heads).
+pub fn rule_zh(rule: doorstep_core::rules::Rule) -> &'static str {
+    use doorstep_core::rules::Rule as R;
+    match rule {
+        R::ForeignActor => "这条修改带着另一台手机的身份，已拒绝。",
+        R::MalformedChange => "这条修改无法在现有数据上读懂，已拒绝。",
+        R::AdminOnly => "只有管理员可以修改这部分内容。",
+        R::NotAssigned => "这栋楼没有分配给您的账号。",
+        R::CampaignBackwards => "投票/议题只能向前推进，不能退回之前的状态。",
+        R::CampaignFrozen => "发布后名册、规则和议题已冻结，不能再修改。",
+        R::NoHousehold => "这一户还没有住户信息可以更正。",
+        R::HouseholdFieldsOnly => "楼栋长只能更正住户信息。",
+        R::InvalidHousehold => "住户信息不合规（例如人数须在 0 到 99 之间）。",
+        R::AppendOnly => "已记录的走访、送达、选票和裁决只能追加，不能修改或删除；更正请另记一条。",
+        R::OfficersOnly => "只有计票人可以裁决冲突。",
+        R::RollFrozen => "表决名册已冻结。",
+        R::ForbiddenPath => "这部分数据不允许这样写入。",
+        R::WrongCampaign => "这条记录属于另一项投票/议题。",
+        R::OwnerMismatch => "记录中的业主与表决名册不一致。",
+        R::UnknownCampaign => "找不到这项投票/议题。",
+        R::InvalidAdjudication => "裁决须从所列选票中选定一张（或都不选），并写明理由。",
+        R::InvalidRecord => "记录的编号或记录人不正确。",
+        R::NotOnRoll => "这一户不在本楼的表决名册上。",
+        R::CampaignClosed => "这项投票/议题当前不接受这项工作（未开始或已截止）。",
+        R::GracePeriodEnded => "截止前收回选票的补交期限已过。",
+        R::InvalidAnswer => "选票的填写不符合议题要求（选项不存在或选择过多）。",
+        R::OrderFieldsLocked => "心愿提交后只能改变状态和接单人。",
+        R::OrderTransition => "当前状态不能进行这一步。",
+        R::DispatcherOnly => "只有派单员（支部）可以审核、发布、派单和指定接单人。",
+        R::AssigneeOnly => "只有接单的楼栋长可以开始办理和标记办结。",
+        R::AssigneeRequired => "派单时请选择一位楼栋长。",
+        R::ConfirmationRequired => "居民尚未确认办好就关闭，须由管理员填写关闭原因。",
+    }
+}
+
+/// [`rule_zh`] for a machine code, when it is a rule's.
+pub fn rule_code_zh(code: &str) -> Option<&'static str> {
+    doorstep_core::rules::Rule::from_code(code).map(rule_zh)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

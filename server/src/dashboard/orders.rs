@@ -88,13 +88,10 @@ fn refusal_zh(code: &str) -> &'static str {
         "order_assignee_not_head" => "所选账号不是本楼的楼栋长。",
         "order_assignee_unexpected" => "只有派单时才指定接单人。",
         "order_reason_required" => "居民尚未确认办好就关闭，须填写关闭原因。",
-        "order_forbidden" => {
-            "规则不允许您的账号执行这一步（例如只有接单的楼栋长可以开始办理和标记办结）。"
-        }
         "forbidden" => "您的账号没有处理微心愿的权限。",
         "not_found" => "找不到这条心愿，可能已被删除或链接有误。",
         "invalid_input" => "提交的内容不完整或格式不对，请检查后重试。",
-        _ => "操作未完成，数据没有改动。",
+        code => format::rule_code_zh(code).unwrap_or("操作未完成，数据没有改动。"),
     }
 }
 

@@ -454,7 +454,7 @@ fn refusal_zh(code: &str) -> &'static str {
         "invalid_xlsx" => "这个文件不是可读取的 Excel 工作簿（.xlsx）。",
         "invalid_input" => "提交的内容不完整或格式不对，请检查后重试。",
         "forbidden" => "规则不允许您的账号修改名册。",
-        _ => "导入未完成，名册没有改动。",
+        code => format::rule_code_zh(code).unwrap_or("导入未完成，名册没有改动。"),
     }
 }
 

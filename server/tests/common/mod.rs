@@ -242,10 +242,9 @@ impl Phone {
     }
 
     pub fn sync(&self) -> Result<SyncReport> {
-        let transport = self.transport.clone();
         Ok(self
             .replica
-            .with_store(|store| sync::sync(store, transport.as_ref()))?)
+            .sync(self.transport.as_ref(), env!("CARGO_PKG_VERSION"))?)
     }
 
     /// Heads of a document on the phone (sorted), empty when not held.
