@@ -76,14 +76,16 @@ if [[ ! -f $BINDINGS_JAR ]]; then
     "$KOTLINC" -nowarn "$KT" -cp "$JNA" -d "$BINDINGS_JAR"
 fi
 APP_JAR=$OUT/mobile-demo.jar
-RUN_CP="$APP_JAR:$BINDINGS_JAR:$JNA:$KOTLIN_LIB/kotlin-stdlib.jar"
+# kotlinx-coroutines ships with the compiler package: app-core's StateFlows and dispatchers.
+COROUTINES=$KOTLIN_LIB/kotlinx-coroutines-core-jvm.jar
+RUN_CP="$APP_JAR:$BINDINGS_JAR:$JNA:$COROUTINES:$KOTLIN_LIB/kotlin-stdlib.jar"
 
 compile_app() {
     step "compiling mobile-demo"
     # app-core (the part an Android app keeps) and the JVM test app over it.
     "$KOTLINC" -nowarn "$ROOT"/mobile-demo/src/*.kt \
         $(find "$ROOT/mobile-demo/app-core/src" -name '*.kt' | sort) \
-        -cp "$BINDINGS_JAR:$JNA" -d "$APP_JAR"
+        -cp "$BINDINGS_JAR:$JNA:$COROUTINES" -d "$APP_JAR"
 }
 
 if [[ $MODE == bench ]]; then

@@ -7,9 +7,21 @@
 
 package doorstep.demo
 
+import doorstep.app.Clock
+import doorstep.app.ManualNetwork
 import doorstep.app.NextStep
+import doorstep.app.SyncEngine
+import doorstep.app.SyncStatus
+import doorstep.app.UrlConnectionTransport
 import doorstep.app.Refusals
 import java.io.File
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import java.nio.file.Files
 import uniffi.doorstep_ffi.Answer
 import uniffi.doorstep_ffi.ApiException
@@ -241,6 +253,47 @@ fun main(args: Array<String>) {
             val unit = second.units("2", campaign).first().unit.code
             second.recordVisit(campaign, unit, DoorOutcome.REFUSED, "")
             check(second.syncVia(transport).complete && second.pendingCount() == 0uL)
+        }
+
+        r.test("the sync engine: offline work waits, reconnecting delivers it, a dead server backs off") {
+            var now = 1_800_000_000_000L
+            val clock = Clock { now }
+            val network = ManualNetwork(online = true)
+            val transport = UrlConnectionTransport(server.url, network)
+            val p = DoorstepReplica.open(File(work, "engine.db").path)
+            p.enrollVia(transport, server.url, server.codes.getValue("4"), "JVM engine phone")
+            runBlocking {
+                val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+                val engine = SyncEngine(p, transport, network, clock, scope)
+                check(engine.syncNow() is SyncStatus.Done)
+                val before = AdminChecks(server).numbers(campaign, "4")
+
+                // 飞行模式: three doors recorded; syncing says offline and sends nothing.
+                network.set(false)
+                val units = p.units("4", campaign).map { it.unit.code }.take(3)
+                units.forEach { p.recordVisit(campaign, it, DoorOutcome.NOT_HOME, "") }
+                val sent = transport.requests
+                val offline = engine.syncNow()
+                check(offline is SyncStatus.Offline && offline.pending >= 1 && offline.lastSyncAt != null) { offline }
+                check(transport.requests == sent) { "an offline phone sends nothing" }
+
+                // The network comes back: the engine syncs by itself.
+                network.set(true)
+                val done = withTimeout(60_000) { engine.status.first { it is SyncStatus.Done } } as SyncStatus.Done
+                check(done.pending == 0L && done.rejected.isEmpty()) { done }
+                val after = AdminChecks(server).numbers(campaign, "4")
+                check(after.visits == before.visits + 3) { "$before -> $after" }
+
+                // A server that cannot be reached: retry later, doubling, not before the time.
+                val dead = SyncEngine(p, UrlConnectionTransport("http://127.0.0.1:${DemoServer.freePort()}"), network, clock, scope)
+                val failed = dead.syncNow()
+                check(failed is SyncStatus.Failed && failed.refusal.next == NextStep.RETRY_LATER && failed.retryAt == now + 5_000) { failed }
+                check(dead.tick() === failed) { "no retry before the back-off ends" }
+                now += 5_000
+                val again = dead.tick()
+                check(again is SyncStatus.Failed && again.retryAt == now + 10_000) { again }
+                scope.cancel()
+            }
         }
 
         r.test("transport failures from the app arrive as Network and RejectedByServer") {
