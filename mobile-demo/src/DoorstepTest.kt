@@ -13,6 +13,10 @@ import doorstep.app.NextStep
 import doorstep.app.SyncEngine
 import doorstep.app.SyncStatus
 import doorstep.app.UrlConnectionTransport
+import doorstep.app.DoorFilter
+import doorstep.app.DoorStatus
+import doorstep.app.UnitListEvent
+import doorstep.app.UnitListViewModel
 import doorstep.app.Refusals
 import java.io.File
 import kotlinx.coroutines.CoroutineScope
@@ -130,6 +134,36 @@ fun main(args: Array<String>) {
         val refused = expectThrows<ApiException.NotAllowed> { phone.moveOrder("1", order, OrderStatus.CLAIMED, "", null) }
         check(refused.code == "order_transition") { "${refused.code}: ${refused.reason}" }
         check(Refusals.of(refused).next == NextStep.SYNC_FIRST)
+    }
+
+    r.test("门牌列表: doors grouped by 单元 and 楼层 with their chips; filters count and narrow") {
+        runBlocking {
+            val core = Dispatchers.Default.limitedParallelism(1)
+            val vm = UnitListViewModel(phone, "3", seed.resolution, core, this)
+            vm.load()
+            val all = vm.state.value
+            check(!all.loading && all.error == null && all.total > 0) { all }
+            check(all.groups.first().title.matches(Regex("\\d+单元 · -?\\d+层"))) { all.groups.first().title }
+            val rows = all.groups.flatMap { it.rows }
+            check(rows.size == all.total)
+            check(rows.all { it.owner.isEmpty() || it.owner.contains('*') || it.owner.length <= 1 || it.owner.startsWith("（") }) { "owners are masked" }
+            // One door not at home twice, one collected: their chips say so.
+            // (the last door: the tests below use the first ones)
+            val door = rows.last { it.status == DoorStatus.NOT_VISITED }.unit
+            phone.recordVisit(seed.resolution, door, DoorOutcome.NOT_HOME, "")
+            phone.recordVisit(seed.resolution, door, DoorOutcome.NOT_HOME, "")
+            vm.load()
+            val chip = vm.state.value.groups.flatMap { it.rows }.single { it.unit == door }.chip
+            check(chip == "不在家×2") { chip }
+            val todo = vm.state.value.counts.getValue(DoorFilter.TO_DO)
+            vm.onEvent(UnitListEvent.Filter(DoorFilter.NOT_VISITED))
+            val narrowed = vm.state.value
+            check(narrowed.groups.flatMap { it.rows }.all { it.status == DoorStatus.NOT_VISITED })
+            check(narrowed.groups.sumOf { it.rows.size } == narrowed.counts.getValue(DoorFilter.NOT_VISITED))
+            check(todo >= narrowed.counts.getValue(DoorFilter.NOT_VISITED))
+        }
+        val missing = expectThrows<ApiException.InvalidInput> { phone.units("42", null) }
+        check(Refusals.of(missing).next == NextStep.SYNC_FIRST)
     }
 
     r.test("every code a refusal can carry has a Chinese sentence in the app") {
