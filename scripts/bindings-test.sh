@@ -84,7 +84,7 @@ compile_app() {
     step "compiling mobile-demo"
     # app-core (the part an Android app keeps) and the JVM test app over it.
     "$KOTLINC" -nowarn "$ROOT"/mobile-demo/src/*.kt \
-        $(find "$ROOT/mobile-demo/app-core/src" -name '*.kt' | sort) \
+        $(find "$ROOT/mobile-demo/app-core/src" "$ROOT/mobile-demo/app-desktop/src" -name '*.kt' | sort) \
         -cp "$BINDINGS_JAR:$JNA:$COROUTINES" -d "$APP_JAR"
 }
 
@@ -144,7 +144,9 @@ tally "$SWIFT_LOG"
 compile_app
 step "Kotlin test (java -ea)"
 KOTLIN_LOG=$OUT/kotlin-test.log
-java -ea -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepTestKt \
+# Screens are painted headless into PNGs kept under build/screenshots/app (test artefacts).
+java -ea -Djava.awt.headless=true -Ddoorstep.screenshots="$ROOT/build/screenshots/app" \
+    -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepTestKt \
     "$ROOT/target/debug/doorstep-server" 2>&1 | tee "$KOTLIN_LOG" || true
 tally "$KOTLIN_LOG"
 

@@ -17,6 +17,12 @@ import doorstep.app.DoorFilter
 import doorstep.app.DoorStatus
 import doorstep.app.UnitListEvent
 import doorstep.app.UnitListViewModel
+import doorstep.desktop.PHONE_HEIGHT
+import doorstep.desktop.PHONE_WIDTH
+import doorstep.desktop.Theme
+import doorstep.desktop.doorListScreen
+import doorstep.desktop.screenshot
+import doorstep.desktop.syncStripText
 import doorstep.app.Refusals
 import java.io.File
 import kotlinx.coroutines.CoroutineScope
@@ -162,6 +168,24 @@ fun main(args: Array<String>) {
             check(narrowed.groups.sumOf { it.rows.size } == narrowed.counts.getValue(DoorFilter.NOT_VISITED))
             check(todo >= narrowed.counts.getValue(DoorFilter.NOT_VISITED))
         }
+        // The screen over that state, at normal and large text, kept as test artefacts.
+        val shots = File(System.getProperty("doorstep.screenshots") ?: work.path)
+        val vm = runBlocking {
+            UnitListViewModel(phone, "3", seed.resolution, Dispatchers.Default, this).also { it.load() }
+        }
+        val strip = SyncStatus.Offline(pending = 5, lastSyncAt = 1_767_000_000_000)
+        for (large in listOf(false, true)) {
+            val file = File(shots, if (large) "door-list-large.png" else "door-list.png")
+            screenshot(doorListScreen(vm.state.value, strip, Theme(large), "3号楼"), file)
+            val image = javax.imageio.ImageIO.read(file)
+            check(image.width == PHONE_WIDTH && image.height == PHONE_HEIGHT)
+            // Dark text is drawn in the list area (not a blank or all-header image).
+            val dark = (0 until image.width step 2).sumOf { x ->
+                (400 until image.height step 4).count { y -> (image.getRGB(x, y) and 0xFF) < 0x60 }
+            }
+            check(dark > 200) { "the list has text: $dark dark samples in ${file.name}" }
+        }
+        check(syncStripText(strip).startsWith("离线 · 5 条待同步 · 上次同步 "))
         val missing = expectThrows<ApiException.InvalidInput> { phone.units("42", null) }
         check(Refusals.of(missing).next == NextStep.SYNC_FIRST)
     }
