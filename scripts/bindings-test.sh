@@ -149,6 +149,10 @@ java -ea -Djava.awt.headless=true -Ddoorstep.screenshots="$ROOT/build/screenshot
     -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepTestKt \
     "$ROOT/target/debug/doorstep-server" 2>&1 | tee "$KOTLIN_LOG" || true
 tally "$KOTLIN_LOG"
+# The README shows one of the app's screens, as the test painted it.
+if [[ -f $ROOT/build/screenshots/app/door-list-large.png ]]; then
+    cp "$ROOT/build/screenshots/app/door-list-large.png" "$ROOT/docs/screenshots/app-door-list-large.png"
+fi
 
 # --- Python -----------------------------------------------------------------------------------
 step "Python test"
