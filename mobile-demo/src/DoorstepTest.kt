@@ -21,6 +21,8 @@ import doorstep.desktop.PHONE_HEIGHT
 import doorstep.desktop.PHONE_WIDTH
 import doorstep.desktop.Theme
 import doorstep.desktop.doorListScreen
+import doorstep.desktop.homeScreen
+import doorstep.app.HomeViewModel
 import doorstep.desktop.screenshot
 import doorstep.desktop.syncStripText
 import doorstep.app.Refusals
@@ -186,6 +188,20 @@ fun main(args: Array<String>) {
             check(dark > 200) { "the list has text: $dark dark samples in ${file.name}" }
         }
         check(syncStripText(strip).startsWith("离线 · 5 条待同步 · 上次同步 "))
+
+        // 首页: every assigned building's progress in the campaign being worked, and the cards.
+        val home = HomeViewModel(phone, Dispatchers.Default)
+        runBlocking { home.load() }
+        val h = home.state.value
+        check(h.error == null && h.campaigns.isNotEmpty() && h.following != null) { h }
+        check(h.buildings.map { it.id } == listOf("1", "2", "3")) { h.buildings }
+        val line3 = h.buildings.single { it.id == "3" }.line
+        check(Regex("3号楼 已走访 \\d+/28 户 · 已收回 \\d+ 票").matches(line3)) { line3 }
+        for (large in listOf(false, true)) {
+            val file = File(shots, if (large) "home-large.png" else "home.png")
+            screenshot(homeScreen(h, strip, Theme(large), "太平洋花园"), file)
+            check(javax.imageio.ImageIO.read(file).width == PHONE_WIDTH)
+        }
         val missing = expectThrows<ApiException.InvalidInput> { phone.units("42", null) }
         check(Refusals.of(missing).next == NextStep.SYNC_FIRST)
     }

@@ -210,3 +210,59 @@ private fun layoutTree(c: Component) {
     c.doLayout()
     if (c is java.awt.Container) c.components.forEach(::layoutTree)
 }
+
+/** 首页: the sync strip, each assigned building's progress, and the campaign cards. */
+fun homeScreen(state: doorstep.app.HomeState, sync: SyncStatus, t: Theme, community: String): JComponent {
+    val root = JPanel().apply {
+        layout = BoxLayout(this, BoxLayout.Y_AXIS)
+        background = Color.WHITE
+    }
+    fun block(c: JComponent): JComponent = c.apply {
+        alignmentX = Component.LEFT_ALIGNMENT
+        maximumSize = Dimension(PHONE_WIDTH, preferredSize.height)
+    }
+    root.add(block(JPanel(BorderLayout()).apply {
+        background = Theme.BAR
+        border = BorderFactory.createEmptyBorder(12, 14, 12, 14)
+        add(label("$community · 首页", t.font(t.title, bold = true), Color.WHITE), BorderLayout.CENTER)
+    }))
+    root.add(block(syncStrip(sync, t)))
+    root.add(block(label("我的楼栋", t.font(t.small, bold = true), Theme.MUTED).apply {
+        border = BorderFactory.createEmptyBorder(14, 14, 6, 14)
+    }))
+    for (b in state.buildings) {
+        root.add(block(JPanel(BorderLayout()).apply {
+            background = Color.WHITE
+            border = BorderFactory.createCompoundBorder(
+                BorderFactory.createMatteBorder(0, 0, 1, 0, Theme.LINE),
+                BorderFactory.createEmptyBorder(0, 14, 0, 14),
+            )
+            preferredSize = Dimension(PHONE_WIDTH, t.row)
+            add(label(b.line, t.font(t.body, bold = true)), BorderLayout.CENTER)
+            add(label("›", t.font(t.title), Theme.MUTED), BorderLayout.EAST)
+        }))
+    }
+    root.add(block(label("投票与议题", t.font(t.small, bold = true), Theme.MUTED).apply {
+        border = BorderFactory.createEmptyBorder(18, 14, 6, 14)
+    }))
+    for (c in state.campaigns) {
+        root.add(block(JPanel().apply {
+            layout = BoxLayout(this, BoxLayout.Y_AXIS)
+            background = Color(0xF7, 0xF9, 0xFC)
+            border = BorderFactory.createCompoundBorder(
+                BorderFactory.createEmptyBorder(4, 10, 4, 10),
+                BorderFactory.createCompoundBorder(
+                    BorderFactory.createLineBorder(Theme.LINE),
+                    BorderFactory.createEmptyBorder(10, 12, 10, 12),
+                ),
+            )
+            add(label(c.title, t.font(t.body, bold = true)))
+            add(label("${c.kind} · ${c.status}" + if (c.accepting) " · 可以上门" else "", t.font(t.small), Theme.MUTED))
+        }))
+    }
+    state.error?.let { root.add(block(label(it.sentence, t.font(t.body), Color(0x8A, 0x16, 0x16)))) }
+    return JPanel(BorderLayout()).apply {
+        background = Color.WHITE
+        add(root, BorderLayout.NORTH)
+    }
+}
