@@ -10,7 +10,7 @@ use crate::error::{ApiError, guard};
 use crate::transport::{Foreign, SyncTransport};
 use crate::types::{
     Answer, Attention, Building, CampaignSummary, DoorOutcome, HouseholdEdit, Identity,
-    OrderStatus, SyncReport, UnitView, WorkOrder, core_answers, survey_answers,
+    OrderStatus, SyncReport, TimelineEntry, UnitView, WorkOrder, core_answers, survey_answers,
 };
 
 /// The version reported to the server at enrollment and with every sync.
@@ -119,6 +119,16 @@ impl DoorstepReplica {
                 self.replica.units(&building, campaign.as_deref())?,
             ))
         })
+    }
+
+    /// The door's visits, deliveries and ballots in `campaign`, oldest first, each with whether
+    /// the server has it yet (门户详情's ✓已同步 / ⏳待同步).
+    pub fn unit_timeline(
+        &self,
+        campaign: String,
+        unit: String,
+    ) -> Result<Vec<TimelineEntry>, ApiError> {
+        guard(|| Ok(into_all(self.replica.unit_timeline(&campaign, &unit)?)))
     }
 
     /// Record one door's outcome for a campaign; returns the visit's id.

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use doorstep_core::ballots::BallotConflict as CoreBallotConflict;
 use doorstep_core::conflicts::FieldConflict;
 use doorstep_core::model::{self, Household, Unit};
-use doorstep_core::replica;
+use doorstep_core::replica::{self, TimelineKind};
 
 // ---------------------------------------------------------------------------------------------
 // Closed enums: core's own types.
@@ -270,6 +270,44 @@ impl From<replica::UnitView> for UnitView {
             last_outcome: v.last_outcome,
             visits: saturating_u32(v.visits),
             ballot_recorded: v.ballot_recorded,
+        }
+    }
+}
+
+/// What a timeline entry records.
+#[uniffi::remote(Enum)]
+pub enum TimelineKind {
+    Visit,
+    Delivery,
+    Ballot,
+}
+
+/// One record of a door's timeline (门户详情), oldest first; `synced` is false while the record
+/// waits on this phone (⏳待同步) and true once the server has it (✓已同步).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TimelineEntry {
+    pub kind: TimelineKind,
+    pub id: String,
+    /// ms since the epoch (phone clock).
+    pub at: i64,
+    pub outcome: Option<DoorOutcome>,
+    pub note: String,
+    pub by: String,
+    pub supersedes: Option<String>,
+    pub synced: bool,
+}
+
+impl From<replica::TimelineEntry> for TimelineEntry {
+    fn from(e: replica::TimelineEntry) -> Self {
+        TimelineEntry {
+            kind: e.kind,
+            id: e.id,
+            at: e.at,
+            outcome: e.outcome,
+            note: e.note,
+            by: e.by,
+            supersedes: e.supersedes,
+            synced: e.synced,
         }
     }
 }

@@ -51,6 +51,31 @@ impl Identity {
     }
 }
 
+/// What a timeline entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineKind {
+    Visit,
+    Delivery,
+    Ballot,
+}
+
+/// One record of a door's timeline (门户详情), with whether the server already has it
+/// (✓已同步) or it waits on this phone (⏳待同步).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub kind: TimelineKind,
+    pub id: String,
+    pub at: Millis,
+    /// The door outcome, for visits.
+    pub outcome: Option<DoorOutcome>,
+    pub note: String,
+    /// The account that recorded it.
+    pub by: String,
+    /// For a ballot correction: the ballot it replaces.
+    pub supersedes: Option<String>,
+    pub synced: bool,
+}
+
 /// A unit as the door-to-door list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitView {
@@ -229,6 +254,83 @@ impl Replica {
                 }
             })
             .collect())
+    }
+
+    /// The visits, deliveries and ballots of `unit` in `campaign`, oldest first, each marked
+    /// synced when the server's last reported heads include it.
+    pub fn unit_timeline(&self, campaign: &str, unit: &str) -> Result<Vec<TimelineEntry>> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let id = DocId::Field {
+            campaign: campaign.to_string(),
+            building: building_of(unit)?.to_string(),
+        };
+        let server_heads = crate::store::server_status(inner.store.conn(), &id)?
+            .map(|s| s.server_heads)
+            .unwrap_or_default();
+        let doc = inner
+            .doc(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("{id} is not on this phone yet; sync first")))?;
+        let field = doc.read::<FieldDoc>()?;
+        // What the server has: the document as of the heads it last reported (when this phone
+        // has them all; otherwise nothing is known to be there).
+        let am = doc.automerge();
+        let on_server: Option<FieldDoc> = if !server_heads.is_empty()
+            && server_heads
+                .iter()
+                .all(|h| am.get_change_by_hash(h).is_some())
+        {
+            let fork = am.fork_at(&server_heads)?;
+            Some(autosurgeon::hydrate(&fork).map_err(|e| Error::Shape(e.to_string()))?)
+        } else {
+            None
+        };
+        let synced = |collection: &str, key: &str| -> bool {
+            on_server.as_ref().is_some_and(|f| match collection {
+                "visits" => f.visits.contains_key(key),
+                "deliveries" => f.deliveries.contains_key(key),
+                _ => f.ballots.contains_key(key),
+            })
+        };
+        let mut out: Vec<TimelineEntry> = Vec::new();
+        for v in field.visits.values().filter(|v| v.unit == unit) {
+            out.push(TimelineEntry {
+                kind: TimelineKind::Visit,
+                id: v.id.clone(),
+                at: v.at,
+                outcome: Some(v.outcome),
+                note: v.note.clone(),
+                by: v.by.clone(),
+                supersedes: None,
+                synced: synced("visits", &v.id),
+            });
+        }
+        for d in field.deliveries.values().filter(|d| d.unit == unit) {
+            out.push(TimelineEntry {
+                kind: TimelineKind::Delivery,
+                id: d.id.clone(),
+                at: d.at,
+                outcome: None,
+                note: String::new(),
+                by: d.by.clone(),
+                supersedes: None,
+                synced: synced("deliveries", &d.id),
+            });
+        }
+        for b in field.ballots.values().filter(|b| b.unit == unit) {
+            out.push(TimelineEntry {
+                kind: TimelineKind::Ballot,
+                id: b.id.clone(),
+                at: b.collected_at,
+                outcome: None,
+                note: String::new(),
+                by: b.by.clone(),
+                supersedes: b.supersedes.clone(),
+                synced: synced("ballots", &b.id),
+            });
+        }
+        out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
     }
 
     /// Record one door's outcome for a campaign; returns the visit's id.

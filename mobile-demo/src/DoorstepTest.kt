@@ -23,6 +23,8 @@ import doorstep.desktop.Theme
 import doorstep.desktop.doorListScreen
 import doorstep.desktop.homeScreen
 import doorstep.app.HomeViewModel
+import doorstep.app.DoorViewModel
+import doorstep.desktop.doorScreen
 import doorstep.desktop.screenshot
 import doorstep.desktop.syncStripText
 import doorstep.app.Refusals
@@ -340,6 +342,10 @@ fun main(args: Array<String>) {
                 val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
                 val engine = SyncEngine(p, transport, network, clock, scope)
                 check(engine.syncNow() is SyncStatus.Done)
+                val first = p.units("4", campaign).first().unit.code
+                val door = DoorViewModel(p, "4", campaign, first, Dispatchers.Default)
+                check(door.record(DoorOutcome.COME_BACK, "下午再来") == null)
+                check(engine.syncNow() is SyncStatus.Done)
                 val before = AdminChecks(server).numbers(campaign, "4")
 
                 // 飞行模式: three doors recorded; syncing says offline and sends nothing.
@@ -350,6 +356,14 @@ fun main(args: Array<String>) {
                 val offline = engine.syncNow()
                 check(offline is SyncStatus.Offline && offline.pending >= 1 && offline.lastSyncAt != null) { offline }
                 check(transport.requests == sent) { "an offline phone sends nothing" }
+                // 门户详情: the morning's visit is on the server, the offline one waits.
+                door.load()
+                val lines = door.state.value.lines
+                check(lines.map { it.mark } == listOf("✓已同步", "⏳待同步") && door.state.value.waiting == 1) { lines }
+                check(lines[0].what == "走访：约定再访" && lines[0].note == "下午再来") { lines }
+                val shots = File(System.getProperty("doorstep.screenshots") ?: work.path)
+                screenshot(doorScreen(door.state.value, Theme(false), "4号楼"), File(shots, "door.png"))
+                screenshot(doorScreen(door.state.value, Theme(true), "4号楼"), File(shots, "door-large.png"))
 
                 // The network comes back: the engine syncs by itself.
                 network.set(true)
@@ -357,6 +371,8 @@ fun main(args: Array<String>) {
                 check(done.pending == 0L && done.rejected.isEmpty()) { done }
                 val after = AdminChecks(server).numbers(campaign, "4")
                 check(after.visits == before.visits + 3) { "$before -> $after" }
+                door.load()
+                check(door.state.value.waiting == 0 && door.state.value.lines.all { it.synced }) { door.state.value }
 
                 // A server that cannot be reached: retry later, doubling, not before the time.
                 val dead = SyncEngine(p, UrlConnectionTransport("http://127.0.0.1:${DemoServer.freePort()}"), network, clock, scope)

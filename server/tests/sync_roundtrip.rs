@@ -280,3 +280,33 @@ fn a_head_keeps_working_while_a_sync_waits_on_the_server_and_nothing_recorded_me
     assert_eq!(head.replica.pending_changes()?, 0);
     Ok(())
 }
+
+#[test]
+fn a_door_timeline_says_which_records_wait_on_the_phone_until_the_server_has_them() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let unit = units_of(&server, "3")?.remove(0);
+    head.replica
+        .record_visit(demo::CAMPAIGN, &unit, DoorOutcome::NotHome, "")?;
+    head.replica.record_delivery(demo::CAMPAIGN, &unit)?;
+    let waiting = head.replica.unit_timeline(demo::CAMPAIGN, &unit)?;
+    assert_eq!(waiting.len(), 2);
+    assert!(
+        waiting.iter().all(|e| !e.synced),
+        "⏳待同步 before the sync: {waiting:?}"
+    );
+    assert!(waiting[0].at <= waiting[1].at, "oldest first");
+
+    head.sync()?;
+    let later = head.replica.unit_timeline(demo::CAMPAIGN, &unit)?;
+    assert!(
+        later.iter().all(|e| e.synced),
+        "✓已同步 after it: {later:?}"
+    );
+    // One more door outcome: only it waits.
+    head.replica
+        .record_visit(demo::CAMPAIGN, &unit, DoorOutcome::Delivered, "")?;
+    let mixed = head.replica.unit_timeline(demo::CAMPAIGN, &unit)?;
+    assert_eq!(mixed.iter().filter(|e| !e.synced).count(), 1, "{mixed:?}");
+    Ok(())
+}

@@ -76,6 +76,11 @@ private fun label(text: String, font: Font, colour: Color = Theme.INK): JLabel =
         foreground = colour
     }
 
+/** [text] with the characters [font] cannot draw (e.g. ⏳, which Android's emoji font has)
+ *  replaced by ○, so a sign never turns into an empty box. */
+fun displayable(text: String, font: Font): String =
+    text.map { c -> if (font.canDisplay(c)) c else '○' }.joinToString("")
+
 private fun clock(at: Long): String =
     SimpleDateFormat("HH:mm").apply { timeZone = TimeZone.getTimeZone("Asia/Shanghai") }.format(Date(at))
 
@@ -261,6 +266,73 @@ fun homeScreen(state: doorstep.app.HomeState, sync: SyncStatus, t: Theme, commun
         }))
     }
     state.error?.let { root.add(block(label(it.sentence, t.font(t.body), Color(0x8A, 0x16, 0x16)))) }
+    return JPanel(BorderLayout()).apply {
+        background = Color.WHITE
+        add(root, BorderLayout.NORTH)
+    }
+}
+
+/** 门户详情 with the 记录结果 buttons: the door, its timeline (✓已同步 / ⏳待同步), one tap. */
+fun doorScreen(state: doorstep.app.DoorState, t: Theme, buildingLabel: String): JComponent {
+    val root = JPanel().apply {
+        layout = BoxLayout(this, BoxLayout.Y_AXIS)
+        background = Color.WHITE
+    }
+    fun block(c: JComponent): JComponent = c.apply {
+        alignmentX = Component.LEFT_ALIGNMENT
+        maximumSize = Dimension(PHONE_WIDTH, preferredSize.height)
+    }
+    root.add(block(JPanel(BorderLayout()).apply {
+        background = Theme.BAR
+        border = BorderFactory.createEmptyBorder(12, 14, 12, 14)
+        add(label("$buildingLabel ${state.room} · ${state.owner}", t.font(t.title, bold = true), Color.WHITE), BorderLayout.CENTER)
+    }))
+    root.add(block(label(
+        if (state.waiting > 0) "本户 ${state.waiting} 条记录待同步" else "本户记录均已同步",
+        t.font(t.small, bold = true),
+        Theme.MUTED,
+    ).apply { border = BorderFactory.createEmptyBorder(12, 14, 6, 14) }))
+    for (line in state.lines) {
+        root.add(block(JPanel(BorderLayout(8, 0)).apply {
+            background = Color.WHITE
+            border = BorderFactory.createCompoundBorder(
+                BorderFactory.createMatteBorder(0, 0, 1, 0, Theme.LINE),
+                BorderFactory.createEmptyBorder(0, 14, 0, 14),
+            )
+            preferredSize = Dimension(PHONE_WIDTH, t.row)
+            add(label(line.time, t.font(t.small), Theme.MUTED), BorderLayout.WEST)
+            add(label(line.what + if (line.note.isNotEmpty()) "（${line.note}）" else "", t.font(t.body)), BorderLayout.CENTER)
+            val (bg, fg) = if (line.synced) Color(0xDD, 0xF3, 0xE2) to Color(0x14, 0x55, 0x2B) else Color(0xFF, 0xF0, 0xC8) to Color(0x6B, 0x45, 0x00)
+            add(JPanel(FlowLayout(FlowLayout.RIGHT, 0, (t.row - 34) / 2)).apply {
+                isOpaque = false
+                add(label(displayable(line.mark, t.font(t.small, bold = true)), t.font(t.small, bold = true), fg).apply {
+                    isOpaque = true
+                    background = bg
+                    border = BorderFactory.createEmptyBorder(6, 6, 6, 6)
+                })
+            }, BorderLayout.EAST)
+        }))
+    }
+    root.add(block(label("记录结果（点一下即保存）", t.font(t.small, bold = true), Theme.MUTED).apply {
+        border = BorderFactory.createEmptyBorder(16, 14, 6, 14)
+    }))
+    root.add(block(JPanel(GridLayout(0, 2, 8, 8)).apply {
+        background = Color.WHITE
+        border = BorderFactory.createEmptyBorder(0, 14, 10, 14)
+        for (o in doorstep.app.OUTCOME_BUTTONS) {
+            add(label(doorstep.app.outcomeZh(o), t.font(t.body, bold = true), Color.WHITE).apply {
+                isOpaque = true
+                background = Theme.BAR
+                horizontalAlignment = SwingConstants.CENTER
+                preferredSize = Dimension(0, maxOf(MIN_TAP, t.row - 8))
+            })
+        }
+    }))
+    state.error?.let {
+        root.add(block(label("<html>${it.sentence}</html>", t.font(t.body), Color(0x8A, 0x16, 0x16)).apply {
+            border = BorderFactory.createEmptyBorder(6, 14, 6, 14)
+        }))
+    }
     return JPanel(BorderLayout()).apply {
         background = Color.WHITE
         add(root, BorderLayout.NORTH)
