@@ -40,7 +40,8 @@ impl From<Error> for ApiError {
             | Error::BadDocId(_)
             | Error::Import { .. }
             | Error::NotFound(_)
-            | Error::NotEnrolled => ApiError::InvalidInput {
+            | Error::NotEnrolled
+            | Error::WrongKey => ApiError::InvalidInput {
                 code,
                 reason: e.to_string(),
             },

@@ -39,6 +39,20 @@ impl DoorstepReplica {
         })
     }
 
+    /// Open (or create) the replica at `path`, encrypted at rest with `key`: 32 random bytes the
+    /// app keeps in the platform's key store (Android Keystore, iOS Keychain). A plain store
+    /// from an earlier app version is encrypted first, keeping every record. A key that does not
+    /// open the store is `InvalidInput` with code `wrong_key`, and nothing on disk changes.
+    #[uniffi::constructor]
+    pub fn open_encrypted(path: String, key: Vec<u8>) -> Result<Arc<DoorstepReplica>, ApiError> {
+        guard(|| {
+            let key = doorstep_core::encryption::StoreKey::from_bytes(&key)?;
+            Ok(Arc::new(DoorstepReplica {
+                replica: Arc::new(Replica::open_encrypted(path, &key)?),
+            }))
+        })
+    }
+
     /// Enroll with the server at `server_url` (e.g. `https://doorstep.example.org`) using the
     /// one-time `code` shown on the dashboard, over the built-in HTTP client. `label` names the
     /// phone on the dashboard (a model name, never a person's name). Returns who this install

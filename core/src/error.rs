@@ -30,6 +30,9 @@ pub enum Error {
     /// The phone has not enrolled with a server yet (scan the code on the dashboard first).
     #[error("this phone is not enrolled yet")]
     NotEnrolled,
+    /// The encrypted store does not open with the key the app gave; nothing was changed.
+    #[error("the phone's store does not open with this key")]
+    WrongKey,
     /// Something asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -57,6 +60,7 @@ impl Error {
         "invalid_input",
         "bad_import",
         "not_enrolled",
+        "wrong_key",
         "not_on_phone",
         "automerge",
         "storage",
@@ -76,6 +80,7 @@ impl Error {
             Error::Invalid(_) => "invalid_input",
             Error::Import { .. } => "bad_import",
             Error::NotEnrolled => "not_enrolled",
+            Error::WrongKey => "wrong_key",
             // On the phone: what was asked for has not reached it (sync first), or was removed.
             Error::NotFound(_) => "not_on_phone",
             Error::Automerge(_) => "automerge",

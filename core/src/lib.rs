@@ -6,6 +6,7 @@ pub mod ballots;
 pub mod campaign;
 pub mod conflicts;
 pub mod doc;
+pub mod encryption;
 pub mod error;
 pub mod import;
 pub mod model;

@@ -16,6 +16,7 @@ use crate::conflicts::{FieldConflict, household_conflicts};
 use crate::doc::{
     BuildingDoc, CampaignDoc, DocId, DocKind, Document, FieldDoc, OrdersDoc, RegisterDoc,
 };
+use crate::encryption::StoreKey;
 use crate::error::{Error, Result};
 use crate::model::{
     Answer, Ballot, Building, Campaign, Delivery, DoorOutcome, Household, Millis, Occupancy,
@@ -23,7 +24,7 @@ use crate::model::{
 };
 use crate::roll::Roll;
 use crate::rules::{Context, Writer, check_changes};
-use crate::store::{ServerStatus, Store, Verdict};
+use crate::store::{ServerStatus, Store, StoreConfig, Verdict};
 use crate::sync::{HttpTransport, SyncReport, Transport};
 
 /// The settings key under which the enrolled identity is kept.
@@ -123,6 +124,16 @@ impl Replica {
     /// Open (or create) the replica stored at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Replica> {
         Ok(Replica::from_store(Store::open(path)?))
+    }
+
+    /// Open (or create) the replica stored at `path`, encrypted at rest with `key`; a plain store
+    /// from before is encrypted first without losing a record (see [`Store::open_encrypted`]).
+    pub fn open_encrypted(path: impl AsRef<Path>, key: &StoreKey) -> Result<Replica> {
+        Ok(Replica::from_store(Store::open_encrypted(
+            path,
+            key,
+            StoreConfig::default(),
+        )?))
     }
 
     /// A replica over an already open store (tests use an in-memory one).

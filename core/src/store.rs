@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use uuid::Uuid;
 
 use crate::doc::{DocId, Document};
+use crate::encryption::{self, StoreKey};
 use crate::error::{Error, Result};
 use crate::model::{Millis, now_millis};
 
@@ -276,7 +277,29 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path)?;
-        Store::init(conn, config, Some(path))
+        Store::init(conn, config, Some(path), false)
+    }
+
+    /// Open (creating if needed) the store at `path`, encrypted with `key` (SQLCipher).
+    ///
+    /// A plain store written before encryption is encrypted in place first, keeping every
+    /// record ([`crate::encryption::encrypt_in_place`]). A key that does not open the store is
+    /// [`Error::WrongKey`] (`wrong_key`), and nothing on disk changes.
+    pub fn open_encrypted(
+        path: impl AsRef<Path>,
+        key: &StoreKey,
+        config: StoreConfig,
+    ) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if encryption::is_plain(&path)? {
+            encryption::encrypt_in_place(&path, key)?;
+        }
+        let conn = Connection::open(&path)?;
+        encryption::apply_key(&conn, key)?;
+        let store = Store::init(conn, config, Some(path.clone()), true)?;
+        // An encryption interrupted after its rename left the old plain copy: remove it now.
+        encryption::remove_plain_leftover(&path)?;
+        Ok(store)
     }
 
     /// A store that lives in memory only (tests, previews).
@@ -285,10 +308,15 @@ impl Store {
     }
 
     pub fn open_in_memory_with(config: StoreConfig) -> Result<Store> {
-        Store::init(Connection::open_in_memory()?, config, None)
+        Store::init(Connection::open_in_memory()?, config, None, false)
     }
 
-    fn init(mut conn: Connection, config: StoreConfig, path: Option<PathBuf>) -> Result<Store> {
+    fn init(
+        mut conn: Connection,
+        config: StoreConfig,
+        path: Option<PathBuf>,
+        keyed: bool,
+    ) -> Result<Store> {
         let label = path
             .as_ref()
             .map_or_else(|| ":memory:".to_string(), |p| p.display().to_string());
@@ -296,9 +324,14 @@ impl Store {
         let app_id: i32 = conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
             .map_err(|e| match e.sqlite_error_code() {
+                // Under a key, an unreadable first page means the key does not fit (nothing
+                // has been written: the store is as it was).
+                Some(ffi::ErrorCode::NotADatabase) if keyed => Error::WrongKey,
                 Some(ffi::ErrorCode::NotADatabase) => refuse(
                     ffi::SQLITE_NOTADB,
-                    format!("{label} is not a doorstep store: {e}"),
+                    format!(
+                        "{label} is not a doorstep store (or an encrypted one opened without its key): {e}"
+                    ),
                 ),
                 _ => Error::Storage(e),
             })?;

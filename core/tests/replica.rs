@@ -237,3 +237,164 @@ fn refused_actions_leave_nothing_behind() {
         .expect("visit");
     assert_eq!(replica.pending_changes().expect("pending"), 1);
 }
+
+/// Every file of the store's folder, concatenated (the database, its WAL, anything left beside).
+fn folder_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        all.extend(std::fs::read(entry.expect("entry").path()).expect("read"));
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// The residents' names and phone numbers building 3's head carries.
+fn personal_data(replica: &Replica) -> Vec<String> {
+    let mut out = Vec::new();
+    for view in replica.units("3", None).expect("units") {
+        out.extend(view.unit.owner_names.iter().cloned());
+        if let Some(h) = view.household {
+            out.extend([h.contact_name, h.phone]);
+        }
+    }
+    out.retain(|s| s.chars().count() >= 2);
+    assert!(out.len() > 20, "building 3 has names and phones: {out:?}");
+    out
+}
+
+#[test]
+fn an_old_plain_store_is_encrypted_in_place_keeping_every_record_and_no_name_stays_readable() {
+    use doorstep_core::encryption::StoreKey;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("phone.sqlite");
+    let key = StoreKey::from_bytes(&[7u8; 32]).expect("key");
+    let (replica, campaign) = seeded(&path);
+    enroll(&replica);
+    let units = replica.units("3", Some(&campaign)).expect("units");
+    for view in &units[..3] {
+        replica
+            .record_visit(&campaign, &view.unit.code, DoorOutcome::NotHome, "")
+            .expect("visit");
+    }
+    // A correction made in the field is a small change, stored uncompressed: in a plain store
+    // its name and phone number can be read with `strings`.
+    let edit = HouseholdEdit {
+        contact_name: Some("欧阳春花".into()),
+        phone: Some("13987654321".into()),
+        ..HouseholdEdit::default()
+    };
+    replica
+        .edit_household(&units[0].unit.code, &edit)
+        .expect("edit");
+    let secrets = personal_data(&replica);
+    assert!(secrets.contains(&"欧阳春花".to_string()));
+    let pending = replica.pending_changes().expect("pending");
+    drop(replica);
+    let plain = folder_bytes(dir.path());
+    assert!(
+        contains(&plain, "欧阳春花") && contains(&plain, "13987654321"),
+        "a plain store holds the correction in clear (the check below means something)"
+    );
+
+    let replica = Replica::open_encrypted(&path, &key).expect("encrypted open migrates");
+    let after = replica.units("3", Some(&campaign)).expect("units");
+    assert_eq!(after.len(), units.len());
+    assert_eq!(after.iter().map(|u| u.visits).sum::<usize>(), 3);
+    assert_eq!(replica.pending_changes().expect("pending"), pending);
+    assert_eq!(personal_data(&replica), secrets);
+    replica
+        .record_visit(&campaign, &units[3].unit.code, DoorOutcome::Refused, "")
+        .expect("a visit after the migration");
+    drop(replica);
+
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".plain") || n.ends_with(".encrypting"))
+        .collect();
+    assert!(
+        names.is_empty(),
+        "no plain or staging copy is left: {names:?}"
+    );
+    let encrypted = folder_bytes(dir.path());
+    assert!(!contains(&encrypted, "SQLite format 3"));
+    let readable: Vec<_> = secrets.iter().filter(|s| contains(&encrypted, s)).collect();
+    assert!(
+        readable.is_empty(),
+        "{} names or phones readable",
+        readable.len()
+    );
+}
+
+#[test]
+fn a_wrong_key_or_no_key_is_refused_and_changes_nothing_on_disk() {
+    use doorstep_core::encryption::StoreKey;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("phone.sqlite");
+    let key = StoreKey::from_bytes(&[1u8; 32]).expect("key");
+    let (replica, campaign) = seeded(&path);
+    drop(replica);
+    let replica = Replica::open_encrypted(&path, &key).expect("open");
+    enroll(&replica);
+    let door = replica.units("3", Some(&campaign)).expect("units")[0]
+        .unit
+        .code
+        .clone();
+    replica
+        .record_visit(&campaign, &door, DoorOutcome::ComeBack, "")
+        .expect("visit");
+    drop(replica);
+    let before = folder_bytes(dir.path());
+
+    let wrong = StoreKey::from_bytes(&[2u8; 32]).expect("key");
+    let err = Replica::open_encrypted(&path, &wrong).expect_err("a wrong key");
+    assert_eq!(err.code(), "wrong_key");
+    let err = Replica::open(&path).expect_err("no key");
+    assert_eq!(err.code(), "storage");
+    assert_eq!(folder_bytes(dir.path()), before, "nothing changed on disk");
+    assert_eq!(
+        StoreKey::from_bytes(&[1u8; 16])
+            .expect_err("short key")
+            .code(),
+        "invalid_input"
+    );
+
+    let replica = Replica::open_encrypted(&path, &key).expect("the right key still opens it");
+    let view = replica.units("3", Some(&campaign)).expect("units");
+    assert_eq!(view[0].visits, 1);
+}
+
+#[test]
+fn an_encryption_interrupted_at_either_step_is_finished_by_the_next_open() {
+    use doorstep_core::encryption::StoreKey;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("phone.sqlite");
+    let staging = dir.path().join("phone.sqlite.encrypting");
+    let plain_copy = dir.path().join("phone.sqlite.plain");
+    let key = StoreKey::from_bytes(&[9u8; 32]).expect("key");
+    let (replica, _campaign) = seeded(&path);
+    enroll(&replica);
+    let secrets = personal_data(&replica);
+    drop(replica);
+
+    // Killed during the export: a half-written staging file beside the untouched plain store.
+    std::fs::write(&staging, b"half an export").expect("staging");
+    let replica = Replica::open_encrypted(&path, &key).expect("open");
+    assert_eq!(personal_data(&replica), secrets);
+    drop(replica);
+    assert!(!staging.exists());
+
+    // Killed after the rename, before the plain copy was wiped: the next open wipes it.
+    std::fs::write(&plain_copy, secrets.join("\n")).expect("a stand-in for the plain copy");
+    let replica = Replica::open_encrypted(&path, &key).expect("open");
+    assert_eq!(personal_data(&replica), secrets);
+    drop(replica);
+    assert!(!plain_copy.exists(), "the plain copy is removed");
+    let bytes = folder_bytes(dir.path());
+    assert!(secrets.iter().all(|s| !contains(&bytes, s)));
+}

@@ -28,6 +28,9 @@ import doorstep.desktop.doorScreen
 import doorstep.desktop.screenshot
 import doorstep.desktop.syncStripText
 import doorstep.app.Refusals
+import doorstep.app.OpenedStore
+import doorstep.app.openStore
+import doorstep.desktop.Pkcs12StoreKeys
 import java.io.File
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -206,6 +209,49 @@ fun main(args: Array<String>) {
         }
         val missing = expectThrows<ApiException.InvalidInput> { phone.units("42", null) }
         check(Refusals.of(missing).next == NextStep.SYNC_FIRST)
+    }
+
+    r.test("the encrypted store: a plain one is migrated keeping every record, a wrong key changes nothing") {
+        val dir = File(work, "encrypted").apply { mkdirs() }
+        val path = File(dir, "phone.db").path
+        val s = seedDemoReplica(path)
+        val plain = DoorstepReplica.open(path)
+        plain.recordVisit(s.resolution, plain.units("1", s.resolution).first().unit.code, DoorOutcome.NOT_HOME, "")
+        val names = plain.buildings().flatMap { b -> plain.units(b.id, null).flatMap { it.unit.ownerNames } }
+            .filter { it.length >= 2 }
+        check(names.size > 50) { "the seeded register has names: ${names.size}" }
+        val pending = plain.pendingCount()
+        plain.destroy()
+
+        val keys = Pkcs12StoreKeys(File(dir, "keys.p12"), "demo-keystore".toCharArray())
+        val opened = openStore(path, keys)
+        check(opened is OpenedStore.Ready) { opened }
+        val replica = opened.replica
+        check(replica.pendingCount() == pending)
+        check(replica.units("1", s.resolution).sumOf { it.visits.toInt() } == 1)
+        check(replica.buildings().flatMap { b -> replica.units(b.id, null).flatMap { it.unit.ownerNames } }
+            .filter { it.length >= 2 } == names)
+        replica.destroy()
+        check(File(dir, "keys.p12").exists())
+
+        fun bytes() = dir.listFiles()!!.filter { it.name.startsWith("phone.db") }.sortedBy { it.name }
+            .map { it.name to it.readBytes() }
+        val onDisk = bytes()
+        check(onDisk.none { (name, _) -> name.endsWith(".plain") || name.endsWith(".encrypting") }) { onDisk.map { it.first } }
+        val text = String(onDisk.flatMap { it.second.toList() }.toByteArray(), Charsets.ISO_8859_1)
+        val readable = names.filter { text.contains(String(it.toByteArray(Charsets.UTF_8), Charsets.ISO_8859_1)) }
+        check(readable.isEmpty()) { "${readable.size} names readable in the store" }
+
+        val other = Pkcs12StoreKeys(File(dir, "other.p12"), "demo-keystore".toCharArray())
+        val refused = openStore(path, other)
+        check(refused is OpenedStore.Refused && refused.refusal.code == "wrong_key") { refused }
+        check(refused.refusal.next == NextStep.ASK_OFFICE)
+        val after = bytes()
+        check(after.map { it.first } == onDisk.map { it.first } &&
+            after.zip(onDisk).all { (a, b) -> a.second.contentEquals(b.second) }) { "nothing changed on disk" }
+        val again = openStore(path, keys)
+        check(again is OpenedStore.Ready && again.replica.pendingCount() == pending)
+        (again as OpenedStore.Ready).replica.destroy()
     }
 
     r.test("every code a refusal can carry has a Chinese sentence in the app") {

@@ -92,6 +92,7 @@ object Refusals {
         "not_enrolled" to ("这台手机还没有加入社区。请扫描社区办公室给您的二维码。" to NextStep.ENROLL_AGAIN),
         "not_on_phone" to ("这项内容还没有到达这台手机，请先同步。" to NextStep.SYNC_FIRST),
         "automerge" to ("手机上的资料处理出错，这次操作没有保存。请再试一次。" to NextStep.NONE),
+        "wrong_key" to ("手机上的资料已加密保存，这次没能打开，资料没有被改动。请重新打开应用；仍不行请联系社区办公室。" to NextStep.ASK_OFFICE),
         "storage" to ("手机存储出错，这次操作没有保存。请检查手机空间后再试。" to NextStep.NONE),
         "network" to ("现在连不上服务器，记录都保存在手机上，有网络时会自动同步。" to NextStep.RETRY_LATER),
         "bad_reply" to ("服务器的回复看不懂，记录都保存在手机上。请稍后再同步。" to NextStep.RETRY_LATER),
