@@ -5,6 +5,9 @@
 # with one `N passed, N failed` line (non-zero exit on any failure).
 #
 #   scripts/bindings-test.sh           the tests (debug build)
+#   scripts/bindings-test.sh --app [--day]   the building head's app in a window against a demo
+#                                      server of its own (--day: a scripted day of canvassing;
+#                                      without a DISPLAY under Xvfb, each step saved as a PNG)
 #   scripts/bindings-test.sh --bench   FFI overhead benches instead (release build): Rust,
 #                                      Kotlin and Python, 10,000 record_visit calls each
 #                                      (BENCH_CALLS=N to change), JSON lines on stdout
@@ -20,10 +23,17 @@ KOTLIN_VERSION=2.4.20
 KOTLINC=$TOOLS/node_modules/kotlin-compiler/bin/kotlinc
 KOTLIN_LIB=$TOOLS/node_modules/kotlin-compiler/lib
 JNA=/usr/share/java/jna.jar
+# ZXing (Debian's libzxing-core-java + libzxing-javase-java): the app reads enrollment QR images.
+ZXING="/usr/share/java/core.jar:/usr/share/java/javase.jar"
 
 MODE=test
 if [[ "${1:-}" == "--bench" ]]; then
     MODE=bench
+elif [[ "${1:-}" == "--app" ]]; then
+    # The building head's app against a demo server of its own; `--app --day` plays a
+    # scripted day of canvassing in it (README, "The building head's app").
+    MODE=app
+    DAY=${2:-}
 fi
 
 step() { printf '\n== %s\n' "$*"; }
@@ -34,11 +44,26 @@ if [[ ! -x $KOTLINC ]]; then
     mkdir -p "$TOOLS"
     npm install --silent --prefix "$TOOLS" "kotlin-compiler@$KOTLIN_VERSION"
 fi
+apt_install() {
+    # A fresh machine may have no package lists yet: refresh them once and retry.
+    apt-get install -y -q "$@" >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q "$@" >/dev/null; }
+}
+if ! command -v xvfb-run >/dev/null || ! command -v xauth >/dev/null; then
+    step "installing Xvfb (xvfb, xauth): the app's window in tests and the demo"
+    apt_install xvfb xauth
+fi
 if [[ ! -f $JNA ]]; then
     step "installing JNA (libjna-java)"
-    # A fresh machine may have no package lists yet: refresh them once and retry.
-    apt-get install -y -q libjna-java >/dev/null 2>&1 ||
-        { apt-get update -q >/dev/null && apt-get install -y -q libjna-java >/dev/null; }
+    apt_install libjna-java
+fi
+if ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then
+    step "installing the CJK font the screens are drawn with (fonts-wqy-microhei)"
+    apt_install fonts-wqy-microhei
+fi
+if ! dpkg -s libzxing-core-java libzxing-javase-java >/dev/null 2>&1; then
+    step "installing ZXing (libzxing-core-java, libzxing-javase-java)"
+    apt_install libzxing-core-java libzxing-javase-java
 fi
 
 # --- build and generate -----------------------------------------------------------------------
@@ -54,7 +79,7 @@ else
 fi
 step "building doorstep-ffi ($PROFILE_DIR, feature testing), uniffi-bindgen and doorstep-server"
 cargo build -q "${CARGO_PROFILE[@]}" -p doorstep-ffi --features testing --lib --bin uniffi-bindgen
-if [[ $MODE == test ]]; then
+if [[ $MODE != bench ]]; then
     cargo build -q -p doorstep-server --bin doorstep-server
 fi
 LIB=$ROOT/target/$PROFILE_DIR/libdoorstep_ffi.so
@@ -78,15 +103,53 @@ fi
 APP_JAR=$OUT/mobile-demo.jar
 # kotlinx-coroutines ships with the compiler package: app-core's StateFlows and dispatchers.
 COROUTINES=$KOTLIN_LIB/kotlinx-coroutines-core-jvm.jar
-RUN_CP="$APP_JAR:$BINDINGS_JAR:$JNA:$COROUTINES:$KOTLIN_LIB/kotlin-stdlib.jar"
+RUN_CP="$APP_JAR:$BINDINGS_JAR:$JNA:$COROUTINES:$ZXING:$KOTLIN_LIB/kotlin-stdlib.jar"
 
 compile_app() {
     step "compiling mobile-demo"
     # app-core (the part an Android app keeps) and the JVM test app over it.
     "$KOTLINC" -nowarn "$ROOT"/mobile-demo/src/*.kt \
         $(find "$ROOT/mobile-demo/app-core/src" "$ROOT/mobile-demo/app-desktop/src" -name '*.kt' | sort) \
-        -cp "$BINDINGS_JAR:$JNA:$COROUTINES" -d "$APP_JAR"
+        -cp "$BINDINGS_JAR:$JNA:$COROUTINES:$ZXING" -d "$APP_JAR"
 }
+
+if [[ $MODE == app ]]; then
+    compile_app
+    DEMO=$ROOT/build/app-demo
+    rm -rf "$DEMO"
+    mkdir -p "$DEMO"
+    PORT=${DOORSTEP_APP_PORT:-18080}
+    step "starting the demo server on 127.0.0.1:$PORT (database build/app-demo/server.sqlite)"
+    "$ROOT/target/debug/doorstep-server" demo --db "$DEMO/server.sqlite" --listen "127.0.0.1:$PORT" \
+        >"$DEMO/server.log" 2>&1 &
+    SERVER_PID=$!
+    trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+    # Up when it accepts connections (the codes are printed just before it listens).
+    for _ in $(seq 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+        kill -0 $SERVER_PID 2>/dev/null || { cat "$DEMO/server.log"; exit 1; }
+        sleep 0.2
+    done
+    CODE=$(awk '$1 == "building" && $2 == "1" { print $4 }' "$DEMO/server.log")
+    [[ -n $CODE ]] || { cat "$DEMO/server.log"; echo "the demo server printed no code"; exit 1; }
+    sed -n '/doorstep demo/,/campaign:/p' "$DEMO/server.log"
+    step "the app joins building 1 with code $CODE"
+    APP=(java -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.desktop.AppKt "$DEMO/phone"
+        --server "http://127.0.0.1:$PORT" --code "$CODE")
+    if [[ $DAY == --day ]]; then
+        APP+=(--day)
+        export DOORSTEP_SHOTS=$ROOT/build/screenshots/app-day
+        rm -rf "$DOORSTEP_SHOTS"
+    fi
+    if [[ -n ${DISPLAY:-} ]]; then
+        "${APP[@]}"
+    else
+        # No display here: the window runs under Xvfb; the day's steps are saved as PNGs.
+        echo "(no DISPLAY: running under Xvfb; each step of --day is saved in build/screenshots/app-day)"
+        xvfb-run -a -s '-screen 0 1280x1024x24' "${APP[@]}" --exit
+    fi
+    exit 0
+fi
 
 if [[ $MODE == bench ]]; then
     CALLS=${BENCH_CALLS:-10000}
@@ -95,6 +158,8 @@ if [[ $MODE == bench ]]; then
     cargo run -q --release -p doorstep-ffi --features testing --example bench_ffi -- "$CALLS"
     step "bench: Kotlin"
     java -ea -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepBenchKt "$CALLS"
+    step "bench: the app (cold start, taps; plain and encrypted store)"
+    java -ea -Djava.awt.headless=true -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.AppBenchKt
     step "bench: Python"
     PYTHONPATH=$OUT python3 "$ROOT/bindings/tests/python/bench_ffi.py" "$CALLS"
     exit 0
@@ -149,9 +214,17 @@ java -ea -Djava.awt.headless=true -Ddoorstep.screenshots="$ROOT/build/screenshot
     -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepTestKt \
     "$ROOT/target/debug/doorstep-server" 2>&1 | tee "$KOTLIN_LOG" || true
 tally "$KOTLIN_LOG"
-# The README shows one of the app's screens, as the test painted it.
+step "the app's window under Xvfb (every screen, taps as clicks)"
+WINDOW_LOG=$OUT/window-test.log
+xvfb-run -a -s '-screen 0 1280x1024x24' java -ea -Djna.library.path="$OUT" -cp "$RUN_CP" \
+    doorstep.demo.WindowTestKt "$ROOT/build/screenshots/app" 2>&1 | tee "$WINDOW_LOG" || true
+tally "$WINDOW_LOG"
+# The README shows two of the app's screens, as the tests painted them.
 if [[ -f $ROOT/build/screenshots/app/door-list-large.png ]]; then
     cp "$ROOT/build/screenshots/app/door-list-large.png" "$ROOT/docs/screenshots/app-door-list-large.png"
+fi
+if [[ -f $ROOT/build/screenshots/app/window-ballot.png ]]; then
+    cp "$ROOT/build/screenshots/app/window-ballot.png" "$ROOT/docs/screenshots/app-window-ballot.png"
 fi
 
 # --- Python -----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use doorstep_core::replica::Replica;
 use crate::error::{ApiError, guard};
 use crate::transport::{Foreign, SyncTransport};
 use crate::types::{
-    Answer, Attention, Building, CampaignSummary, DoorOutcome, HouseholdEdit, Identity,
+    Answer, Attention, Building, CampaignSummary, DoorOutcome, HouseholdEdit, Identity, Notice,
     OrderStatus, SyncReport, TimelineEntry, UnitView, WorkOrder, core_answers, survey_answers,
 };
 
@@ -230,6 +230,16 @@ impl DoorstepReplica {
     /// Conflicts (ballots, household fields) and server rejections that need a person.
     pub fn attention(&self) -> Result<Attention, ApiError> {
         guard(|| Ok(self.replica.attention()?.into()))
+    }
+
+    /// The officers' decisions on ballots in this phone's buildings, newest first (通知).
+    pub fn notices(&self) -> Result<Vec<Notice>, ApiError> {
+        guard(|| Ok(into_all(self.replica.notices()?)))
+    }
+
+    /// Marks every notice up to `at` (the newest one shown) as seen.
+    pub fn mark_notices_seen(&self, at: i64) -> Result<(), ApiError> {
+        guard(|| self.replica.mark_notices_seen(at))
     }
 
     /// How many local changes the server has not acknowledged yet.

@@ -10,8 +10,8 @@ use doorstep_core::Error;
 use doorstep_core::doc::{CampaignDoc, DocId, Document, FieldDoc, OrdersDoc, SCHEMA_VERSION};
 use doorstep_core::import::parse_csv;
 use doorstep_core::model::{
-    Campaign, CampaignKind, CampaignStatus, Question, QuestionKind, Role, Rules, Scope,
-    SurveyOption,
+    Campaign, CampaignKind, CampaignStatus, DoorOutcome, Question, QuestionKind, Role, Rules,
+    Scope, SurveyOption, Visit,
 };
 use doorstep_core::replica::{Identity, Replica};
 use doorstep_core::roll::Roll;
@@ -149,6 +149,59 @@ pub fn seed_demo_replica(path: String) -> Result<DemoSeed, ApiError> {
 #[uniffi::export]
 pub fn testing_panic(message: String) -> Result<(), ApiError> {
     guard(|| -> Result<(), Error> { panic!("{message}") })
+}
+
+/// Adds `count` visits (spread over the building's doors) to the field document of `campaign`
+/// in `building`, in one commit, so benchmarks can time an action at 10,000 records without
+/// 10,000 actions first, recorded by `account`. `key` opens an encrypted store. The replica must
+/// not be open.
+#[uniffi::export]
+pub fn testing_fill_visits(
+    path: String,
+    key: Option<Vec<u8>>,
+    campaign: String,
+    building: String,
+    account: String,
+    count: u32,
+) -> Result<(), ApiError> {
+    guard(|| {
+        let mut store = match key {
+            Some(key) => Store::open_encrypted(
+                &path,
+                &doorstep_core::encryption::StoreKey::from_bytes(&key)?,
+                doorstep_core::store::StoreConfig::default(),
+            )?,
+            None => Store::open(&path)?,
+        };
+        let device = store.device_id()?;
+        let id = DocId::Field {
+            campaign: campaign.clone(),
+            building,
+        };
+        let mut doc = store
+            .load_document(&id, &device)?
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let mut field = doc.read::<FieldDoc>()?;
+        let units: Vec<String> = field.roll.keys().cloned().collect();
+        if units.is_empty() {
+            return Err(Error::Invalid(format!("{id} has an empty roll")));
+        }
+        for i in 0..count as usize {
+            let visit = Visit {
+                id: doorstep_core::model::new_record_id(),
+                unit: units[i % units.len()].clone(),
+                outcome: DoorOutcome::NotHome,
+                note: String::new(),
+                at: 1_767_000_000_000 + i as i64,
+                by: account.clone(),
+            };
+            field.visits.insert(visit.id.clone(), visit);
+        }
+        doc.write(&field)?;
+        doc.commit("bench fill");
+        store.save(&mut [&mut doc])?;
+        Ok(())
+    })
 }
 
 fn campaign(id: &str, kind: CampaignKind, question: QuestionKind, roll: &Roll) -> Campaign {

@@ -312,6 +312,45 @@ impl From<replica::TimelineEntry> for TimelineEntry {
     }
 }
 
+/// An officer's decision on competing ballots in one of this phone's buildings (通知).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Notice {
+    pub id: String,
+    pub campaign: String,
+    pub building: String,
+    /// The owner's doors in this building.
+    pub units: Vec<String>,
+    /// The ballot that counts and its door; `None` when every competing ballot is void.
+    pub counted_ballot: Option<String>,
+    pub counted_unit: Option<String>,
+    /// How many competing ballots the officer looked at.
+    pub considered: u32,
+    pub reason: String,
+    /// ms since the epoch (the officer's clock).
+    pub at: i64,
+    /// The officer's account.
+    pub by: String,
+    pub unread: bool,
+}
+
+impl From<replica::Notice> for Notice {
+    fn from(n: replica::Notice) -> Self {
+        Notice {
+            id: n.id,
+            campaign: n.campaign,
+            building: n.building,
+            units: n.units,
+            counted_ballot: n.counted_ballot,
+            counted_unit: n.counted_unit,
+            considered: u32::try_from(n.considered).unwrap_or(u32::MAX),
+            reason: n.reason,
+            at: n.at,
+            by: n.by,
+            unread: n.unread,
+        }
+    }
+}
+
 /// A correction of some household details; a field left `null`/`None` stays as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct HouseholdEdit {

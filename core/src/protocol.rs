@@ -21,6 +21,7 @@ pub const DOC_CODES: &[&str] = &[
     "malformed_message",
     "unapplicable_changes",
     "not_held",
+    "held_for_review",
     "bad_doc_id",
     "no_such_document",
     "upgrade_required",

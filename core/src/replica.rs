@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::roll::Roll;
 use crate::rules::{Context, Writer, check_changes};
-use crate::store::{ServerStatus, Store, StoreConfig, Verdict};
+use crate::store::{ServerStatus, Store, StoreConfig, Verdict, keys};
 use crate::sync::{HttpTransport, SyncReport, Transport};
 
 /// The settings key under which the enrolled identity is kept.
@@ -75,6 +75,28 @@ pub struct TimelineEntry {
     /// For a ballot correction: the ballot it replaces.
     pub supersedes: Option<String>,
     pub synced: bool,
+}
+
+/// An officer's decision on competing ballots that reached this phone (通知).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The adjudication's id.
+    pub id: String,
+    pub campaign: String,
+    pub building: String,
+    /// The owner's doors in this building (the units of the voter key in the frozen roll).
+    pub units: Vec<String>,
+    /// The ballot that counts and its door, or `None` when every competing ballot is void.
+    pub counted_ballot: Option<String>,
+    pub counted_unit: Option<String>,
+    /// How many competing ballots the officer looked at.
+    pub considered: usize,
+    pub reason: String,
+    pub at: Millis,
+    /// The officer's account.
+    pub by: String,
+    /// Newer than the last notice the head marked as seen.
+    pub unread: bool,
 }
 
 /// A unit as the door-to-door list shows it.
@@ -582,6 +604,66 @@ impl Replica {
             );
         }
         Ok(out)
+    }
+
+    /// The officers' decisions on ballots in this phone's buildings, newest first.
+    pub fn notices(&self) -> Result<Vec<Notice>> {
+        let mut inner = self.lock();
+        let identity = require_identity(&inner.store)?;
+        let seen: Millis = crate::store::setting(inner.store.conn(), keys::NOTICES_SEEN)?
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| Error::Corrupt(format!("{}: {v:?}", keys::NOTICES_SEEN)))
+            })
+            .transpose()?
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        for id in inner.store.document_ids()? {
+            if id.kind() != DocKind::Field {
+                continue;
+            }
+            let Some(doc) = inner.doc(&id, &identity)? else {
+                continue;
+            };
+            let field = doc.read::<FieldDoc>()?;
+            for a in field.adjudications.values() {
+                let units = field
+                    .roll
+                    .values()
+                    .filter(|e| e.voter_key == a.voter_key)
+                    .map(|e| e.unit.clone())
+                    .collect();
+                let counted_unit = a
+                    .chosen
+                    .as_ref()
+                    .and_then(|b| field.ballots.get(b))
+                    .map(|b| b.unit.clone());
+                out.push(Notice {
+                    id: a.id.clone(),
+                    campaign: field.campaign.clone(),
+                    building: field.building.clone(),
+                    units,
+                    counted_ballot: a.chosen.clone(),
+                    counted_unit,
+                    considered: a.considered.len(),
+                    reason: a.reason.clone(),
+                    at: a.at,
+                    by: a.by.clone(),
+                    unread: a.at > seen,
+                });
+            }
+        }
+        out.sort_by(|x, y| y.at.cmp(&x.at).then_with(|| y.id.cmp(&x.id)));
+        Ok(out)
+    }
+
+    /// Marks every notice up to `at` (the newest one shown) as seen.
+    pub fn mark_notices_seen(&self, at: Millis) -> Result<()> {
+        let mut inner = self.lock();
+        let tx = inner.store.transaction()?;
+        crate::store::put_setting(&tx, keys::NOTICES_SEEN, &at.to_string())?;
+        tx.commit(std::iter::empty())?;
+        Ok(())
     }
 
     /// How many local changes the server has not acknowledged yet.

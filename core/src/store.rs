@@ -96,6 +96,8 @@ pub mod keys {
     pub const DEVICE_TOKEN: &str = "device_token";
     /// The account (building head) this install works for.
     pub const ACCOUNT: &str = "account";
+    /// The time of the newest notice (通知) the head has seen, in milliseconds.
+    pub const NOTICES_SEEN: &str = "notices_seen_at";
 }
 
 // ---------------------------------------------------------------------------------------------

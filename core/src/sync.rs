@@ -715,8 +715,9 @@ fn apply(
 
     // Which of the documents to drop can go: only those without undelivered local work.
     let mut dropping = Vec::new();
+    let mut looked_at = BTreeSet::new();
     for id in to_drop {
-        if dropping.contains(&id) {
+        if !looked_at.insert(id.clone()) {
             continue;
         }
         let doc = match open.get_mut(&id) {
@@ -733,16 +734,31 @@ fn apply(
             }
         };
         let Some(doc) = doc else { continue };
-        let base = store::server_status(store.conn(), &id)?
-            .map(|s| s.server_heads)
-            .unwrap_or_default();
+        // What the server has: the heads it answered with now (a server that holds all of this
+        // phone's changes to a document it may no longer hold says so), else the last known.
+        let answered = statuses
+            .iter()
+            .find(|(s, _)| s == &id)
+            .map(|(_, st)| st.server_heads.clone());
+        let base = match answered {
+            Some(heads) if !heads.is_empty() => heads,
+            _ => store::server_status(store.conn(), &id)?
+                .map(|s| s.server_heads)
+                .unwrap_or_default(),
+        };
         if has_own_changes(doc, &base, device) {
+            let held = statuses
+                .iter()
+                .any(|(s, st)| s == &id && st.code.as_deref() == Some("held_for_review"));
             report.rejected.push(Rejection {
                 doc: id.clone(),
-                code: "not_held".into(),
-                reason:
+                code: if held { "held_for_review" } else { "not_held" }.into(),
+                reason: if held {
+                    "this device no longer holds this document; its undelivered changes wait for an admin"
+                } else {
                     "this device no longer holds this document; its undelivered changes are kept"
-                        .into(),
+                }
+                .into(),
             });
         } else {
             dropping.push(id);

@@ -24,11 +24,15 @@ class DemoServer(
     val url = "http://127.0.0.1:$port"
     /** Building id → the latest enrollment code the server printed for its head. */
     val codes = ConcurrentHashMap<String, String>()
+    /** Building id → the login of its head. */
+    val logins = ConcurrentHashMap<String, String>()
     private val output = java.util.Collections.synchronizedList(mutableListOf<String>())
     private var process: Process? = null
     private val http: HttpClient = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()
 
     companion object {
+        /** The demo officer's line of the demo's output. */
+        private val OFFICER_LINE = Regex("""counting officer: login "officer", password \(shown once\): (\S+)""")
         /** The `    building   1  head-1     CODE` lines of the demo's output. */
         private val CODE_LINE = Regex("""^\s*building\s+(\S+)\s+(\S+)\s+(\S+)\s*$""")
 
@@ -47,7 +51,11 @@ class DemoServer(
         thread(isDaemon = true, name = "doorstep-server output") {
             started.inputStream.bufferedReader().forEachLine { line ->
                 output.add(line)
-                CODE_LINE.matchEntire(line)?.let { codes[it.groupValues[1]] = it.groupValues[3] }
+                CODE_LINE.matchEntire(line)?.let {
+                    codes[it.groupValues[1]] = it.groupValues[3]
+                    logins[it.groupValues[1]] = it.groupValues[2]
+                }
+                OFFICER_LINE.find(line)?.let { officerPassword = it.groupValues[1] }
             }
         }
         val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60)
@@ -75,13 +83,25 @@ class DemoServer(
         false
     }
 
+    /** The demo officer's generated password (printed once, on the first start of a database). */
+    @Volatile var officerPassword: String? = null
+        private set
+
     /** Log in as the demo admin; the session token for [get]. */
-    fun adminToken(): String {
-        val body = """{"login":"admin","password":"$adminPassword"}"""
+    fun adminToken(): String = login("admin", adminPassword)
+
+    /** Log in as the demo's counting officer (the first start of this database printed it). */
+    fun officerToken(): String = login("officer", officerPassword ?: error("the demo printed no officer password"))
+
+    private fun login(login: String, password: String): String {
+        val body = """{"login":"$login","password":"$password"}"""
         val reply = send("POST", "/api/v1/auth/login", body, null)
         @Suppress("UNCHECKED_CAST")
         return (Json.parse(reply) as Map<String, Any?>)["token"] as String
     }
+
+    /** POST a JSON body to an admin API path; the reply as JSON. */
+    fun post(path: String, body: String?, token: String): Any? = Json.parse(send("POST", path, body ?: "{}", token))
 
     /** GET an admin API path as JSON. */
     fun get(path: String, token: String): Any? = Json.parse(send("GET", path, null, token))

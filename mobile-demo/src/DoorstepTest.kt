@@ -254,6 +254,9 @@ fun main(args: Array<String>) {
         (again as OpenedStore.Ready).replica.destroy()
     }
 
+    // 选票, 意见征询, 微心愿, 同步, 设置: their view models and screens (ScreensTest.kt).
+    workScreenTests(r, phone, seed, File(System.getProperty("doorstep.screenshots") ?: work.path))
+
     r.test("every code a refusal can carry has a Chinese sentence in the app") {
         val codes = refusalCodes()
         check(codes.size > 40 && "not_assigned" in codes && "not_on_phone" in codes) { codes }
@@ -452,6 +455,9 @@ fun main(args: Array<String>) {
     } finally {
         server.stop()
     }
+
+    // A field day through the app's view models, against a server of its own.
+    scenarioTests(r, serverBinary, work)
 
     println("${r.passed} passed, ${r.failed} failed")
     work.deleteRecursively()

@@ -323,6 +323,8 @@ pub fn handle(
 
     let mut counts = SyncCounts::default();
     let mut listed_responses: Vec<Option<DocResponse>> = vec![None; request.docs.len()];
+    // Undeliverable work held for an admin (documents this device no longer holds).
+    let mut held: Vec<QuarantineWrite> = Vec::new();
     let mut work: BTreeMap<DocId, Work> = BTreeMap::new();
     for (i, entry) in request.docs.iter().enumerate() {
         let Ok(id) = entry.id.parse::<DocId>() else {
@@ -339,13 +341,62 @@ pub fn handle(
             let exists = storage.document_meta(&id)?.is_some();
             listed_responses[i] = Some(if exists {
                 counts.forbidden += 1;
-                simple(
-                    &entry.id,
-                    DocStatus::Forbidden,
-                    "not_held",
-                    "this device may not hold this document",
-                    &[],
-                )
+                let client_heads = sorted(
+                    heads_from_wire(&entry.heads)
+                        .map_err(|e| AppError::bad_request("invalid_envelope", e.to_string()))?,
+                );
+                let has_all = !client_heads.is_empty()
+                    && state
+                        .docs()
+                        .read(&id, |doc| {
+                            client_heads
+                                .iter()
+                                .all(|h| doc.get_change_by_hash(h).is_some())
+                        })?
+                        .unwrap_or(false);
+                match &entry.msg {
+                    // Everything this phone holds of it is here (delivered earlier, or held
+                    // work an admin accepted): the phone may let the document go.
+                    _ if has_all => simple(
+                        &entry.id,
+                        DocStatus::Forbidden,
+                        "not_held",
+                        "this device may not hold this document; the server has all of its changes",
+                        &client_heads,
+                    ),
+                    // Work recorded while this phone held the document (before a reassignment)
+                    // that never arrived: kept for an admin to accept, never applied unseen. A
+                    // document this device never held (no sync row) is not offered to an admin.
+                    Some(msg) if rows.contains_key(&id) => {
+                        held.push(QuarantineWrite {
+                            doc: id.clone(),
+                            code: "held_for_review",
+                            reason: "work this device may no longer deliver; held for an admin"
+                                .into(),
+                            payload: msg.0.clone(),
+                            audit: NewAuditEvent::new(
+                                device_actor.clone(),
+                                "sync.held",
+                                id.to_string(),
+                                serde_json::json!({ "account": account.id }),
+                            ),
+                        });
+                        simple(
+                            &entry.id,
+                            DocStatus::Forbidden,
+                            "held_for_review",
+                            "this device may not hold this document; its changes are held for an admin",
+                            &[],
+                        )
+                    }
+                    _ => simple(
+                        &entry.id,
+                        DocStatus::Forbidden,
+                        "not_held",
+                        "this device may not hold this document",
+                        &[],
+                    ),
+                }
             } else {
                 simple(
                     &entry.id,
@@ -614,6 +665,7 @@ pub fn handle(
             batch.quarantine.push(q.clone());
         }
     }
+    batch.quarantine.append(&mut held);
     let committed = storage.commit(&batch);
     drop(batch);
     if let Err(e) = committed {
@@ -709,6 +761,7 @@ fn work_one(
                 state: None,
                 quarantine: Some(QuarantineWrite {
                     doc: ctx.doc_id.clone(),
+                    code,
                     reason: reason.clone(),
                     payload: bytes.clone(),
                     audit: NewAuditEvent::new(

@@ -234,6 +234,16 @@ fn the_sample_community_works_offline_and_converges() -> Result<()> {
         phones[i].1.sync()?;
         let on_phone: FieldDoc = phones[i].1.read(&field("1"))?;
         assert_eq!(on_phone.adjudications.len(), 1, "{}", phones[i].0);
+        // 通知: the decision shows on the phone, unread until the head has seen it.
+        let notices = phones[i].1.replica.notices()?;
+        assert_eq!(notices.len(), 1, "{}", phones[i].0);
+        let notice = &notices[0];
+        assert!(notice.unread && notice.units.contains(&contested_unit));
+        assert_eq!(notice.reason, "业主当面确认");
+        assert_eq!(notice.counted_ballot.as_deref(), chosen.as_str());
+        assert!(notice.considered >= 2 && notice.counted_unit.is_some());
+        phones[i].1.replica.mark_notices_seen(notice.at)?;
+        assert!(!phones[i].1.replica.notices()?[0].unread);
         assert_converged(&server, &phones[i].1, &phones[i].0)?;
     }
     let tally = tally_from_api(&server, demo_campaign(), &admin)?;

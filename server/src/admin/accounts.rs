@@ -157,15 +157,37 @@ pub struct IssuedCode {
     pub record: EnrollmentCode,
 }
 
+/// What `POST /accounts/{id}/enrollment-codes` answers: the code, the `doorstep://enroll` URI a
+/// QR code carries (with the address this request reached), and that QR code as a PNG.
+#[derive(Debug, Serialize)]
+pub struct IssuedCodeReply {
+    #[serde(flatten)]
+    pub issued: IssuedCode,
+    pub uri: String,
+    /// Base64 of a PNG image of the QR code (the image a head's app opens to enroll).
+    pub qr_png: String,
+}
+
 /// `POST /accounts/{id}/enrollment-codes`: a one-time code the phone of that account enrolls
 /// with (shown as text or QR on the dashboard).
 pub async fn issue_code(
     State(state): State<AppState>,
     session: AdminSession,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
-) -> AppResult<(StatusCode, Json<IssuedCode>)> {
+) -> AppResult<(StatusCode, Json<IssuedCodeReply>)> {
+    let server = crate::dashboard::pages::server_address(&headers);
     let issued = blocking(&state, move |st| issue_code_for(st, &session, &id)).await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    let uri = crate::dashboard::pages::enrollment_uri(&server, &issued.code);
+    let qr_png = crate::dashboard::pages::qr_png_base64(&uri)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedCodeReply {
+            issued,
+            uri,
+            qr_png,
+        }),
+    ))
 }
 
 /// A fresh one-time enrollment code for account `id` (admins only).

@@ -11,6 +11,7 @@ pub(crate) mod activity;
 pub(crate) mod campaigns;
 pub(crate) mod exports;
 pub(crate) mod figures;
+pub(crate) mod held;
 pub(crate) mod orders;
 pub(crate) mod register;
 
@@ -73,6 +74,9 @@ pub fn router(config: &Config) -> Router<AppState> {
         )
         .route("/devices", get(accounts::devices))
         .route("/devices/{id}/revoke", post(accounts::revoke))
+        // Offline work that could not be delivered as sent, for an admin to accept.
+        .route("/held", get(held::list))
+        .route("/held/{id}/accept", post(held::accept))
         // Campaigns.
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::show).put(campaigns::edit))

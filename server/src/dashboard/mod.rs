@@ -16,7 +16,7 @@ mod drafts;
 mod exports;
 pub mod format;
 mod orders;
-mod pages;
+pub(crate) mod pages;
 mod print;
 pub(crate) mod push;
 mod register;
@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/devices", get(pages::devices))
         .route("/devices/{id}/revoke", post(pages::revoke))
+        .route("/held/{id}/accept", post(pages::accept_held))
         .route("/accounts", post(pages::create_account))
         .route("/assignments", post(pages::assign))
         .route("/assignments/remove", post(pages::unassign))

@@ -1182,6 +1182,8 @@ pub struct IssuedView {
     pub name: String,
     pub code: String,
     pub qr: String,
+    /// The same code as a PNG (base64) to download and send to the head's phone.
+    pub qr_png: String,
     pub payload: String,
     pub expires: String,
 }
@@ -1206,6 +1208,42 @@ struct DevicesPage {
     error: Option<(String, String)>,
     /// The new-account form as the admin filled it (kept on a refusal).
     draft: NewAccountForm,
+    /// Offline work that could not be delivered as sent, waiting for an admin.
+    held: Vec<HeldLine>,
+}
+
+/// One piece of held work on the 设备 page.
+struct HeldLine {
+    id: i64,
+    at: String,
+    why: &'static str,
+    doc: String,
+    login: String,
+    accepted: Option<String>,
+}
+
+/// Which document held work belongs to, in the admin's words ("4号楼 · 业委会选举（走访与选票）").
+fn held_doc_zh(st: &AppState, doc: &str) -> Result<String, crate::AppError> {
+    use doorstep_core::doc::DocId;
+    Ok(match doc.parse::<DocId>() {
+        Ok(DocId::Field { campaign, building }) => {
+            let title = st.docs().campaign(&campaign)?.map_or(campaign, |c| c.title);
+            format!("{building}号楼 · {title}（走访与选票）")
+        }
+        Ok(DocId::Orders { building, .. }) => format!("{building}号楼 · 微心愿"),
+        Ok(DocId::Building { building, .. }) => format!("{building}号楼 · 住户资料"),
+        _ => doc.to_string(),
+    })
+}
+
+/// Why work is held, in the admin's words.
+fn held_reason_zh(code: &str) -> &'static str {
+    match code {
+        "held_for_review" => "楼栋已改派，手机上还有改派前的记录",
+        "not_assigned" => "记录时已不负责这栋楼",
+        "foreign_actor" => "这台手机重新加入过，记录来自加入前",
+        _ => "未能送达",
+    }
 }
 
 /// The 新建账号 form.
@@ -1312,7 +1350,39 @@ async fn devices_page(
             .into_iter()
             .map(|b| (b.community, b.building, b.label))
             .collect();
+        let logins: std::collections::HashMap<String, String> = st
+            .storage()
+            .accounts()?
+            .into_iter()
+            .map(|a| (a.id, a.login))
+            .collect();
+        let held = crate::admin::held::held_work(st)?
+            .into_iter()
+            .map(|h| {
+                Ok(HeldLine {
+                    id: h.id,
+                    at: format::ago(Some(h.at), now),
+                    why: held_reason_zh(&h.code),
+                    doc: held_doc_zh(st, &h.doc)?,
+                    login: logins.get(&h.account_id).cloned().unwrap_or(h.account_id),
+                    accepted: h.accepted_at.map(|at| {
+                        format!(
+                            "{} 由 {} 接收",
+                            format::datetime(at),
+                            h.accepted_by
+                                .as_deref()
+                                .map(|by| {
+                                    let id = by.strip_prefix("account:").unwrap_or(by);
+                                    logins.get(id).map_or(by, String::as_str).to_string()
+                                })
+                                .unwrap_or_default()
+                        )
+                    }),
+                })
+            })
+            .collect::<Result<Vec<_>, crate::AppError>>()?;
         Ok(DevicesPage {
+            held,
             chrome,
             accounts,
             devices,
@@ -1454,6 +1524,32 @@ pub async fn devices(State(state): State<AppState>, user: DashUser) -> PageResul
 #[derive(Debug, Deserialize)]
 pub struct NoFields {}
 
+/// `POST /held/{id}/accept`: held offline work goes into its document under the rules.
+pub async fn accept_held(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<NoFields>,
+) -> PageResult {
+    posted.user.require(&[Role::Admin])?;
+    let session = posted.user.session.clone();
+    let accepted = crate::admin::blocking(&state, move |st| {
+        crate::admin::held::accept_held(st, &session, id)
+    })
+    .await;
+    match accepted {
+        Ok(_) => Ok(Redirect::to("/devices#h-held").into_response()),
+        Err(e) => {
+            devices_page(
+                &state,
+                &posted.user,
+                None,
+                Some((e, NewAccountForm::default())),
+            )
+            .await
+        }
+    }
+}
+
 /// `POST /devices/{id}/revoke`: the phone's token stops working; what it sent stays.
 pub async fn revoke(
     State(state): State<AppState>,
@@ -1488,6 +1584,45 @@ pub fn qr_svg(payload: &str) -> Result<String, crate::AppError> {
         .min_dimensions(200, 200)
         .quiet_zone(true)
         .build())
+}
+
+/// The same QR code as a PNG (8 pixels per module, a 4-module quiet zone, black on white), the
+/// image an admin sends to a building head whose phone then opens it (扫码加入).
+pub fn qr_png(payload: &str) -> Result<Vec<u8>, crate::AppError> {
+    const SCALE: usize = 8;
+    const QUIET: usize = 4;
+    let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M)
+        .map_err(crate::AppError::internal)?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    let side = (modules + 2 * QUIET) * SCALE;
+    let mut pixels = vec![0xFFu8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color != qrcode::Color::Dark {
+            continue;
+        }
+        let (mx, my) = (i % modules + QUIET, i / modules + QUIET);
+        for y in my * SCALE..(my + 1) * SCALE {
+            pixels[y * side + mx * SCALE..y * side + (mx + 1) * SCALE].fill(0);
+        }
+    }
+    let mut out = Vec::new();
+    let size = u32::try_from(side).map_err(crate::AppError::internal)?;
+    let mut encoder = png::Encoder::new(&mut out, size, size);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(crate::AppError::internal)?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(crate::AppError::internal)?;
+    writer.finish().map_err(crate::AppError::internal)?;
+    Ok(out)
+}
+
+/// [`qr_png`] as base64, for a `data:image/png` link and the admin API.
+pub fn qr_png_base64(payload: &str) -> Result<String, crate::AppError> {
+    use base64::Engine as _;
+    Ok(base64::engine::general_purpose::STANDARD.encode(qr_png(payload)?))
 }
 
 /// The address phones should use: the one the admin's browser reached.
@@ -1529,6 +1664,7 @@ pub async fn issue_code(
         Ok(IssuedView {
             name: account.display_name,
             qr: qr_svg(&payload)?,
+            qr_png: qr_png_base64(&payload)?,
             code: issued.code,
             payload,
             expires: format::datetime(issued.record.expires_at),
@@ -1688,5 +1824,27 @@ mod tests {
             enrollment_uri("http://10.0.0.2:8080", "ABCD-EFGH-JKMN"),
             "doorstep://enroll?server=http%3A%2F%2F10.0.0.2%3A8080&code=ABCD-EFGH-JKMN"
         );
+    }
+
+    #[test]
+    fn the_qr_png_is_a_black_on_white_image_with_a_quiet_zone() {
+        let payload = enrollment_uri("http://10.0.0.2:8080", "ABCD-EFGH-JKMN");
+        let bytes = qr_png(&payload).expect("png");
+        let modules = qrcode::QrCode::with_error_correction_level(&payload, qrcode::EcLevel::M)
+            .expect("qr")
+            .width();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .expect("a PNG");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut pixels).expect("frame");
+        assert_eq!(info.width as usize, (modules + 8) * 8);
+        assert_eq!(info.width, info.height);
+        let side = info.width as usize;
+        let at = |x: usize, y: usize| pixels[y * side + x];
+        // The quiet zone is white; the finder pattern's corner (module 0,0) is black.
+        assert!((0..32).all(|x| at(x, 5) == 0xFF && at(5, x) == 0xFF));
+        assert_eq!(at(32 + 3, 32 + 3), 0);
+        assert!(pixels.iter().all(|&p| p == 0 || p == 0xFF));
     }
 }

@@ -217,6 +217,11 @@ pub struct QuarantineEntry {
     pub payload_bytes: i64,
     /// hex sha256 of the payload.
     pub payload_sha256: String,
+    /// The refusal's machine code (`None` for rows from before codes were kept).
+    pub code: Option<String>,
+    /// When an admin accepted this held work into its document, and who.
+    pub accepted_at: Option<Millis>,
+    pub accepted_by: Option<String>,
 }
 
 /// How a document's bytes change in a commit.
@@ -262,6 +267,8 @@ pub struct SyncStateWrite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineWrite {
     pub doc: DocId,
+    /// The refusal's machine code.
+    pub code: &'static str,
     pub reason: String,
     pub payload: Vec<u8>,
     /// Appended only when the payload was not quarantined before, so a re-sent request does
@@ -393,6 +400,8 @@ pub trait Storage: Send + Sync + 'static {
     fn verify_audit_chain(&self) -> StorageResult<i64>;
     /// Quarantined payloads, newest first.
     fn quarantine(&self, limit: usize) -> StorageResult<Vec<QuarantineEntry>>;
+    /// Marks held work as accepted by `by` (an admin); false when it already was.
+    fn mark_quarantine_accepted(&self, id: i64, by: &str, at: Millis) -> StorageResult<bool>;
     /// One quarantined payload's bytes.
     fn quarantine_payload(&self, id: i64) -> StorageResult<Option<Vec<u8>>>;
 }

@@ -23,7 +23,8 @@ use super::*;
 const MAX_IDLE_READERS: usize = 8;
 
 /// The schema, one entry per version; index `i` upgrades from `user_version = i`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE server_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -138,7 +139,15 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#];
+"#,
+    r#"
+-- Held work: a quarantined payload's machine code, and an admin's acceptance of work recorded
+-- offline that could not be delivered (a reassignment, a re-enrollment).
+ALTER TABLE quarantine ADD COLUMN code TEXT;
+ALTER TABLE quarantine ADD COLUMN accepted_at INTEGER;
+ALTER TABLE quarantine ADD COLUMN accepted_by TEXT;
+"#,
+];
 
 /// The SQLite storage: one file, one writer, several readers.
 pub struct SqliteStorage {
@@ -755,8 +764,8 @@ impl Storage for SqliteStorage {
                     let inserted = tx
                         .prepare_cached(
                             "INSERT OR IGNORE INTO quarantine
-                             (at, device_id, account_id, doc_id, reason, payload, payload_sha)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                             (at, device_id, account_id, doc_id, reason, payload, payload_sha, code)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                         )?
                         .execute(rusqlite::params![
                             now,
@@ -765,7 +774,8 @@ impl Storage for SqliteStorage {
                             q.doc.to_string(),
                             q.reason,
                             q.payload,
-                            sha
+                            sha,
+                            q.code
                         ])?;
                     if inserted > 0 {
                         report.quarantined += 1;
@@ -1312,7 +1322,8 @@ impl Storage for SqliteStorage {
     fn quarantine(&self, limit: usize) -> StorageResult<Vec<QuarantineEntry>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, at, device_id, account_id, doc_id, reason, length(payload), payload_sha
+                "SELECT id, at, device_id, account_id, doc_id, reason, length(payload), payload_sha,
+                        code, accepted_at, accepted_by
                  FROM quarantine ORDER BY id DESC LIMIT ?1",
             )?;
             Ok(stmt
@@ -1328,9 +1339,34 @@ impl Storage for SqliteStorage {
                         reason: r.get(5)?,
                         payload_bytes: r.get(6)?,
                         payload_sha256: hex::encode(sha),
+                        code: r.get(8)?,
+                        accepted_at: r.get(9)?,
+                        accepted_by: r.get(10)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn mark_quarantine_accepted(&self, id: i64, by: &str, at: Millis) -> StorageResult<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE quarantine SET accepted_at = ?2, accepted_by = ?3
+                 WHERE id = ?1 AND accepted_at IS NULL",
+                rusqlite::params![id, at, by],
+            )?;
+            if n > 0 {
+                append_audit_tx(
+                    tx,
+                    &[NewAuditEvent::new(
+                        by,
+                        "held.accepted",
+                        id.to_string(),
+                        serde_json::json!({}),
+                    )],
+                )?;
+            }
+            Ok(n > 0)
         })
     }
 

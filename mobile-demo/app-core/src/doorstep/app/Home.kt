@@ -65,7 +65,10 @@ class HomeViewModel(private val replica: DoorstepReplica, private val core: Coro
             val accepting = it.status == CampaignStatus.PUBLISHED || it.status == CampaignStatus.OPEN
             CampaignCard(it.id, it.title, kindZh(it.kind), statusZh(it.status), accepting)
         }
-        val following = campaigns.firstOrNull { it.accepting }?.id
+        // The vote or election in the field; a survey only when nothing else is.
+        val following = replica.campaigns()
+            .sortedBy { it.kind == CampaignKind.SURVEY }
+            .firstOrNull { it.status == CampaignStatus.PUBLISHED || it.status == CampaignStatus.OPEN }?.id
         val buildings = replica.buildings().map { b ->
             val doors = replica.units(b.id, following)
             BuildingProgress(b.id, b.label, doors.count { it.visits > 0u }, doors.size, doors.count { it.ballotRecorded })

@@ -99,6 +99,7 @@ object Refusals {
         // Per-document answers of a sync.
         "malformed_message" to ("这份资料没能发送成功，记录仍在手机上。请稍后再同步。" to NextStep.RETRY_LATER),
         "unapplicable_changes" to ("服务器无法接上这份资料的修改。请在「同步」页重置这份资料。" to NextStep.RESET_DOCUMENT),
+        "held_for_review" to ("这栋楼已不由这台手机负责。您记下的内容已交到社区办公室，等管理员接收；接收后这一条会自动消失，记录不会丢。" to NextStep.ASK_OFFICE),
         "not_held" to ("这份资料已不再分配给这台手机；尚未送达的记录保留在手机上，请联系社区办公室。" to NextStep.ASK_OFFICE),
         "no_such_document" to ("服务器上已没有这份资料。" to NextStep.NONE),
         "upgrade_required" to ("请更新应用后再同步；所有记录都保存在手机上。" to NextStep.UPDATE_APP),
@@ -110,6 +111,8 @@ object Refusals {
         "missing_token" to ("这台手机还没有加入社区。请扫描社区办公室给您的二维码。" to NextStep.ENROLL_AGAIN),
         "invalid_token" to ("服务器不认识这台手机，请重新扫码加入。未同步的记录会保留。" to NextStep.ENROLL_AGAIN),
         "device_revoked" to ("社区办公室已停用这台手机。请联系办公室重新扫码加入；未同步的记录会保留。" to NextStep.ENROLL_AGAIN),
+        // The app's own (not from the core): what the opened image or typed text held.
+        "not_an_enrollment_code" to ("这不是 doorstep 的加入二维码。请打开社区办公室发来的二维码图片，或手动输入服务器地址和加入码。" to NextStep.FIX_INPUT),
         "invalid_enrollment_code" to ("这个加入码无效、已用过或已过期。请向社区办公室要一个新码。" to NextStep.ENROLL_AGAIN),
         "forbidden" to ("您的账号已被停用，请联系社区办公室。" to NextStep.ASK_OFFICE),
         "method_not_allowed" to ("应用与服务器不匹配，请更新应用。" to NextStep.UPDATE_APP),

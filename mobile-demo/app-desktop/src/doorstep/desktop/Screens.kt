@@ -40,6 +40,14 @@ const val PHONE_HEIGHT = 844
 /** The smallest tap target (适老化: 60×60 dp). */
 const val MIN_TAP = 60
 
+/** The client property naming what a tap target does ("door:1-1-0101", "outcome:NOT_HOME",
+ *  "收票"): screens only draw, and the app shell (App.kt) turns a tap into the view model's
+ *  event, as a Compose screen would take an `onClick` lambda. */
+const val ACTION = "doorstep.action"
+
+/** Marks this component as the tap target for [action]. */
+fun <T : JComponent> T.tapAction(action: String): T = apply { putClientProperty(ACTION, action) }
+
 /** Text sizes and tap targets: normal, or 长辈模式 (large text). */
 data class Theme(val large: Boolean) {
     val body: Float = if (large) 22f else 17f
@@ -70,7 +78,7 @@ private fun chipColours(s: DoorStatus): Pair<Color, Color> = when (s) {
     DoorStatus.VACANT, DoorStatus.VISITED -> Color(0xEC, 0xEA, 0xF6) to Color(0x3B, 0x30, 0x6E)
 }
 
-private fun label(text: String, font: Font, colour: Color = Theme.INK): JLabel =
+internal fun label(text: String, font: Font, colour: Color = Theme.INK): JLabel =
     JLabel(text).apply {
         this.font = font
         foreground = colour
@@ -148,7 +156,7 @@ fun doorListScreen(state: UnitListState, sync: SyncStatus, t: Theme, buildingLab
             val n = state.counts[f] ?: 0
             add(chip((if (f == state.filter) "✓ " else "") + "${f.label} $n", null, t, selected = f == state.filter).apply {
                 preferredSize = Dimension(0, MIN_TAP)
-            })
+            }.tapAction("filter:${f.name}"))
         }
         maximumSize = Dimension(PHONE_WIDTH, 2 * MIN_TAP + 24)
     })
@@ -182,7 +190,7 @@ fun doorListScreen(state: UnitListState, sync: SyncStatus, t: Theme, buildingLab
                     isOpaque = false
                     add(chip(row.chip, row.status, t))
                 }, BorderLayout.EAST)
-            })
+            }.tapAction("door:${row.unit}"))
         }
     }
     if (state.groups.isEmpty()) {
@@ -245,7 +253,7 @@ fun homeScreen(state: doorstep.app.HomeState, sync: SyncStatus, t: Theme, commun
             preferredSize = Dimension(PHONE_WIDTH, t.row)
             add(label(b.line, t.font(t.body, bold = true)), BorderLayout.CENTER)
             add(label("›", t.font(t.title), Theme.MUTED), BorderLayout.EAST)
-        }))
+        }.tapAction("building:${b.id}")))
     }
     root.add(block(label("投票与议题", t.font(t.small, bold = true), Theme.MUTED).apply {
         border = BorderFactory.createEmptyBorder(18, 14, 6, 14)
@@ -325,7 +333,17 @@ fun doorScreen(state: doorstep.app.DoorState, t: Theme, buildingLabel: String): 
                 background = Theme.BAR
                 horizontalAlignment = SwingConstants.CENTER
                 preferredSize = Dimension(0, maxOf(MIN_TAP, t.row - 8))
-            })
+            }.tapAction("outcome:${o.name}"))
+        }
+        // The paper and the survey of this door, on their own screens.
+        for ((text, action) in listOf("选票" to "ballot", "意见征询" to "survey")) {
+            add(label(text, t.font(t.body, bold = true), Theme.BAR).apply {
+                isOpaque = true
+                background = Color.WHITE
+                border = BorderFactory.createLineBorder(Theme.BAR, 2)
+                horizontalAlignment = SwingConstants.CENTER
+                preferredSize = Dimension(0, maxOf(MIN_TAP, t.row - 8))
+            }.tapAction(action))
         }
     }))
     state.error?.let {
