@@ -159,7 +159,9 @@ if [[ $MODE == bench ]]; then
     step "bench: Kotlin"
     java -ea -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.DoorstepBenchKt "$CALLS"
     step "bench: the app (cold start, taps; plain and encrypted store)"
-    java -ea -Djava.awt.headless=true -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.AppBenchKt
+    mkdir -p "$ROOT/target/bench"
+    java -ea -Djava.awt.headless=true -Djna.library.path="$OUT" -cp "$RUN_CP" doorstep.demo.AppBenchKt |
+        tee "$ROOT/target/bench/app.jsonl"
     step "bench: Python"
     PYTHONPATH=$OUT python3 "$ROOT/bindings/tests/python/bench_ffi.py" "$CALLS"
     exit 0

@@ -219,11 +219,15 @@ pub struct RegisterUnit {
     pub owner_key: String,
     /// Co-owners (共有人) are listed together and count as one.
     pub owner_names: Vec<String>,
+    /// The voter key the unit counts under (one per owner; developer units share one), as the
+    /// roll and the tally use it: an owner with several doors has one ballot.
+    pub voter_key: String,
 }
 
 impl From<Unit> for RegisterUnit {
     fn from(u: Unit) -> Self {
         RegisterUnit {
+            voter_key: u.voter_key(),
             code: u.code,
             building: u.building,
             entrance: u.entrance,

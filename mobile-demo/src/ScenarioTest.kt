@@ -181,6 +181,13 @@ fun scenarioTests(r: Runner, serverBinary: String, work: File) {
             val s = notices.state.value
             check(s.unread == 1 && s.lines.single().unread && s.lines.single().mark == "新") { s }
             check(s.lines.single().title.contains(doors[1]) && s.lines.single().detail.contains("业主当面确认")) { s.lines }
+            // The decision as 通知 shows it, at normal and large text.
+            val shots = File(System.getProperty("doorstep.screenshots") ?: work.path)
+            for (large in listOf(false, true)) {
+                val file = File(shots, if (large) "notices-decision-large.png" else "notices-decision.png")
+                doorstep.desktop.screenshot(doorstep.desktop.noticesScreen(s, doorstep.desktop.Theme(large)), file)
+                check(javax.imageio.ImageIO.read(file).width == doorstep.desktop.PHONE_WIDTH)
+            }
             runBlocking { notices.markSeen() }
             check(notices.state.value.unread == 0 && notices.state.value.lines.single().mark == "已读")
         }

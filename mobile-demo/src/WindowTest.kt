@@ -108,6 +108,11 @@ fun main(args: Array<String>) {
                 done(app)
                 check(app.route == Route.Ballot("1", door)) { "after the tap: ${app.route}" }
                 shoot(frame, File(shots, "window-ballot$suffix.png"))
+                runBlocking { app.go(Route.Door("1", door)) }
+                click(frame, "survey")
+                done(app)
+                check(app.route == Route.Survey("1", door)) { "after the tap: ${app.route}" }
+                shoot(frame, File(shots, "window-survey$suffix.png"))
                 for ((nav, route, name) in listOf(
                     Triple("nav:wishes", Route.Wishes("1"), "wishes"),
                     Triple("nav:notices", Route.Notices, "notices"),
@@ -124,13 +129,16 @@ fun main(args: Array<String>) {
             replica.destroy()
         }
         r.test("扫码加入 is the first screen of a phone that has not joined") {
-            val replica = DoorstepReplica.open(File(work, "fresh.db").path)
-            val app = DoorstepApp(replica, ManualNetwork(true), serverUrl = "http://127.0.0.1:8080")
-            check(app.route == Route.Join)
-            val frame = showWindow(app)
-            shoot(frame, File(shots, "window-join.png"))
-            check(find(frame.contentPane, "nav:home") == null) { "no navigation before joining" }
-            SwingUtilities.invokeAndWait { frame.dispose() }
+            for (large in listOf(false, true)) {
+                val replica = DoorstepReplica.open(File(work, "fresh-$large.db").path)
+                val app = DoorstepApp(replica, ManualNetwork(true), serverUrl = "http://127.0.0.1:8080", large = large)
+                check(app.route == Route.Join)
+                val frame = showWindow(app)
+                shoot(frame, File(shots, if (large) "window-join-large.png" else "window-join.png"))
+                check(find(frame.contentPane, "nav:home") == null) { "no navigation before joining" }
+                check(find(frame.contentPane, "open-qr") != null && find(frame.contentPane, "join") != null)
+                SwingUtilities.invokeAndWait { frame.dispose() }
+            }
         }
     } finally {
         work.deleteRecursively()

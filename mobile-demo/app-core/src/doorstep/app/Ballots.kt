@@ -24,7 +24,6 @@ import uniffi.doorstep_ffi.DoorOutcome
 import uniffi.doorstep_ffi.DoorstepReplica
 import uniffi.doorstep_ffi.QuestionKind
 import uniffi.doorstep_ffi.RegisterUnit
-import uniffi.doorstep_ffi.SaleStatus
 import uniffi.doorstep_ffi.TimelineKind
 
 /** The three answers every binding question offers, in the order of the paper. */
@@ -163,9 +162,8 @@ val BALLOT_NOT_HERE = Refusal(
     next = NextStep.ASK_OFFICE,
 )
 
-/** The voter key a unit counts under (developer units share one), to find the owner's ballots. */
-internal fun voterKeyOf(u: RegisterUnit): String =
-    if (u.saleStatus == SaleStatus.SOLD) "owner:" + u.ownerKey else "developer"
+/** The voter key a unit counts under (the core's, as the roll and the tally use it). */
+internal fun voterKeyOf(u: RegisterUnit): String = u.voterKey
 
 internal fun clockZh(at: Long): String =
     SimpleDateFormat("MM-dd HH:mm").apply { timeZone = TimeZone.getTimeZone("Asia/Shanghai") }.format(Date(at))
