@@ -124,6 +124,17 @@ fun main(args: Array<String>) {
                 check(app.route == route) { "after the tap: ${app.route}" }
                     shoot(frame, File(shots, "window-$name$suffix.png"))
                 }
+                // 设置: the 长辈模式 row switches the whole app's text size; leaving is refused
+                // while records wait on the phone.
+                click(frame, "large")
+                done(app)
+                check(app.theme.large == !large) { "长辈模式 switched" }
+                click(frame, "large")
+                done(app)
+                check(app.theme.large == large)
+                click(frame, "离开此手机")
+                done(app)
+                check(app.settings.state.value.error?.code == "pending_work") { app.settings.state.value }
             }
             SwingUtilities.invokeAndWait { frame.dispose() }
             replica.destroy()

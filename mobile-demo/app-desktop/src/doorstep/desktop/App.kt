@@ -73,6 +73,9 @@ class DoorstepApp(
     private val network: ManualNetwork,
     serverUrl: String?,
     large: Boolean = false,
+    /** 离开此手机, after 设置 checked that nothing is pending and the head confirmed: the
+     *  platform closes the store and deletes it with its key (main() below). */
+    onLeave: suspend () -> Unit = { error("this app cannot leave the phone") },
 ) {
     val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
     private val core = Dispatchers.IO.limitedParallelism(1)
@@ -87,7 +90,7 @@ class DoorstepApp(
     val join = JoinViewModel(replica, { UrlConnectionTransport(it, network) }, core, Dispatchers.IO, "doorstep desktop")
     val home = HomeViewModel(replica, core)
     val notices = NoticesViewModel(replica, core)
-    val settings = SettingsViewModel(replica, core, onLeave = { }, large = large)
+    val settings = SettingsViewModel(replica, core, onLeave = onLeave, large = large)
     val sync = SyncViewModel(replica, core) { engine.syncNow() }
     private var doors: UnitListViewModel? = null
     private var door: DoorViewModel? = null
@@ -111,7 +114,31 @@ class DoorstepApp(
                 redraw()
             }
         }
-        scope.launch { engine.status.collect { redraw() } }
+        // A sync that brought or delivered something: the open screen and the 通知 count are
+        // read again (what the head was typing stays: the view models keep their drafts).
+        scope.launch {
+            engine.status.collect { status ->
+                if (status is SyncStatus.Done) actions.withLock { refresh() }
+                redraw()
+            }
+        }
+    }
+
+    /** Reads the current screen's state again from the store. */
+    private suspend fun refresh() {
+        notices.load()
+        when (route) {
+            Route.Join -> {}
+            Route.Home -> home.load()
+            is Route.Doors -> doors?.load()
+            is Route.Door -> door?.load()
+            is Route.Ballot -> ballot?.load()
+            is Route.Survey -> survey?.load()
+            is Route.Wishes -> wishes?.load()
+            Route.Sync -> sync.load()
+            Route.Notices -> {}
+            Route.Settings -> settings.load()
+        }
     }
 
     private fun campaign(kind: (CampaignKind) -> Boolean): String? = replica.campaigns()
@@ -192,6 +219,8 @@ class DoorstepApp(
             }
             "立即同步" -> { engine.syncNow(); sync.show(engine.status.value); sync.load() }
             "长辈模式", "large" -> { settings.toggleLarge(); theme = Theme(settings.state.value.large) }
+            "离开此手机" -> settings.requestLeave()
+            "确定离开" -> settings.confirmLeave()
             "notices-seen" -> notices.markSeen()
             "join" -> if (join.join() == null && replica.identity() != null) {
                 engine.syncNow()
@@ -324,7 +353,15 @@ fun main(args: Array<String>) {
         is OpenedStore.Ready -> opened.replica
         is OpenedStore.Refused -> error(opened.refusal.sentence)
     }
-    val app = DoorstepApp(replica, ManualNetwork(true), option("--server"), large = "--large" in args)
+    val leave: suspend () -> Unit = {
+        // Nothing is pending (设置 checked): the store and its key go, and the phone can be
+        // handed on; it joins again with a new code.
+        replica.destroy()
+        dir.listFiles()?.filter { it.name.startsWith("phone.db") || it.name == "keys.p12" }?.forEach { it.delete() }
+        SwingUtilities.invokeAndWait { JOptionPane.showMessageDialog(null, "这台手机上的资料已删除，可以交还手机。") }
+        kotlin.system.exitProcess(0)
+    }
+    val app = DoorstepApp(replica, ManualNetwork(true), option("--server"), large = "--large" in args, onLeave = leave)
     option("--code")?.let { app.join.onEvent(JoinEvent.Code(it)) }
     val frame = showWindow(app)
     System.getenv("DOORSTEP_SHOTS")?.let { dir ->

@@ -512,6 +512,7 @@ fun settingsScreen(state: SettingsState, sync: SyncStatus, t: Theme): JComponent
     c.put(JPanel(BorderLayout(8, 0)).apply {
         // The whole row switches 长辈模式.
         name = TAP + "长辈模式"
+        putClientProperty(ACTION, "large")
         isOpaque = false
         border = BorderFactory.createMatteBorder(0, 0, 1, 0, Theme.LINE)
         preferredSize = Dimension(0, maxOf(tapHeight(t), t.row))
