@@ -327,6 +327,8 @@ pub struct Notice {
     /// The ballot that counts and its door; `None` when every competing ballot is void.
     pub counted_ballot: Option<String>,
     pub counted_unit: Option<String>,
+    /// The account that collected the ballot that counts.
+    pub counted_by: Option<String>,
     /// How many competing ballots the officer looked at.
     pub considered: u32,
     pub reason: String,
@@ -346,6 +348,7 @@ impl From<replica::Notice> for Notice {
             units: n.units,
             counted_ballot: n.counted_ballot,
             counted_unit: n.counted_unit,
+            counted_by: n.counted_by,
             considered: u32::try_from(n.considered).unwrap_or(u32::MAX),
             reason: n.reason,
             at: n.at,

@@ -89,6 +89,8 @@ pub struct Notice {
     /// The ballot that counts and its door, or `None` when every competing ballot is void.
     pub counted_ballot: Option<String>,
     pub counted_unit: Option<String>,
+    /// The account that collected the ballot that counts.
+    pub counted_by: Option<String>,
     /// How many competing ballots the officer looked at.
     pub considered: usize,
     pub reason: String,
@@ -633,18 +635,15 @@ impl Replica {
                     .filter(|e| e.voter_key == a.voter_key)
                     .map(|e| e.unit.clone())
                     .collect();
-                let counted_unit = a
-                    .chosen
-                    .as_ref()
-                    .and_then(|b| field.ballots.get(b))
-                    .map(|b| b.unit.clone());
+                let counted = a.chosen.as_ref().and_then(|b| field.ballots.get(b));
                 out.push(Notice {
                     id: a.id.clone(),
                     campaign: field.campaign.clone(),
                     building: field.building.clone(),
                     units,
                     counted_ballot: a.chosen.clone(),
-                    counted_unit,
+                    counted_unit: counted.map(|b| b.unit.clone()),
+                    counted_by: counted.map(|b| b.by.clone()),
                     considered: a.considered.len(),
                     reason: a.reason.clone(),
                     at: a.at,

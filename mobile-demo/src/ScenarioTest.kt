@@ -181,6 +181,9 @@ fun scenarioTests(r: Runner, serverBinary: String, work: File) {
             val s = notices.state.value
             check(s.unread == 1 && s.lines.single().unread && s.lines.single().mark == "新") { s }
             check(s.lines.single().title.contains(doors[1]) && s.lines.single().detail.contains("业主当面确认")) { s.lines }
+            // Whose ballot counts, in words: the head's own or the deputy's.
+            val mine = chosen == head.unitTimeline(campaign, doors[1]).lastOrNull { it.kind == uniffi.doorstep_ffi.TimelineKind.BALLOT && it.by == head.identity()!!.account }?.id
+            check(s.lines.single().detail.contains(if (mine) "以您在" else "以另一位楼栋长在")) { s.lines.single().detail }
             // The decision as 通知 shows it, at normal and large text.
             val shots = File(System.getProperty("doorstep.screenshots") ?: work.path)
             for (large in listOf(false, true)) {

@@ -242,6 +242,10 @@ fn the_sample_community_works_offline_and_converges() -> Result<()> {
         assert_eq!(notice.reason, "业主当面确认");
         assert_eq!(notice.counted_ballot.as_deref(), chosen.as_str());
         assert!(notice.considered >= 2 && notice.counted_unit.is_some());
+        assert!(
+            notice.counted_by.is_some(),
+            "who collected the ballot that counts"
+        );
         phones[i].1.replica.mark_notices_seen(notice.at)?;
         assert!(!phones[i].1.replica.notices()?[0].unread);
         assert_converged(&server, &phones[i].1, &phones[i].0)?;

@@ -36,10 +36,15 @@ data class NoticesState(
 )
 
 /** The sentence of one officer's decision ([campaignTitle] names the campaign). */
-fun noticeText(n: Notice, campaignTitle: String): Pair<String, String> {
+fun noticeText(n: Notice, campaignTitle: String, me: String?): Pair<String, String> {
     val doors = n.units.joinToString("、")
     val title = "计票人已裁定：$doors"
-    val decision = n.countedUnit?.let { "以 $it 收回的选票为准" } ?: "${n.considered} 张选票均作废"
+    val who = when (n.countedBy) {
+        null -> ""
+        me -> "您"
+        else -> "另一位楼栋长"
+    }
+    val decision = n.countedUnit?.let { "以${who}在 $it 收回的选票为准" } ?: "${n.considered} 张选票均作废"
     return title to "$campaignTitle：该户 ${n.considered} 张选票冲突，$decision。理由：${n.reason}"
 }
 
@@ -70,9 +75,10 @@ class NoticesViewModel(private val replica: DoorstepReplica, private val core: C
 
     private fun read(): NoticesState {
         val titles = replica.campaigns().associate { it.id to it.title }
+        val me = replica.identity()?.account
         val clock = SimpleDateFormat("MM-dd HH:mm").apply { timeZone = TimeZone.getTimeZone("Asia/Shanghai") }
         val lines = replica.notices().map { n ->
-            val (title, detail) = noticeText(n, titles[n.campaign] ?: n.campaign)
+            val (title, detail) = noticeText(n, titles[n.campaign] ?: n.campaign, me)
             NoticeLine(n.id, clock.format(Date(n.at)), title, detail, n.unread)
         }
         return NoticesState(lines, lines.count { it.unread }, loading = false)
