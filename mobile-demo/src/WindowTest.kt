@@ -148,6 +148,10 @@ fun main(args: Array<String>) {
                 shoot(frame, File(shots, if (large) "window-join-large.png" else "window-join.png"))
                 check(find(frame.contentPane, "nav:home") == null) { "no navigation before joining" }
                 check(find(frame.contentPane, "open-qr") != null && find(frame.contentPane, "join") != null)
+                // A door before joining: the head stays on 扫码加入 and reads why.
+                runBlocking { app.go(Route.Ballot("1", "1-1-0101")) }
+                check(app.route == Route.Join && app.banner?.code == "not_enrolled") { "${app.route} ${app.banner}" }
+                if (!large) shoot(frame, File(shots, "window-join-refused.png"))
                 SwingUtilities.invokeAndWait { frame.dispose() }
             }
         }

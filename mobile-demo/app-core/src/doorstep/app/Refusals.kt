@@ -111,7 +111,9 @@ object Refusals {
         "missing_token" to ("这台手机还没有加入社区。请扫描社区办公室给您的二维码。" to NextStep.ENROLL_AGAIN),
         "invalid_token" to ("服务器不认识这台手机，请重新扫码加入。未同步的记录会保留。" to NextStep.ENROLL_AGAIN),
         "device_revoked" to ("社区办公室已停用这台手机。请联系办公室重新扫码加入；未同步的记录会保留。" to NextStep.ENROLL_AGAIN),
-        // The app's own (not from the core): what the opened image or typed text held.
+        // The app's own (not from the core): what the opened image or typed text held, and a
+        // door opened while no campaign is in the field.
+        "no_open_campaign" to ("现在没有可以上门的投票或征询。社区办公室发布后，同步一下就会出现。" to NextStep.SYNC_FIRST),
         "not_an_enrollment_code" to ("这不是 doorstep 的加入二维码。请打开社区办公室发来的二维码图片，或手动输入服务器地址和加入码。" to NextStep.FIX_INPUT),
         "invalid_enrollment_code" to ("这个加入码无效、已用过或已过期。请向社区办公室要一个新码。" to NextStep.ENROLL_AGAIN),
         "forbidden" to ("您的账号已被停用，请联系社区办公室。" to NextStep.ASK_OFFICE),

@@ -46,6 +46,7 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.sync.Mutex
 import kotlinx.coroutines.sync.withLock
+import kotlinx.coroutines.withContext
 import uniffi.doorstep_ffi.CampaignKind
 import uniffi.doorstep_ffi.CampaignStatus
 import uniffi.doorstep_ffi.Choice
@@ -149,16 +150,40 @@ class DoorstepApp(
     private val surveyCampaign get() = campaign { it == CampaignKind.SURVEY }
     private val firstBuilding get() = replica.identity()?.buildings?.firstOrNull()
 
-    /** Moves to [to] and loads its view model. */
+    /** What the shell itself refused (no campaign to work on), shown above the screen. */
+    var banner: doorstep.app.Refusal? = null
+        private set
+
+    /** Moves to [to] and loads its view model; a door screen needs a campaign in the field,
+     *  and without one the head stays where they are and reads why. */
     suspend fun go(to: Route) {
+        val needed = try {
+            withContext(core) {
+                when (to) {
+                    is Route.Door, is Route.Ballot -> fieldCampaign
+                    is Route.Survey -> surveyCampaign
+                    else -> ""
+                }
+            }
+        } catch (e: uniffi.doorstep_ffi.ApiException) {
+            banner = doorstep.app.Refusals.of(e)
+            redraw()
+            return
+        }
+        if (needed == null) {
+            banner = doorstep.app.Refusals.of("no_open_campaign")
+            redraw()
+            return
+        }
+        banner = null
         route = to
         when (to) {
             Route.Join -> {}
             Route.Home -> home.load()
             is Route.Doors -> UnitListViewModel(replica, to.building, fieldCampaign, core, scope).also { doors = it }.load()
-            is Route.Door -> DoorViewModel(replica, to.building, fieldCampaign ?: return, to.unit, core).also { door = it }.load()
-            is Route.Ballot -> BallotViewModel(replica, to.building, fieldCampaign ?: return, to.unit, core).also { ballot = it }.load()
-            is Route.Survey -> SurveyViewModel(replica, to.building, surveyCampaign ?: return, to.unit, core).also { survey = it }.load()
+            is Route.Door -> DoorViewModel(replica, to.building, needed, to.unit, core).also { door = it }.load()
+            is Route.Ballot -> BallotViewModel(replica, to.building, needed, to.unit, core).also { ballot = it }.load()
+            is Route.Survey -> SurveyViewModel(replica, to.building, needed, to.unit, core).also { survey = it }.load()
             is Route.Wishes -> WishesViewModel(replica, to.building, core).also { wishes = it }.load()
             Route.Sync -> { sync.show(engine.status.value); sync.load() }
             Route.Notices -> notices.load()
@@ -253,7 +278,7 @@ class DoorstepApp(
             Route.Notices -> noticesScreen(notices.state.value, t) to "nav:notices"
             Route.Settings -> settingsScreen(settings.state.value, status, t) to "nav:settings"
         }
-        val chrome = phoneChrome(content, t, !network.online.value, nav, notices.state.value.unread, route != Route.Join)
+        val chrome = phoneChrome(content, t, !network.online.value, nav, notices.state.value.unread, route != Route.Join, banner)
         wire(chrome)
         return chrome
     }

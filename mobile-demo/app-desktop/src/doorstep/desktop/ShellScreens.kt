@@ -55,10 +55,20 @@ val NAV = listOf("首页" to "nav:home", "门牌" to "nav:doors", "微心愿" to
 
 /** The phone around a screen: the 飞行模式 strip on top, [screen], and the bottom navigation
  *  ([current] marked in words and weight, [unread] notices counted). */
-fun phoneChrome(screen: JComponent, t: Theme, airplane: Boolean, current: String?, unread: Int, joined: Boolean): JComponent {
+fun phoneChrome(
+    screen: JComponent,
+    t: Theme,
+    airplane: Boolean,
+    current: String?,
+    unread: Int,
+    joined: Boolean,
+    banner: doorstep.app.Refusal? = null,
+): JComponent {
     val root = JPanel(BorderLayout()).apply { background = Color.WHITE }
     val font = t.font(t.small, bold = true)
-    root.add(label(displayable(if (airplane) "✈ 飞行模式：开（没有网络）· 点此关闭" else "飞行模式：关 · 点此打开", font), font,
+    val top = JPanel(BorderLayout()).apply { background = Color.WHITE }
+    banner?.let { top.add(refusalBox(it, t, lead = ""), BorderLayout.SOUTH) }
+    top.add(label(displayable(if (airplane) "✈ 飞行模式：开（没有网络）· 点此关闭" else "飞行模式：关 · 点此打开", font), font,
         if (airplane) Color.WHITE else Theme.INK).apply {
         isOpaque = true
         background = if (airplane) Color(0x8A, 0x16, 0x16) else Color(0xEE, 0xEE, 0xEE)
@@ -66,6 +76,7 @@ fun phoneChrome(screen: JComponent, t: Theme, airplane: Boolean, current: String
         border = BorderFactory.createEmptyBorder(4, 8, 4, 8)
         preferredSize = java.awt.Dimension(PHONE_WIDTH, MIN_TAP)
     }.tapAction("airplane"), BorderLayout.NORTH)
+    root.add(top, BorderLayout.NORTH)
     root.add(screen, BorderLayout.CENTER)
     if (joined) {
         // Large text: two rows of three, so every label keeps 18 px.
