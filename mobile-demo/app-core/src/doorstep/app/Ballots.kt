@@ -350,12 +350,7 @@ class BallotViewModel(
         mutable.value = if (refusal != null) state.value.copy(error = refusal, notice = null) else state.value.copy(notice = done)
     }
 
-    private suspend fun act(block: () -> Unit): Refusal? = try {
-        withContext(core) { block() }
-        null
-    } catch (e: ApiException) {
-        Refusals.of(e)
-    }
+    private suspend fun act(block: () -> Unit): Refusal? = attempt(core, block)
 
     private fun read(previous: BallotState): BallotState {
         val c = campaignOf(replica, campaign)

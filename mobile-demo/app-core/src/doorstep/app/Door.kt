@@ -78,12 +78,7 @@ class DoorViewModel(
 
     /** 记录结果 in one tap: the outcome (and an optional note) is kept at once, offline or not. */
     suspend fun record(outcome: DoorOutcome, note: String = ""): Refusal? {
-        val refusal = try {
-            withContext(core) { replica.recordVisit(campaign, unit, outcome, note) }
-            null
-        } catch (e: ApiException) {
-            Refusals.of(e)
-        }
+        val refusal = attempt(core) { replica.recordVisit(campaign, unit, outcome, note) }
         load()
         if (refusal != null) mutable.value = state.value.copy(error = refusal)
         return refusal

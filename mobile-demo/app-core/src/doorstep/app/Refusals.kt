@@ -4,6 +4,8 @@
 
 package doorstep.app
 
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.withContext
 import uniffi.doorstep_ffi.ApiException
 import uniffi.doorstep_ffi.Rejection
 
@@ -25,6 +27,15 @@ enum class NextStep {
     ENROLL_AGAIN,
     /** Update the app. */
     UPDATE_APP,
+}
+
+/** Runs one recording call into the core on [core]: null when it was kept, else its refusal
+ *  (the view models' actions all go through here). */
+suspend fun attempt(core: CoroutineDispatcher, block: () -> Unit): Refusal? = try {
+    withContext(core) { block() }
+    null
+} catch (e: ApiException) {
+    Refusals.of(e)
 }
 
 /** One refusal as shown on the screen. */

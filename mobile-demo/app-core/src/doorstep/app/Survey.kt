@@ -150,12 +150,7 @@ class SurveyViewModel(
             return refuse(Refusals.of(e))
         }
         // The visit that goes with it: the door counts as visited, its outcome 已收回.
-        val visit = try {
-            withContext(core) { replica.recordVisit(campaign, unit, DoorOutcome.COLLECTED, "") }
-            null
-        } catch (e: ApiException) {
-            Refusals.of(e)
-        }
+        val visit = attempt(core) { replica.recordVisit(campaign, unit, DoorOutcome.COLLECTED, "") }
         load()
         if (visit != null) {
             mutable.value = state.value.copy(error = visit)

@@ -123,12 +123,7 @@ class SyncViewModel(
     /** 确定重置: forgets the document; the next sync fetches the server's copy. */
     suspend fun confirmReset(): Refusal? {
         val confirm = state.value.confirm ?: return null
-        val refusal = try {
-            withContext(core) { replica.resetDocument(confirm.docId) }
-            null
-        } catch (e: ApiException) {
-            Refusals.of(e)
-        }
+        val refusal = attempt(core) { replica.resetDocument(confirm.docId) }
         load()
         mutable.value = if (refusal != null) {
             state.value.copy(confirm = null, error = refusal)

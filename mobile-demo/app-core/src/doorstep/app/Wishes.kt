@@ -163,12 +163,7 @@ class WishesViewModel(
 
     /** 记录新心愿 at [unit]; returns the refusal, if any (e.g. an empty title). */
     suspend fun create(unit: String, title: String, detail: String = ""): Refusal? {
-        val refusal = try {
-            withContext(core) { replica.createOrder(unit, title.trim(), detail.trim()) }
-            null
-        } catch (e: ApiException) {
-            Refusals.of(e)
-        }
+        val refusal = attempt(core) { replica.createOrder(unit, title.trim(), detail.trim()) }
         load()
         mutable.value = if (refusal != null) state.value.copy(error = refusal, notice = null) else state.value.copy(notice = "已记录心愿「${title.trim()}」，待同步")
         return refusal
@@ -176,12 +171,7 @@ class WishesViewModel(
 
     /** Moves [order] to [to] (a step from the row's actions); the core may refuse it. */
     suspend fun move(order: String, to: OrderStatus, note: String = ""): Refusal? {
-        val refusal = try {
-            withContext(core) { replica.moveOrder(building, order, to, note, null) }
-            null
-        } catch (e: ApiException) {
-            Refusals.of(e)
-        }
+        val refusal = attempt(core) { replica.moveOrder(building, order, to, note, null) }
         load()
         mutable.value = if (refusal != null) {
             state.value.copy(error = refusal, notice = null)
