@@ -290,6 +290,22 @@ impl Document {
         hydrate(&self.doc).map_err(|e| Error::Shape(format!("{}: {e}", self.id)))
     }
 
+    /// Hydrate one record `collection/key` (e.g. `orders/<uuid>`); `None` when it is not there.
+    pub fn read_record<T: Hydrate>(&self, collection: &str, key: &str) -> Result<Option<T>> {
+        let shape = |e: autosurgeon::HydrateError| Error::Shape(format!("{}: {e}", self.id));
+        match self.doc.get(ROOT, collection)? {
+            Some((automerge::Value::Object(automerge::ObjType::Map), coll)) => {
+                if self.doc.get(&coll, key)?.is_none() {
+                    return Ok(None);
+                }
+                autosurgeon::hydrate_prop::<_, T, _, _>(&self.doc, &coll, key)
+                    .map(Some)
+                    .map_err(shape)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Write one record `value` under `collection/key` (e.g. `visits/<uuid>`), creating the
     /// collection map when missing. Does not commit.
     pub fn put_record<R: Reconcile>(
@@ -318,10 +334,15 @@ impl Document {
 
     /// Commit pending operations as one change with a message; returns its hash, if any.
     pub fn commit(&mut self, message: &str) -> Option<ChangeHash> {
+        self.commit_at(message, crate::model::now_millis())
+    }
+
+    /// [`Document::commit`] stamped with `now` (milliseconds; the change keeps seconds).
+    pub fn commit_at(&mut self, message: &str, now: crate::model::Millis) -> Option<ChangeHash> {
         self.doc.commit_with(
             automerge::transaction::CommitOptions::default()
                 .with_message(message.to_string())
-                .with_time(crate::model::now_millis() / 1000),
+                .with_time(now / 1000),
         )
     }
 

@@ -4,6 +4,7 @@
 
 pub mod ballots;
 pub mod campaign;
+pub mod clock;
 pub mod conflicts;
 pub mod doc;
 pub mod encryption;

@@ -7,11 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use automerge::{ChangeHash, ROOT, ReadDoc};
 
 use serde::{Deserialize, Serialize};
 
 use crate::ballots::{self, BallotConflict};
+use crate::clock::Clock;
 use crate::conflicts::{FieldConflict, household_conflicts};
 use crate::doc::{
     BuildingDoc, CampaignDoc, DocId, DocKind, Document, FieldDoc, OrdersDoc, RegisterDoc,
@@ -20,7 +23,7 @@ use crate::encryption::StoreKey;
 use crate::error::{Error, Result};
 use crate::model::{
     Answer, Ballot, Building, Campaign, Delivery, DoorOutcome, Household, Millis, Occupancy,
-    OrderEvent, OrderStatus, Role, Unit, Visit, WorkOrder, new_record_id, now_millis,
+    OrderEvent, OrderStatus, Role, Unit, Visit, WorkOrder, new_record_id,
 };
 use crate::roll::Roll;
 use crate::rules::{Context, Writer, check_changes};
@@ -133,15 +136,139 @@ pub struct Attention {
 }
 
 /// The phone's replica over its local store.
+///
+/// Architecture Invariant: the replica is the one owner of the phone's open documents. Its
+/// actions and the sync client (through [`crate::sync::StoreAccess`]) use the same cached
+/// [`Document`]s, and each typed view of a document (the campaign, the building, a field
+/// document's index) remembers the heads it was read at, so it is read again only when the
+/// document changed.
 #[derive(Debug)]
 pub struct Replica {
     inner: Mutex<Inner>,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug)]
 struct Inner {
     store: Store,
     docs: BTreeMap<DocId, Document>,
+    /// The enrolled identity, read once from the store.
+    identity: Option<Identity>,
+    views: Views,
+}
+
+/// Typed views of open documents, each valid at the heads it was made at.
+#[derive(Debug, Default)]
+struct Views {
+    campaigns: BTreeMap<DocId, Cached<Arc<Campaign>>>,
+    buildings: BTreeMap<DocId, Cached<Arc<BuildingDoc>>>,
+    fields: BTreeMap<DocId, Cached<FieldIndex>>,
+    unsynced: BTreeMap<DocId, Cached<Unsynced>>,
+}
+
+#[derive(Debug)]
+struct Cached<T> {
+    heads: Vec<ChangeHash>,
+    value: T,
+}
+
+/// What the door list and the door screen need from a field document, kept up to date by each
+/// action instead of being read from the whole document every time.
+#[derive(Debug, Default)]
+struct FieldIndex {
+    /// The frozen roll slice: unit code → roll entry.
+    roll: BTreeMap<String, crate::model::RollEntry>,
+    /// Unit code → its records in this campaign.
+    units: BTreeMap<String, UnitRecords>,
+    /// Voter keys with at least one ballot.
+    ballot_keys: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct UnitRecords {
+    visits: usize,
+    /// The latest visit: (at, id, outcome).
+    last: Option<(Millis, String, DoorOutcome)>,
+    /// Every record of the unit as a timeline entry (`synced` is filled in when asked).
+    timeline: Vec<TimelineEntry>,
+}
+
+impl FieldIndex {
+    fn of(field: &FieldDoc) -> FieldIndex {
+        let mut index = FieldIndex {
+            roll: field.roll.clone(),
+            ..FieldIndex::default()
+        };
+        for v in field.visits.values() {
+            index.add(&Record::Visit(v.clone()));
+        }
+        for d in field.deliveries.values() {
+            index.add(&Record::Delivery(d.clone()));
+        }
+        for b in field.ballots.values() {
+            index.add(&Record::Ballot(b.clone()));
+        }
+        index
+    }
+
+    fn add(&mut self, record: &Record) {
+        let entry = match record {
+            Record::Visit(v) => {
+                let unit = self.units.entry(v.unit.clone()).or_default();
+                unit.visits += 1;
+                let newer = unit
+                    .last
+                    .as_ref()
+                    .is_none_or(|(at, id, _)| (v.at, &v.id) > (*at, id));
+                if newer {
+                    unit.last = Some((v.at, v.id.clone(), v.outcome));
+                }
+                TimelineEntry {
+                    kind: TimelineKind::Visit,
+                    id: v.id.clone(),
+                    at: v.at,
+                    outcome: Some(v.outcome),
+                    note: v.note.clone(),
+                    by: v.by.clone(),
+                    supersedes: None,
+                    synced: false,
+                }
+            }
+            Record::Delivery(d) => TimelineEntry {
+                kind: TimelineKind::Delivery,
+                id: d.id.clone(),
+                at: d.at,
+                outcome: None,
+                note: String::new(),
+                by: d.by.clone(),
+                supersedes: None,
+                synced: false,
+            },
+            Record::Ballot(b) => {
+                self.ballot_keys.insert(b.voter_key.clone());
+                TimelineEntry {
+                    kind: TimelineKind::Ballot,
+                    id: b.id.clone(),
+                    at: b.collected_at,
+                    outcome: None,
+                    note: String::new(),
+                    by: b.by.clone(),
+                    supersedes: b.supersedes.clone(),
+                    synced: false,
+                }
+            }
+        };
+        let unit = match record {
+            Record::Visit(v) => &v.unit,
+            Record::Delivery(d) => &d.unit,
+            Record::Ballot(b) => &b.unit,
+        };
+        self.units
+            .entry(unit.clone())
+            .or_default()
+            .timeline
+            .push(entry);
+    }
 }
 
 impl Replica {
@@ -166,8 +293,17 @@ impl Replica {
             inner: Mutex::new(Inner {
                 store,
                 docs: BTreeMap::new(),
+                identity: None,
+                views: Views::default(),
             }),
+            clock: crate::clock::system(),
         }
+    }
+
+    /// The same replica reading the time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Replica {
+        self.clock = clock;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -180,17 +316,21 @@ impl Replica {
     /// which reads and writes documents through the store directly).
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let mut inner = self.lock();
-        inner.docs.clear();
+        inner.forget();
         let out = f(&mut inner.store);
         // What `f` wrote is in the store, not in the dropped cache: the next action reads it.
-        inner.docs.clear();
+        inner.forget();
         out
     }
 
     /// The enrolled identity, if this install is enrolled.
     pub fn identity(&self) -> Result<Option<Identity>> {
-        let inner = self.lock();
-        read_identity(&inner.store)
+        let mut inner = self.lock();
+        match inner.identity() {
+            Ok(identity) => Ok(Some(identity)),
+            Err(Error::NotEnrolled) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Record the identity the server gave at enrollment.
@@ -201,22 +341,22 @@ impl Replica {
         crate::store::put_setting(&tx, IDENTITY_KEY, &json)?;
         crate::store::set_device_id(&tx, &identity.device)?;
         tx.commit([])?;
-        inner.docs.clear();
+        inner.forget();
         Ok(())
     }
 
     /// The buildings assigned to this install's account, as the register names them.
     pub fn buildings(&self) -> Result<Vec<Building>> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let mut out = Vec::new();
         for b in &identity.buildings {
             let id = DocId::Building {
                 community: identity.community.clone(),
                 building: b.clone(),
             };
-            if let Some(doc) = inner.doc(&id, &identity)? {
-                out.push(doc.read::<BuildingDoc>()?.building);
+            if let Some(doc) = inner.building(&id, &identity)? {
+                out.push(doc.building.clone());
             }
         }
         Ok(out)
@@ -225,40 +365,38 @@ impl Replica {
     /// The campaigns this phone holds, newest first.
     pub fn campaigns(&self) -> Result<Vec<Campaign>> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let ids = inner.store.document_ids()?;
         let mut out = Vec::new();
         for id in ids.into_iter().filter(|d| d.kind() == DocKind::Campaign) {
-            if let Some(doc) = inner.doc(&id, &identity)? {
-                out.push(doc.read::<CampaignDoc>()?.campaign);
+            if let Some(campaign) = inner.campaign(&id, &identity)? {
+                out.push(Campaign::clone(&campaign));
             }
         }
         out.sort_by(|a, b| b.id.cmp(&a.id));
         Ok(out)
     }
 
-    /// The units of one building with their households and, for `campaign`, who still needs a visit.
+    /// The units of one building with their households and, for `campaign`, who still needs a
+    /// visit. Answered from the building's and the field document's views: the cost follows the
+    /// number of units, not of records.
     pub fn units(&self, building: &str, campaign: Option<&str>) -> Result<Vec<UnitView>> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let id = DocId::Building {
             community: identity.community.clone(),
             building: building.to_string(),
         };
         let doc = inner
-            .doc(&id, &identity)?
-            .ok_or_else(|| Error::NotFound(format!("building {building}")))?
-            .read::<BuildingDoc>()?;
+            .building(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("building {building}")))?;
         let field = match campaign {
             Some(c) => {
                 let fid = DocId::Field {
                     campaign: c.to_string(),
                     building: building.to_string(),
                 };
-                inner
-                    .doc(&fid, &identity)?
-                    .map(|d| d.read::<FieldDoc>())
-                    .transpose()?
+                inner.field_index(&fid, &identity)?
             }
             None => None,
         };
@@ -266,26 +404,14 @@ impl Replica {
             .units
             .values()
             .map(|unit| {
-                let visits: Vec<&Visit> = field
-                    .iter()
-                    .flat_map(|f| f.visits.values())
-                    .filter(|v| v.unit == unit.code)
-                    .collect();
-                let last_outcome = visits
-                    .iter()
-                    .max_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)))
-                    .map(|v| v.outcome);
-                let voter_key = unit.voter_key();
-                let ballot_recorded = field
-                    .iter()
-                    .flat_map(|f| f.ballots.values())
-                    .any(|b| b.voter_key == voter_key);
+                let records = field.and_then(|f| f.units.get(&unit.code));
                 UnitView {
                     unit: unit.clone(),
                     household: doc.households.get(&unit.code).cloned(),
-                    last_outcome,
-                    visits: visits.len(),
-                    ballot_recorded,
+                    last_outcome: records.and_then(|r| r.last.as_ref().map(|(_, _, o)| *o)),
+                    visits: records.map_or(0, |r| r.visits),
+                    ballot_recorded: field
+                        .is_some_and(|f| f.ballot_keys.contains(&unit.voter_key())),
                 }
             })
             .collect())
@@ -295,7 +421,7 @@ impl Replica {
     /// synced when the server's last reported heads include it.
     pub fn unit_timeline(&self, campaign: &str, unit: &str) -> Result<Vec<TimelineEntry>> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let id = DocId::Field {
             campaign: campaign.to_string(),
             building: building_of(unit)?.to_string(),
@@ -303,66 +429,23 @@ impl Replica {
         let server_heads = crate::store::server_status(inner.store.conn(), &id)?
             .map(|s| s.server_heads)
             .unwrap_or_default();
-        let doc = inner
-            .doc(&id, &identity)?
-            .ok_or_else(|| Error::NotFound(format!("{id} is not on this phone yet; sync first")))?;
-        let field = doc.read::<FieldDoc>()?;
-        // What the server has: the document as of the heads it last reported (when this phone
-        // has them all; otherwise nothing is known to be there).
-        let am = doc.automerge();
-        let on_server: Option<FieldDoc> = if !server_heads.is_empty()
-            && server_heads
-                .iter()
-                .all(|h| am.get_change_by_hash(h).is_some())
-        {
-            let fork = am.fork_at(&server_heads)?;
-            Some(autosurgeon::hydrate(&fork).map_err(|e| Error::Shape(e.to_string()))?)
-        } else {
-            None
-        };
-        let synced = |collection: &str, key: &str| -> bool {
-            on_server.as_ref().is_some_and(|f| match collection {
-                "visits" => f.visits.contains_key(key),
-                "deliveries" => f.deliveries.contains_key(key),
-                _ => f.ballots.contains_key(key),
-            })
-        };
-        let mut out: Vec<TimelineEntry> = Vec::new();
-        for v in field.visits.values().filter(|v| v.unit == unit) {
-            out.push(TimelineEntry {
-                kind: TimelineKind::Visit,
-                id: v.id.clone(),
-                at: v.at,
-                outcome: Some(v.outcome),
-                note: v.note.clone(),
-                by: v.by.clone(),
-                supersedes: None,
-                synced: synced("visits", &v.id),
-            });
-        }
-        for d in field.deliveries.values().filter(|d| d.unit == unit) {
-            out.push(TimelineEntry {
-                kind: TimelineKind::Delivery,
-                id: d.id.clone(),
-                at: d.at,
-                outcome: None,
-                note: String::new(),
-                by: d.by.clone(),
-                supersedes: None,
-                synced: synced("deliveries", &d.id),
-            });
-        }
-        for b in field.ballots.values().filter(|b| b.unit == unit) {
-            out.push(TimelineEntry {
-                kind: TimelineKind::Ballot,
-                id: b.id.clone(),
-                at: b.collected_at,
-                outcome: None,
-                note: String::new(),
-                by: b.by.clone(),
-                supersedes: b.supersedes.clone(),
-                synced: synced("ballots", &b.id),
-            });
+        let mut out: Vec<TimelineEntry> = inner
+            .field_index(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("{id} is not on this phone yet; sync first")))?
+            .units
+            .get(unit)
+            .map(|r| r.timeline.clone())
+            .unwrap_or_default();
+        // What the server has: everything but the records written by changes after the heads
+        // it last reported (when this phone has them all; otherwise nothing is known there).
+        let unsynced = inner
+            .unsynced(&id, &identity, &server_heads)?
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        for entry in &mut out {
+            entry.synced = unsynced
+                .records
+                .as_ref()
+                .is_some_and(|p| !p.contains(&entry.id));
         }
         out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
@@ -433,17 +516,15 @@ impl Replica {
     /// Correct some household details of a unit in an assigned building.
     pub fn edit_household(&self, unit: &str, edit: &HouseholdEdit) -> Result<()> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let building = building_of(unit)?;
         let id = DocId::Building {
             community: identity.community.clone(),
             building: building.to_string(),
         };
-        let doc = inner
-            .doc(&id, &identity)?
-            .ok_or_else(|| Error::NotFound(format!("building {building}")))?;
-        let mut household = doc
-            .read::<BuildingDoc>()?
+        let mut household = inner
+            .building(&id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("building {building}")))?
             .households
             .get(unit)
             .cloned()
@@ -463,15 +544,31 @@ impl Replica {
         if let Some(v) = &edit.note {
             household.note = v.clone();
         }
-        inner.act(&id, &identity, None, "edit household", |doc| {
-            doc.put_record("households", unit, &household)
-        })
+        let now = self.clock.now();
+        inner.act(
+            &id,
+            &identity,
+            None,
+            "edit household",
+            now,
+            |doc| doc.put_record("households", unit, &household),
+            |views, before, after| {
+                if let Some(cached) = views.buildings.get_mut(&id)
+                    && cached.heads == before
+                {
+                    Arc::make_mut(&mut cached.value)
+                        .households
+                        .insert(unit.to_string(), household.clone());
+                    cached.heads = after.to_vec();
+                }
+            },
+        )
     }
 
     /// Take a resident's 微心愿 request at `unit`; returns the work order's id.
     pub fn create_order(&self, unit: &str, title: &str, detail: &str) -> Result<String> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let building = building_of(unit)?;
         let id = DocId::Orders {
             community: identity.community.clone(),
@@ -485,15 +582,21 @@ impl Replica {
             unit: unit.to_string(),
             title: title.to_string(),
             detail: detail.to_string(),
-            created_at: now_millis(),
+            created_at: self.clock.now(),
             created_by: identity.account.clone(),
             assignee: None,
             events: BTreeMap::new(),
         };
         let order_id = order.id.clone();
-        inner.act(&id, &identity, None, "create work order", |doc| {
-            doc.put_record("orders", &order.id, &order)
-        })?;
+        inner.act(
+            &id,
+            &identity,
+            None,
+            "create work order",
+            order.created_at,
+            |doc| doc.put_record("orders", &order.id, &order),
+            |_, _, _| {},
+        )?;
         Ok(order_id)
     }
 
@@ -508,7 +611,7 @@ impl Replica {
         assignee: Option<String>,
     ) -> Result<()> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let id = DocId::Orders {
             community: identity.community.clone(),
             building: building.to_string(),
@@ -517,15 +620,16 @@ impl Replica {
             .doc(&id, &identity)?
             .ok_or_else(|| Error::NotFound(format!("work orders of building {building}")))?;
         let mut current = doc
-            .read::<OrdersDoc>()?
-            .orders
-            .get(order)
-            .cloned()
+            .read_record::<WorkOrder>("orders", order)?
             .ok_or_else(|| Error::NotFound(format!("work order {order}")))?;
+        let now = self
+            .clock
+            .now()
+            .max(current.events.values().map(|e| e.at + 1).max().unwrap_or(0));
         let event = OrderEvent {
             id: new_record_id(),
             to,
-            at: now_millis().max(current.events.values().map(|e| e.at + 1).max().unwrap_or(0)),
+            at: now,
             by: identity.account.clone(),
             note: note.to_string(),
         };
@@ -535,15 +639,21 @@ impl Replica {
             OrderStatus::Dispatched => current.assignee = assignee,
             _ => {}
         }
-        inner.act(&id, &identity, None, "move work order", |doc| {
-            doc.put_record("orders", &current.id, &current)
-        })
+        inner.act(
+            &id,
+            &identity,
+            None,
+            "move work order",
+            now,
+            |doc| doc.put_record("orders", &current.id, &current),
+            |_, _, _| {},
+        )
     }
 
     /// The work orders of one building.
     pub fn orders(&self, building: &str) -> Result<Vec<WorkOrder>> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let id = DocId::Orders {
             community: identity.community.clone(),
             building: building.to_string(),
@@ -557,7 +667,7 @@ impl Replica {
     /// Conflicts and server rejections that need a person.
     pub fn attention(&self) -> Result<Attention> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let ids = inner.store.document_ids()?;
         let mut out = Attention::default();
         let mut by_campaign: BTreeMap<String, CampaignField> = BTreeMap::new();
@@ -611,7 +721,7 @@ impl Replica {
     /// The officers' decisions on ballots in this phone's buildings, newest first.
     pub fn notices(&self) -> Result<Vec<Notice>> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let seen: Millis = crate::store::setting(inner.store.conn(), keys::NOTICES_SEEN)?
             .map(|v| {
                 v.parse()
@@ -668,21 +778,15 @@ impl Replica {
     /// How many local changes the server has not acknowledged yet.
     pub fn pending_changes(&self) -> Result<usize> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let ids = inner.store.document_ids()?;
         let mut pending = 0;
         for id in ids {
             let server_heads = crate::store::server_status(inner.store.conn(), &id)?
                 .map(|s| s.server_heads)
                 .unwrap_or_default();
-            if let Some(doc) = inner.doc(&id, &identity)? {
-                let device = identity.device;
-                pending += doc
-                    .automerge()
-                    .get_changes(&server_heads)
-                    .iter()
-                    .filter(|c| crate::doc::actor_device(c.actor_id()) == Some(device))
-                    .count();
+            if let Some(unsynced) = inner.unsynced(&id, &identity, &server_heads)? {
+                pending += unsynced.own_changes;
             }
         }
         Ok(pending)
@@ -693,10 +797,7 @@ impl Replica {
     pub fn reset_document(&self, id: &DocId) -> Result<()> {
         let mut inner = self.lock();
         inner.docs.remove(id);
-        let tx = inner.store.transaction()?;
-        crate::store::delete_document(&tx, id)?;
-        tx.commit([])?;
-        Ok(())
+        crate::sync::reset_document(&mut inner.store, id)
     }
 
     /// Enroll this install with the server at `server_url` using a one-time `code`: keep the
@@ -723,7 +824,7 @@ impl Replica {
     /// the account's roles and buildings as the server reported them.
     pub fn sync(&self, transport: &dyn Transport, app_version: &str) -> Result<SyncReport> {
         let report = crate::sync::sync_shared(self, transport, app_version)?;
-        let device = self.with_store(|store| store.device_id())?;
+        let device = self.lock().store.device_id()?;
         if let Some(identity) = report
             .account
             .as_ref()
@@ -755,41 +856,106 @@ impl Replica {
         ) -> Result<(&'static str, String, Record)>,
     ) -> Result<String> {
         let mut inner = self.lock();
-        let identity = require_identity(&inner.store)?;
+        let identity = inner.identity()?;
         let building = building_of(unit)?;
         let campaign_id = DocId::Campaign {
             campaign: campaign.to_string(),
         };
         let campaign_doc = inner
-            .doc(&campaign_id, &identity)?
-            .ok_or_else(|| Error::NotFound(format!("campaign {campaign}")))?
-            .read::<CampaignDoc>()?
-            .campaign;
+            .campaign(&campaign_id, &identity)?
+            .ok_or_else(|| Error::NotFound(format!("campaign {campaign}")))?;
         let id = DocId::Field {
             campaign: campaign.to_string(),
             building: building.to_string(),
         };
-        let field = inner
-            .doc(&id, &identity)?
+        let roll = inner
+            .field_index(&id, &identity)?
             .ok_or_else(|| Error::NotFound(format!("campaign {campaign} in building {building}")))?
-            .read::<FieldDoc>()?;
-        let roll = field
             .roll
             .get(unit)
+            .cloned()
             .ok_or_else(|| Error::Invalid(format!("unit {unit} is not on this campaign's roll")))?;
-        let (collection, record_id, record) = make(&identity, roll, now_millis())?;
+        let now = self.clock.now();
+        let (collection, record_id, record) = make(&identity, &roll, now)?;
         inner.act(
             &id,
             &identity,
             Some(&campaign_doc),
             message,
+            now,
             |doc| match &record {
                 Record::Visit(v) => doc.put_record(collection, &record_id, v),
                 Record::Delivery(d) => doc.put_record(collection, &record_id, d),
                 Record::Ballot(b) => doc.put_record(collection, &record_id, b),
             },
+            |views, before, after| {
+                if let Some(index) = views.fields.get_mut(&id)
+                    && index.heads == before
+                {
+                    index.value.add(&record);
+                    index.heads = after.to_vec();
+                }
+            },
         )?;
         Ok(record_id)
+    }
+}
+
+/// What of one document the server does not have yet, as of the heads it last reported.
+#[derive(Debug, Clone)]
+struct Unsynced {
+    server_heads: Vec<ChangeHash>,
+    /// Changes made on this device after the server's heads.
+    own_changes: usize,
+    /// The ids of the records (keys directly under a root collection) those changes wrote;
+    /// `None` when this phone does not hold all of the server's heads (nothing is known to be
+    /// on the server then).
+    records: Option<BTreeSet<String>>,
+}
+
+impl Unsynced {
+    fn of(doc: &mut Document, server_heads: &[ChangeHash], device: &uuid::Uuid) -> Unsynced {
+        let am = doc.automerge();
+        let known = !server_heads.is_empty()
+            && server_heads
+                .iter()
+                .all(|h| am.get_change_by_hash(h).is_some());
+        let changes = am.get_changes(server_heads);
+        let mut unsynced = Unsynced {
+            server_heads: server_heads.to_vec(),
+            own_changes: 0,
+            records: known.then(BTreeSet::new),
+        };
+        unsynced.add(doc, &changes, device);
+        unsynced
+    }
+
+    /// Count `changes` (made after the server's heads) in.
+    fn add(&mut self, doc: &mut Document, changes: &[automerge::Change], device: &uuid::Uuid) {
+        self.own_changes += changes
+            .iter()
+            .filter(|c| crate::doc::actor_device(c.actor_id()) == Some(*device))
+            .count();
+        let Some(records) = &mut self.records else {
+            return;
+        };
+        let am = doc.automerge();
+        let collections: BTreeSet<String> = am
+            .keys(ROOT)
+            .filter_map(|key| match am.get(ROOT, key.as_str()) {
+                Ok(Some((automerge::Value::Object(_), obj))) => Some(obj.to_string()),
+                _ => None,
+            })
+            .collect();
+        for change in changes {
+            for op in change.decode().operations {
+                if let automerge::legacy::Key::Map(key) = &op.key
+                    && collections.contains(&op.obj.to_string())
+                {
+                    records.insert(key.to_string());
+                }
+            }
+        }
     }
 }
 
@@ -807,35 +973,151 @@ enum Record {
     Ballot(Ballot),
 }
 
-/// The sync client takes the replica's store one step at a time, never across the network.
+/// The sync client takes the replica's store and open documents one step at a time, never
+/// across the network; views of documents it changed are read again (they follow the heads).
 impl crate::sync::StoreAccess for Replica {
-    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        Replica::with_store(self, f)
+    fn with_docs<T>(
+        &self,
+        f: impl FnOnce(&mut Store, &mut crate::sync::OpenDocs) -> Result<T>,
+    ) -> Result<T> {
+        let mut inner = self.lock();
+        let Inner { store, docs, .. } = &mut *inner;
+        f(store, docs)
     }
 }
 
 impl Inner {
-    /// The open document `id`, loaded from the store on first use; `None` if not held.
-    fn doc(&mut self, id: &DocId, identity: &Identity) -> Result<Option<&mut Document>> {
-        if !self.docs.contains_key(id) {
-            match self.store.load_document(id, &identity.device)? {
-                Some(doc) => {
-                    self.docs.insert(id.clone(), doc);
-                }
-                None => return Ok(None),
-            }
-        }
-        Ok(self.docs.get_mut(id))
+    /// Forget every open document and view (the store changed under them).
+    fn forget(&mut self) {
+        self.docs.clear();
+        self.views = Views::default();
+        self.identity = None;
     }
 
-    /// One user action: change, commit, check the rules, persist — or leave no trace.
+    /// The enrolled identity (read from the store once).
+    fn identity(&mut self) -> Result<Identity> {
+        if self.identity.is_none() {
+            self.identity = read_identity(&self.store)?;
+        }
+        self.identity.clone().ok_or(Error::NotEnrolled)
+    }
+
+    /// The open document `id`, loaded from the store on first use; `None` if not held.
+    fn doc(&mut self, id: &DocId, identity: &Identity) -> Result<Option<&mut Document>> {
+        crate::sync::open_document(&self.store, &mut self.docs, id, &identity.device)
+    }
+
+    /// The campaign definition in `id`, read again only when the document changed.
+    fn campaign(&mut self, id: &DocId, identity: &Identity) -> Result<Option<Arc<Campaign>>> {
+        let Some(doc) =
+            crate::sync::open_document(&self.store, &mut self.docs, id, &identity.device)?
+        else {
+            return Ok(None);
+        };
+        let heads = doc.heads();
+        if let Some(cached) = self.views.campaigns.get(id)
+            && cached.heads == heads
+        {
+            return Ok(Some(cached.value.clone()));
+        }
+        let value = Arc::new(doc.read::<CampaignDoc>()?.campaign);
+        self.views.campaigns.insert(
+            id.clone(),
+            Cached {
+                heads,
+                value: value.clone(),
+            },
+        );
+        Ok(Some(value))
+    }
+
+    /// The building document `id`, read again only when it changed.
+    fn building(&mut self, id: &DocId, identity: &Identity) -> Result<Option<Arc<BuildingDoc>>> {
+        let Some(doc) =
+            crate::sync::open_document(&self.store, &mut self.docs, id, &identity.device)?
+        else {
+            return Ok(None);
+        };
+        let heads = doc.heads();
+        if let Some(cached) = self.views.buildings.get(id)
+            && cached.heads == heads
+        {
+            return Ok(Some(cached.value.clone()));
+        }
+        let value = Arc::new(doc.read::<BuildingDoc>()?);
+        self.views.buildings.insert(
+            id.clone(),
+            Cached {
+                heads,
+                value: value.clone(),
+            },
+        );
+        Ok(Some(value))
+    }
+
+    /// The index of field document `id`: built from the whole document when it is first read
+    /// or changed by a sync, kept up to date by each action in between.
+    fn field_index(&mut self, id: &DocId, identity: &Identity) -> Result<Option<&FieldIndex>> {
+        let Some(doc) =
+            crate::sync::open_document(&self.store, &mut self.docs, id, &identity.device)?
+        else {
+            return Ok(None);
+        };
+        let heads = doc.heads();
+        let fresh = self
+            .views
+            .fields
+            .get(id)
+            .is_some_and(|cached| cached.heads == heads);
+        if !fresh {
+            let value = FieldIndex::of(&doc.read::<FieldDoc>()?);
+            self.views
+                .fields
+                .insert(id.clone(), Cached { heads, value });
+        }
+        Ok(self.views.fields.get(id).map(|c| &c.value))
+    }
+
+    /// What the server does not have of document `id`, given the heads it last reported;
+    /// counted once, then kept up to date by each action.
+    fn unsynced(
+        &mut self,
+        id: &DocId,
+        identity: &Identity,
+        server_heads: &[ChangeHash],
+    ) -> Result<Option<&Unsynced>> {
+        let Some(doc) =
+            crate::sync::open_document(&self.store, &mut self.docs, id, &identity.device)?
+        else {
+            return Ok(None);
+        };
+        let heads = doc.heads();
+        let fresh = self
+            .views
+            .unsynced
+            .get(id)
+            .is_some_and(|c| c.heads == heads && c.value.server_heads == server_heads);
+        if !fresh {
+            let value = Unsynced::of(doc, server_heads, &identity.device);
+            self.views
+                .unsynced
+                .insert(id.clone(), Cached { heads, value });
+        }
+        Ok(self.views.unsynced.get(id).map(|c| &c.value))
+    }
+
+    /// One user action: change, commit, check the rules, persist — or leave no trace. Once it
+    /// is saved, `saved` updates the views with the heads before and after.
+    #[allow(clippy::too_many_arguments)]
     fn act(
         &mut self,
         id: &DocId,
         identity: &Identity,
         campaign: Option<&Campaign>,
         message: &str,
+        now: Millis,
         change: impl FnOnce(&mut Document) -> Result<()>,
+        saved: impl FnOnce(&mut Views, &[ChangeHash], &[ChangeHash]),
     ) -> Result<()> {
         let writer = identity.writer();
         if self.doc(id, identity)?.is_none() {
@@ -843,29 +1125,45 @@ impl Inner {
                 "{id} is not on this phone yet; sync first"
             )));
         }
-        let Inner { store, docs } = self;
+        let Inner {
+            store, docs, views, ..
+        } = self;
         let doc = docs
             .get_mut(id)
             .ok_or_else(|| Error::NotFound(id.to_string()))?;
         let before = doc.heads();
         let outcome = (|| {
             change(doc)?;
-            doc.commit(message);
+            doc.commit_at(message, now);
             let ctx = Context {
                 writer: &writer,
                 doc_id: id,
                 campaign,
-                now: now_millis(),
+                now,
             };
             check_changes(&ctx, doc.automerge(), &before)?;
             let tx = store.transaction()?;
             let pending = tx.save(doc)?;
             tx.commit([pending])
         })();
-        if outcome.is_err() {
-            doc.revert_to(&before, &identity.device)?;
+        match outcome {
+            Ok(()) => {
+                let after = doc.heads();
+                if let Some(cached) = views.unsynced.get_mut(id)
+                    && cached.heads == before
+                {
+                    let change = doc.automerge().get_changes(&before);
+                    cached.value.add(doc, &change, &identity.device);
+                    cached.heads.clone_from(&after);
+                }
+                saved(views, &before, &after);
+                Ok(())
+            }
+            Err(e) => {
+                doc.revert_to(&before, &identity.device)?;
+                Err(e)
+            }
         }
-        outcome
     }
 }
 
@@ -876,10 +1174,6 @@ fn read_identity(store: &Store) -> Result<Option<Identity>> {
             .map_err(|e| Error::Corrupt(format!("identity setting: {e}"))),
         None => Ok(None),
     }
-}
-
-fn require_identity(store: &Store) -> Result<Identity> {
-    read_identity(store)?.ok_or(Error::NotEnrolled)
 }
 
 /// The building id of a unit code (`3-2-0501` → `3`).
@@ -900,7 +1194,7 @@ pub fn register_id(identity: &Identity) -> DocId {
 /// Read the register document if held.
 pub fn read_register(replica: &Replica) -> Result<Option<RegisterDoc>> {
     let mut inner = replica.lock();
-    let identity = require_identity(&inner.store)?;
+    let identity = inner.identity()?;
     let id = register_id(&identity);
     inner.doc(&id, &identity)?.map(|d| d.read()).transpose()
 }

@@ -8,19 +8,23 @@
 //! The check has two halves. The structural half walks every operation of every new change,
 //! resolves the path of the object it writes into (so a write into a deleted or shadowed object
 //! is still seen, which diff patches would miss) and matches it against what the writer's role
-//! may touch. The semantic half hydrates the document before and after and checks the records
-//! themselves: append-only collections only grow, references point into the frozen roll, the
-//! campaign is in a state that accepts the work, work-order transitions follow the lifecycle.
+//! may touch. The semantic half reads the records those operations touched — after the changes
+//! from the document itself, before them through automerge's `*_at` reads ([`At`]) — and checks
+//! them: append-only collections only grow, references point into the frozen roll, the campaign
+//! is in a state that accepts the work, work-order transitions follow the lifecycle. The cost
+//! follows the size of the change, not of the document: nothing is forked or hydrated whole,
+//! except when a document is created and for campaign definitions (small, admin-written).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{AutoCommit, ChangeHash, Prop, ReadDoc};
-use autosurgeon::{Hydrate, hydrate};
+use automerge::{AutoCommit, ChangeHash, ObjType, Prop, ROOT, ReadDoc, Value};
+use autosurgeon::{Hydrate, hydrate, hydrate_prop};
 
 use crate::doc::{BuildingDoc, CampaignDoc, DocId, DocKind, FieldDoc, OrdersDoc, actor_device};
 use crate::model::{
-    Answer, Ballot, Campaign, CampaignStatus, Millis, OrderStatus, QuestionKind, Role, WorkOrder,
+    Adjudication, Answer, Ballot, Campaign, CampaignStatus, Delivery, Household, Millis,
+    OrderStatus, QuestionKind, Role, RollEntry, Visit, WorkOrder,
 };
 
 macro_rules! rules {
@@ -221,16 +225,142 @@ pub fn check_changes(
             });
         }
     }
-    let mut before_doc = doc
-        .fork_at(before)
-        .map_err(|e| Violation::new(Rule::MalformedChange, format!("unknown base state: {e}")))?;
+    let doc: &AutoCommit = doc;
+    let old = At { doc, heads: before };
     match ctx.doc_id.kind() {
         DocKind::Register => admin_only(ctx, "the register"),
-        DocKind::Campaign => check_campaign(ctx, &mut before_doc, doc),
-        DocKind::Building => check_building(ctx, &touches, &mut before_doc, doc),
-        DocKind::Field => check_field(ctx, &touches, &mut before_doc, doc),
-        DocKind::Orders => check_orders(ctx, &touches, &mut before_doc, doc),
+        DocKind::Campaign => check_campaign(ctx, &old, doc),
+        DocKind::Building => check_building(ctx, &touches, &old, doc),
+        DocKind::Field => check_field(ctx, &touches, &old, doc),
+        DocKind::Orders => check_orders(ctx, &touches, &old, doc),
     }
+}
+
+/// A document as it was at `heads`, read in place through automerge's `*_at` reads: what the
+/// rules call "before" costs a lookup per record read, never a copy of the document.
+pub struct At<'d> {
+    pub doc: &'d AutoCommit,
+    pub heads: &'d [ChangeHash],
+}
+
+impl At<'_> {
+    /// True when nothing existed yet (a document being created).
+    fn is_new(&self) -> bool {
+        self.heads.is_empty()
+    }
+}
+
+impl autosurgeon::ReadDoc for At<'_> {
+    type Parents<'a>
+        = automerge::Parents<'a>
+    where
+        Self: 'a;
+
+    fn get_heads(&self) -> Vec<ChangeHash> {
+        self.heads.to_vec()
+    }
+
+    fn get<P: Into<Prop>>(
+        &self,
+        obj: &automerge::ObjId,
+        prop: P,
+    ) -> Result<Option<(Value<'_>, automerge::ObjId)>, automerge::AutomergeError> {
+        self.doc.get_at(obj, prop, self.heads)
+    }
+
+    fn object_type<O: AsRef<automerge::ObjId>>(&self, obj: O) -> Option<ObjType> {
+        ReadDoc::object_type(self.doc, obj).ok()
+    }
+
+    fn map_range<'a, O, R>(&'a self, obj: O, range: R) -> automerge::iter::MapRange<'a>
+    where
+        R: std::ops::RangeBounds<String> + 'a,
+        O: AsRef<automerge::ObjId>,
+    {
+        self.doc.map_range_at(obj, range, self.heads)
+    }
+
+    fn list_range<O: AsRef<automerge::ObjId>, R: std::ops::RangeBounds<usize>>(
+        &self,
+        obj: O,
+        range: R,
+    ) -> automerge::iter::ListRange<'_> {
+        self.doc.list_range_at(obj, range, self.heads)
+    }
+
+    fn length<O: AsRef<automerge::ObjId>>(&self, obj: O) -> usize {
+        self.doc.length_at(obj, self.heads)
+    }
+
+    fn text<O: AsRef<automerge::ObjId>>(
+        &self,
+        obj: O,
+    ) -> Result<String, automerge::AutomergeError> {
+        self.doc.text_at(obj, self.heads)
+    }
+
+    fn parents<O: AsRef<automerge::ObjId>>(
+        &self,
+        obj: O,
+    ) -> Result<Self::Parents<'_>, automerge::AutomergeError> {
+        self.doc.parents_at(obj, self.heads)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.doc.keys_at(ROOT, self.heads).next().is_none()
+    }
+}
+
+fn malformed(detail: impl Into<String>) -> Violation {
+    Violation::new(Rule::MalformedChange, detail)
+}
+
+/// The object at `path` from the root (maps only), if every step exists.
+fn object_at<D: autosurgeon::ReadDoc>(
+    doc: &D,
+    path: &[&str],
+) -> Result<Option<automerge::ObjId>, Violation> {
+    let mut obj = ROOT;
+    for key in path {
+        match autosurgeon::ReadDoc::get(doc, &obj, *key)
+            .map_err(|e| malformed(format!("reading {key}: {e}")))?
+        {
+            Some((Value::Object(ObjType::Map), id)) => obj = id,
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(obj))
+}
+
+/// True when `key` exists in the map at `path`.
+fn has_key<D: autosurgeon::ReadDoc>(doc: &D, path: &[&str], key: &str) -> Result<bool, Violation> {
+    let Some(obj) = object_at(doc, path)? else {
+        return Ok(false);
+    };
+    Ok(autosurgeon::ReadDoc::get(doc, &obj, key)
+        .map_err(|e| malformed(format!("reading {key}: {e}")))?
+        .is_some())
+}
+
+/// The record `collection/key`, typed; `None` when it is not there.
+fn record<T: Hydrate, D: autosurgeon::ReadDoc>(
+    doc: &D,
+    collection: &str,
+    key: &str,
+) -> Result<Option<T>, Violation> {
+    let Some(map) = object_at(doc, &[collection])? else {
+        return Ok(None);
+    };
+    if !has_key(doc, &[collection], key)? {
+        return Ok(None);
+    }
+    hydrate_prop::<_, T, _, _>(doc, &map, key)
+        .map(Some)
+        .map_err(|e| {
+            malformed(format!(
+                "{collection}/{key} does not have the expected shape: {e}"
+            ))
+        })
 }
 
 /// The keys leading from the root to `obj`, as seen in the document (visible or not).
@@ -260,28 +390,13 @@ fn object_path(doc: &AutoCommit, obj: &ObjectId) -> Result<Vec<String>, Violatio
         .collect())
 }
 
-fn read<T: Hydrate>(doc: &AutoCommit, what: &str) -> Result<T, Violation> {
+fn read<T: Hydrate, D: autosurgeon::ReadDoc>(doc: &D, what: &str) -> Result<T, Violation> {
     hydrate(doc).map_err(|e| {
         Violation::new(
             Rule::MalformedChange,
             format!("{what} does not have the expected shape: {e}"),
         )
     })
-}
-
-/// The document's typed shape before and after the changes; a document being created starts
-/// from its empty shape.
-fn before_and_after<T: Hydrate + Default>(
-    before: &mut AutoCommit,
-    after: &mut AutoCommit,
-    what: &str,
-) -> Result<(T, T), Violation> {
-    let old = if before.get_heads().is_empty() {
-        T::default()
-    } else {
-        read(before, what)?
-    };
-    Ok((old, read(after, what)?))
 }
 
 fn admin_only(ctx: &Context<'_>, what: &str) -> Result<(), Violation> {
@@ -296,13 +411,9 @@ fn admin_only(ctx: &Context<'_>, what: &str) -> Result<(), Violation> {
 // Campaign documents: admin only, never backwards, frozen at publication.
 // ---------------------------------------------------------------------------------------------
 
-fn check_campaign(
-    ctx: &Context<'_>,
-    before: &mut AutoCommit,
-    after: &mut AutoCommit,
-) -> Result<(), Violation> {
+fn check_campaign(ctx: &Context<'_>, before: &At<'_>, after: &AutoCommit) -> Result<(), Violation> {
     admin_only(ctx, "campaign definitions")?;
-    if before.get_heads().is_empty() {
+    if before.is_new() {
         let _: CampaignDoc = read(after, "the campaign")?;
         return Ok(());
     }
@@ -367,8 +478,8 @@ const HOUSEHOLD_FIELDS: [&str; 5] = ["contact_name", "phone", "occupancy", "resi
 fn check_building(
     ctx: &Context<'_>,
     touches: &[Touch],
-    before: &mut AutoCommit,
-    after: &mut AutoCommit,
+    before: &At<'_>,
+    after: &AutoCommit,
 ) -> Result<(), Violation> {
     if ctx.writer.is_admin() {
         let _: BuildingDoc = read(after, "the building")?;
@@ -381,7 +492,7 @@ fn check_building(
             format!("building {building} is not assigned to you"),
         );
     }
-    let old: BuildingDoc = read(before, "the building")?;
+    let mut edited: BTreeSet<&str> = BTreeSet::new();
     for touch in touches {
         match touch.path.as_slice() {
             [households, unit, field, ..]
@@ -389,12 +500,13 @@ fn check_building(
             {
                 // A delete here is how a conflicting value gets overwritten; a field that ends
                 // up missing fails the shape check on the result below.
-                if !old.households.contains_key(unit) {
+                if !edited.contains(unit.as_str()) && !has_key(before, &["households"], unit)? {
                     return deny(
                         Rule::NoHousehold,
                         format!("unit {unit} has no household to edit"),
                     );
                 }
+                edited.insert(unit);
             }
             [first, ..] if first == "units" => {
                 return deny(
@@ -410,15 +522,13 @@ fn check_building(
             }
         }
     }
-    let new: BuildingDoc = read(after, "the building")?;
-    if new.units != old.units {
-        return deny(
-            Rule::AdminOnly,
-            "only admins may change the register's units, areas and owners",
-        );
-    }
-    for (unit, household) in &new.households {
-        if household.unit != *unit {
+    // Only household fields were written, so the units are as they were; each edited
+    // household must still be whole and valid.
+    for unit in edited {
+        let Some(household) = record::<Household, _>(after, "households", unit)? else {
+            continue;
+        };
+        if household.unit != unit {
             return deny(
                 Rule::InvalidHousehold,
                 "a household belongs to its own unit",
@@ -438,17 +548,25 @@ fn check_building(
 /// The collections of a field document and who may append to them.
 const FIELD_APPEND: [&str; 3] = ["visits", "deliveries", "ballots"];
 
+/// The record collections of a field document, in the order their new records are checked.
+const FIELD_RECORDS: [&str; 4] = ["visits", "deliveries", "ballots", "adjudications"];
+
 fn check_field(
     ctx: &Context<'_>,
     touches: &[Touch],
-    before: &mut AutoCommit,
-    after: &mut AutoCommit,
+    before: &At<'_>,
+    after: &AutoCommit,
 ) -> Result<(), Violation> {
     let writer = ctx.writer;
     let building = ctx.doc_id.building().unwrap_or_default();
-    let creating = before.get_heads().is_empty();
-    let (old, new): (FieldDoc, FieldDoc) = before_and_after(before, after, "the field record")?;
-
+    let creating = before.is_new();
+    if creating {
+        // A field document is made whole at publication: its shape is checked whole, once.
+        let _: FieldDoc = read(after, "the field record")?;
+    }
+    // The records these changes wrote into, each checked against the state before once.
+    let mut added: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut roll_frozen: Option<bool> = None;
     for touch in touches {
         match touch.path.as_slice() {
             [coll, id, ..] if FIELD_APPEND.contains(&coll.as_str()) => {
@@ -458,7 +576,10 @@ fn check_field(
                         format!("building {building} is not assigned to you"),
                     );
                 }
-                if touch.delete || exists(&old, coll, id) {
+                if touch.delete
+                    || (!added.contains(&(coll.as_str(), id.as_str()))
+                        && has_key(before, &[coll], id)?)
+                {
                     return deny(
                         Rule::AppendOnly,
                         format!(
@@ -466,6 +587,7 @@ fn check_field(
                         ),
                     );
                 }
+                added.insert((coll, id));
             }
             [coll, id, ..] if coll == "adjudications" => {
                 if !writer.is(Role::CountingOfficer) {
@@ -474,15 +596,29 @@ fn check_field(
                         "only counting officers adjudicate conflicts",
                     );
                 }
-                if touch.delete || old.adjudications.contains_key(id) {
+                if touch.delete
+                    || (!added.contains(&(coll.as_str(), id.as_str()))
+                        && has_key(before, &[coll], id)?)
+                {
                     return deny(
                         Rule::AppendOnly,
                         "an adjudication is never edited; record a new one",
                     );
                 }
+                added.insert((coll, id));
             }
             [coll, ..] if coll == "roll" => {
-                if !old.roll.is_empty() {
+                let frozen = match roll_frozen {
+                    Some(frozen) => frozen,
+                    None => {
+                        let frozen = match object_at(before, &["roll"])? {
+                            Some(roll) => before.doc.length_at(&roll, before.heads) > 0,
+                            None => false,
+                        };
+                        *roll_frozen.insert(frozen)
+                    }
+                };
+                if frozen {
                     return deny(Rule::RollFrozen, "the roll is frozen");
                 }
                 admin_only(ctx, "the roll")?;
@@ -497,93 +633,115 @@ fn check_field(
             }
         }
     }
-    if old.roll != new.roll && !old.roll.is_empty() {
-        return deny(Rule::RollFrozen, "the roll is frozen");
-    }
 
     let campaign = ctx.campaign;
-    if let Some(c) = campaign
-        && new.campaign != c.id
-    {
-        return deny(
-            Rule::WrongCampaign,
-            "the field record belongs to another campaign",
-        );
-    }
-    for (id, visit) in added(&old.visits, &new.visits) {
-        check_record_key(id, &visit.id)?;
-        check_author(ctx, &visit.by)?;
-        check_in_roll(&new, &visit.unit)?;
-        check_accepts_field_work(campaign, "visits")?;
-    }
-    for (id, delivery) in added(&old.deliveries, &new.deliveries) {
-        check_record_key(id, &delivery.id)?;
-        check_author(ctx, &delivery.by)?;
-        let entry = check_in_roll(&new, &delivery.unit)?;
-        if entry.voter_key != delivery.voter_key {
+    if let Some(c) = campaign {
+        let of: String = hydrate_prop(after, ROOT, "campaign")
+            .map_err(|e| malformed(format!("the field record's campaign: {e}")))?;
+        if of != c.id {
             return deny(
-                Rule::OwnerMismatch,
-                "the delivery's owner does not match the roll",
-            );
-        }
-        check_accepts_field_work(campaign, "deliveries")?;
-    }
-    for (id, ballot) in added(&old.ballots, &new.ballots) {
-        check_record_key(id, &ballot.id)?;
-        check_author(ctx, &ballot.by)?;
-        let entry = check_in_roll(&new, &ballot.unit)?;
-        if entry.voter_key != ballot.voter_key {
-            return deny(
-                Rule::OwnerMismatch,
-                "the ballot's owner does not match the roll",
-            );
-        }
-        let campaign = campaign
-            .ok_or_else(|| Violation::new(Rule::UnknownCampaign, "the campaign is unknown"))?;
-        check_ballot_timing(campaign, ballot, ctx.now)?;
-        check_answers(campaign, ballot)?;
-        if let Some(prev) = &ballot.supersedes
-            && let Some(prev_ballot) = new.ballots.get(prev)
-            && prev_ballot.voter_key != ballot.voter_key
-        {
-            return deny(
-                Rule::OwnerMismatch,
-                "a correction supersedes a ballot of the same owner",
+                Rule::WrongCampaign,
+                "the field record belongs to another campaign",
             );
         }
     }
-    for (id, adj) in added(&old.adjudications, &new.adjudications) {
-        check_record_key(id, &adj.id)?;
-        check_author(ctx, &adj.by)?;
-        if let Some(chosen) = &adj.chosen
-            && !adj.considered.contains(chosen)
-        {
-            return deny(
-                Rule::InvalidAdjudication,
-                "the chosen ballot must be one of those considered",
-            );
-        }
-        if adj.reason.trim().is_empty() {
-            return deny(Rule::InvalidAdjudication, "an adjudication needs a reason");
+    let roll_entry = |unit: &str| -> Result<RollEntry, Violation> {
+        record::<RollEntry, _>(after, "roll", unit)?.ok_or_else(|| {
+            Violation::new(
+                Rule::NotOnRoll,
+                format!("unit {unit} is not on this building's roll"),
+            )
+        })
+    };
+    for collection in FIELD_RECORDS {
+        for (_, id) in added.iter().filter(|(c, _)| *c == collection) {
+            match collection {
+                "visits" => {
+                    let Some(visit) = record::<Visit, _>(after, collection, id)? else {
+                        continue;
+                    };
+                    check_record_key(id, &visit.id)?;
+                    check_author(ctx, &visit.by)?;
+                    roll_entry(&visit.unit)?;
+                    check_accepts_field_work(campaign, "visits")?;
+                }
+                "deliveries" => {
+                    let Some(delivery) = record::<Delivery, _>(after, collection, id)? else {
+                        continue;
+                    };
+                    check_record_key(id, &delivery.id)?;
+                    check_author(ctx, &delivery.by)?;
+                    let entry = roll_entry(&delivery.unit)?;
+                    if entry.voter_key != delivery.voter_key {
+                        return deny(
+                            Rule::OwnerMismatch,
+                            "the delivery's owner does not match the roll",
+                        );
+                    }
+                    check_accepts_field_work(campaign, "deliveries")?;
+                }
+                "ballots" => {
+                    let Some(ballot) = record::<Ballot, _>(after, collection, id)? else {
+                        continue;
+                    };
+                    check_ballot(ctx, after, id, &ballot, &roll_entry(&ballot.unit)?)?;
+                }
+                _ => {
+                    let Some(adj) = record::<Adjudication, _>(after, collection, id)? else {
+                        continue;
+                    };
+                    check_record_key(id, &adj.id)?;
+                    check_author(ctx, &adj.by)?;
+                    if let Some(chosen) = &adj.chosen
+                        && !adj.considered.contains(chosen)
+                    {
+                        return deny(
+                            Rule::InvalidAdjudication,
+                            "the chosen ballot must be one of those considered",
+                        );
+                    }
+                    if adj.reason.trim().is_empty() {
+                        return deny(Rule::InvalidAdjudication, "an adjudication needs a reason");
+                    }
+                }
+            }
         }
     }
     Ok(())
 }
 
-fn exists(doc: &FieldDoc, collection: &str, id: &str) -> bool {
-    match collection {
-        "visits" => doc.visits.contains_key(id),
-        "deliveries" => doc.deliveries.contains_key(id),
-        "ballots" => doc.ballots.contains_key(id),
-        _ => false,
+/// A new ballot: its own id and author, the roll's owner, collected while the campaign takes
+/// ballots, answers that fit the questions, and a correction only of the same owner's ballot.
+fn check_ballot(
+    ctx: &Context<'_>,
+    after: &AutoCommit,
+    id: &str,
+    ballot: &Ballot,
+    entry: &RollEntry,
+) -> Result<(), Violation> {
+    check_record_key(id, &ballot.id)?;
+    check_author(ctx, &ballot.by)?;
+    if entry.voter_key != ballot.voter_key {
+        return deny(
+            Rule::OwnerMismatch,
+            "the ballot's owner does not match the roll",
+        );
     }
-}
-
-fn added<'a, T>(
-    old: &'a BTreeMap<String, T>,
-    new: &'a BTreeMap<String, T>,
-) -> impl Iterator<Item = (&'a String, &'a T)> {
-    new.iter().filter(move |(k, _)| !old.contains_key(*k))
+    let campaign = ctx
+        .campaign
+        .ok_or_else(|| Violation::new(Rule::UnknownCampaign, "the campaign is unknown"))?;
+    check_ballot_timing(campaign, ballot, ctx.now)?;
+    check_answers(campaign, ballot)?;
+    if let Some(prev) = &ballot.supersedes
+        && let Some(prev_ballot) = record::<Ballot, _>(after, "ballots", prev)?
+        && prev_ballot.voter_key != ballot.voter_key
+    {
+        return deny(
+            Rule::OwnerMismatch,
+            "a correction supersedes a ballot of the same owner",
+        );
+    }
+    Ok(())
 }
 
 fn check_record_key(key: &str, id: &str) -> Result<(), Violation> {
@@ -604,18 +762,6 @@ fn check_author(ctx: &Context<'_>, by: &str) -> Result<(), Violation> {
         return deny(Rule::InvalidRecord, "a record names its own author");
     }
     Ok(())
-}
-
-fn check_in_roll<'d>(
-    doc: &'d FieldDoc,
-    unit: &str,
-) -> Result<&'d crate::model::RollEntry, Violation> {
-    doc.roll.get(unit).ok_or_else(|| {
-        Violation::new(
-            Rule::NotOnRoll,
-            format!("unit {unit} is not on this building's roll"),
-        )
-    })
 }
 
 fn check_accepts_field_work(campaign: Option<&Campaign>, what: &str) -> Result<(), Violation> {
@@ -747,13 +893,15 @@ pub fn check_answer(kind: &QuestionKind, answer: &Answer) -> Result<(), Violatio
 fn check_orders(
     ctx: &Context<'_>,
     touches: &[Touch],
-    before: &mut AutoCommit,
-    after: &mut AutoCommit,
+    before: &At<'_>,
+    after: &AutoCommit,
 ) -> Result<(), Violation> {
     let writer = ctx.writer;
     let building = ctx.doc_id.building().unwrap_or_default();
-    let creating = before.get_heads().is_empty();
-    let (old, new): (OrdersDoc, OrdersDoc) = before_and_after(before, after, "the work orders")?;
+    let creating = before.is_new();
+    if creating {
+        let _: OrdersDoc = read(after, "the work orders")?;
+    }
     let dispatcher = writer.is(Role::Dispatcher) || writer.is_admin();
     if !(writer.works_in(building) || dispatcher) {
         return deny(
@@ -761,6 +909,8 @@ fn check_orders(
             format!("building {building} is not assigned to you"),
         );
     }
+    // Each order written into, and whether it existed before these changes.
+    let mut touched: BTreeMap<&str, bool> = BTreeMap::new();
     for touch in touches {
         if touch.delete && !writer.is_admin() {
             return deny(
@@ -768,11 +918,19 @@ fn check_orders(
                 "work orders keep their history; nothing is deleted",
             );
         }
+        let existed = match touch.path.as_slice() {
+            [orders, id, ..] if orders == "orders" => match touched.get(id.as_str()) {
+                Some(existed) => *existed,
+                None => *touched
+                    .entry(id)
+                    .or_insert(has_key(before, &["orders"], id)?),
+            },
+            _ => false,
+        };
         match touch.path.as_slice() {
-            [orders, id, ..] if orders == "orders" && !old.orders.contains_key(id) => {}
-            [orders, _, events, eid, ..] if orders == "orders" && events == "events" => {
-                let existed = old.orders.values().any(|o| o.events.contains_key(eid));
-                if existed {
+            [orders, _, ..] if orders == "orders" && !existed => {}
+            [orders, id, events, eid, ..] if orders == "orders" && events == "events" => {
+                if has_key(before, &["orders", id, "events"], eid)? {
                     return deny(Rule::AppendOnly, "a work order's history is append-only");
                 }
             }
@@ -789,14 +947,17 @@ fn check_orders(
             }
         }
     }
-    for (id, order) in &new.orders {
-        match old.orders.get(id) {
-            None => {
-                check_record_key(id, &order.id)?;
-                check_author(ctx, &order.created_by)?;
-                check_order_events(ctx, None, order)?;
-            }
-            Some(prev) => check_order_events(ctx, Some(prev), order)?,
+    for (id, existed) in touched {
+        let Some(order) = record::<WorkOrder, _>(after, "orders", id)? else {
+            continue;
+        };
+        if existed {
+            let prev = record::<WorkOrder, _>(before, "orders", id)?;
+            check_order_events(ctx, prev.as_ref(), &order)?;
+        } else {
+            check_record_key(id, &order.id)?;
+            check_author(ctx, &order.created_by)?;
+            check_order_events(ctx, None, &order)?;
         }
     }
     Ok(())

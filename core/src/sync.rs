@@ -348,27 +348,49 @@ fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
     heads
 }
 
-/// A document in flight this round: its handle (loaded or new) and its sync state.
+/// The phone's open documents, by id: the replica's own cache, which the sync client reads and
+/// receives into, so one owner holds each document.
+pub type OpenDocs = BTreeMap<DocId, Document>;
+
+/// A document in flight this round: the sync state its message was generated with.
 struct Open {
-    doc: Document,
     state: am_sync::State,
-    held: bool,
 }
 
-/// Access to the phone's store for the length of one closure: the sync client takes it for
-/// each step that reads or writes the store and gives it back while it waits for the network,
-/// so the app's reads and actions never wait on a slow server.
+/// Access to the phone's store and its open documents for the length of one closure: the sync
+/// client takes them to build each request and to apply each reply, and gives them back while it
+/// waits for the network, so the app's reads and actions never wait on a slow server.
 pub trait StoreAccess {
-    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T>;
+    fn with_docs<T>(&self, f: impl FnOnce(&mut Store, &mut OpenDocs) -> Result<T>) -> Result<T>;
 }
 
-/// A store the caller owns outright (no one else can act meanwhile).
-struct Exclusive<'a>(std::cell::RefCell<&'a mut Store>);
+/// A store the caller owns outright (no one else can act meanwhile), with its own open documents.
+struct Exclusive<'a>(std::cell::RefCell<(&'a mut Store, OpenDocs)>);
 
 impl StoreAccess for Exclusive<'_> {
-    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        f(&mut self.0.borrow_mut())
+    fn with_docs<T>(&self, f: impl FnOnce(&mut Store, &mut OpenDocs) -> Result<T>) -> Result<T> {
+        let mut inner = self.0.borrow_mut();
+        let (store, docs) = &mut *inner;
+        f(store, docs)
     }
+}
+
+/// The open document `id`, loaded from the store on first use; `None` when it is not held.
+pub fn open_document<'d>(
+    store: &Store,
+    docs: &'d mut OpenDocs,
+    id: &DocId,
+    device: &uuid::Uuid,
+) -> Result<Option<&'d mut Document>> {
+    if !docs.contains_key(id) {
+        match store.load_document(id, device)? {
+            Some(doc) => {
+                docs.insert(id.clone(), doc);
+            }
+            None => return Ok(None),
+        }
+    }
+    Ok(docs.get_mut(id))
 }
 
 /// Sync every document with news until quiet, applying each round trip in one transaction.
@@ -386,22 +408,22 @@ pub fn sync_with(
     app_version: &str,
 ) -> Result<SyncReport> {
     sync_shared(
-        &Exclusive(std::cell::RefCell::new(store)),
+        &Exclusive(std::cell::RefCell::new((store, OpenDocs::new()))),
         transport,
         app_version,
     )
 }
 
 /// [`sync_with`] over a store others use meanwhile: the store is taken to build each request
-/// and to apply each reply, never across the network. Actions recorded while a request is in
-/// flight are kept: a document that changed meanwhile is read again before the reply is applied
-/// to it, and its new changes go out in the next round.
+/// (prepare) and to apply each reply (apply), never across the network. Actions recorded while
+/// a request is in flight are kept: the reply is received into the same open document they were
+/// recorded in, and their changes go out in the next round.
 pub fn sync_shared(
     access: &impl StoreAccess,
     transport: &dyn Transport,
     app_version: &str,
 ) -> Result<SyncReport> {
-    let (token, device) = access.with_store(|store| {
+    let (token, device) = access.with_docs(|store, _| {
         let token = store::setting(store.conn(), keys::DEVICE_TOKEN)?.ok_or(Error::NotEnrolled)?;
         Ok((token, store.device_id()?))
     })?;
@@ -410,8 +432,8 @@ pub fn sync_shared(
     let mut settled: BTreeSet<DocId> = BTreeSet::new();
 
     for round in 0..MAX_ROUNDS {
-        let Some((body, known, mut open)) =
-            access.with_store(|store| prepare(store, &device, &settled, round, app_version))?
+        let Some((body, known, mut open)) = access
+            .with_docs(|store, docs| prepare(store, docs, &device, &settled, round, app_version))?
         else {
             report.complete = true;
             break;
@@ -422,10 +444,10 @@ pub fn sync_shared(
         report.bytes_down += reply.len();
         let response = protocol::decode_response(&reply)
             .map_err(|e| Error::bad_reply(format!("the sync reply is not understood: {e}")))?;
-        let quiet = access.with_store(|store| {
-            refresh(store, &device, &mut open)?;
+        let quiet = access.with_docs(|store, docs| {
             apply(
                 store,
+                docs,
                 &device,
                 response,
                 known,
@@ -445,24 +467,6 @@ pub fn sync_shared(
     Ok(report)
 }
 
-/// Documents that changed in the store while their request was in flight (the user kept
-/// working) are read again, so the reply is applied on top of the new work and nothing is
-/// overwritten. Their sync states stay: the new changes go out next round.
-fn refresh(store: &Store, device: &uuid::Uuid, open: &mut BTreeMap<DocId, Open>) -> Result<()> {
-    for (id, slot) in open.iter_mut() {
-        let Some(stored) = store::stored_heads(store.conn(), id)? else {
-            continue;
-        };
-        if stored != sorted(slot.doc.heads()) {
-            slot.doc = store.load_document(id, device)?.ok_or_else(|| {
-                Error::NotFound(format!("{id} vanished from the store during sync"))
-            })?;
-            slot.held = true;
-        }
-    }
-    Ok(())
-}
-
 /// A round's encoded request, the manifest it was built from, and its documents in flight.
 type Prepared = (Vec<u8>, Known, BTreeMap<DocId, Open>);
 
@@ -471,6 +475,7 @@ type Prepared = (Vec<u8>, Known, BTreeMap<DocId, Open>);
 /// nothing to offer.
 fn prepare(
     store: &mut Store,
+    docs: &mut OpenDocs,
     device: &uuid::Uuid,
     settled: &BTreeSet<DocId>,
     round: usize,
@@ -491,18 +496,27 @@ fn prepare(
         if settled.contains(id) || open.contains_key(id) {
             continue;
         }
-        let is_held = held.contains(id);
-        let mut doc = match is_held {
-            true => store.load_document(id, &device)?.ok_or_else(|| {
-                Error::NotFound(format!("{id} vanished from the store during sync"))
-            })?,
-            false => Document::new(id.clone(), &device),
+        let announced = known.get(id);
+        // A held document whose heads equal the announced ones has nothing to send: its heads
+        // come from the open copy or the store's heads column, and it is never loaded.
+        if held.contains(id) {
+            let local = match docs.get_mut(id) {
+                Some(doc) => sorted(doc.heads()),
+                None => sorted(store::stored_heads(store.conn(), id)?.unwrap_or_default()),
+            };
+            if announced == Some(&local) {
+                continue;
+            }
+        }
+        let mut fresh;
+        let doc = match open_document(store, docs, id, &device)? {
+            Some(doc) => doc,
+            None => {
+                fresh = Document::new(id.clone(), &device);
+                &mut fresh
+            }
         };
         let local = sorted(doc.heads());
-        let announced = known.get(id);
-        if announced == Some(&local) {
-            continue;
-        }
         let mut state = match store::sync_state(store.conn(), id, SERVER_PEER)? {
             Some(bytes) => am_sync::State::decode(&bytes).unwrap_or_default(),
             None => am_sync::State::new(),
@@ -531,11 +545,7 @@ fn prepare(
             .sync()
             .generate_sync_message(&mut state)
             .map(|m| Bytes(m.encode()));
-        if has_own_changes(
-            &mut doc,
-            announced.map(Vec::as_slice).unwrap_or(&[]),
-            &device,
-        ) {
+        if has_own_changes(doc, announced.map(Vec::as_slice).unwrap_or(&[]), &device) {
             pending += 1;
         }
         entries.push(DocRequest {
@@ -543,14 +553,7 @@ fn prepare(
             heads: heads_to_wire(&local),
             msg,
         });
-        open.insert(
-            id.clone(),
-            Open {
-                doc,
-                state,
-                held: is_held,
-            },
-        );
+        open.insert(id.clone(), Open { state });
     }
     if entries.is_empty() && round > 0 {
         return Ok(None);
@@ -578,19 +581,54 @@ fn has_own_changes(doc: &mut Document, base: &[ChangeHash], device: &uuid::Uuid)
 /// Apply one reply: receive the server's messages into the documents (in memory), then store
 /// documents, sync states, statuses and the manifest in one transaction. Returns true when the
 /// reply carried no message at all (the server had nothing to send).
+#[allow(clippy::too_many_arguments)]
 fn apply(
     store: &mut Store,
+    docs: &mut OpenDocs,
+    device: &uuid::Uuid,
+    response: protocol::SyncResponse,
+    known: Known,
+    open: &mut BTreeMap<DocId, Open>,
+    settled: &mut BTreeSet<DocId>,
+    report: &mut SyncReport,
+) -> Result<bool> {
+    let mut touched: BTreeSet<DocId> = BTreeSet::new();
+    let outcome = apply_reply(
+        store,
+        docs,
+        device,
+        response,
+        known,
+        open,
+        settled,
+        report,
+        &mut touched,
+    );
+    // Open documents that received news the store did not keep are read again from the store;
+    // an empty one (nothing arrived) is not a document this phone holds.
+    for id in &touched {
+        if outcome.is_err() || docs.get_mut(id).is_some_and(|d| d.heads().is_empty()) {
+            docs.remove(id);
+        }
+    }
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_reply(
+    store: &mut Store,
+    docs: &mut OpenDocs,
     device: &uuid::Uuid,
     response: protocol::SyncResponse,
     mut known: Known,
     open: &mut BTreeMap<DocId, Open>,
     settled: &mut BTreeSet<DocId>,
     report: &mut SyncReport,
+    touched: &mut BTreeSet<DocId>,
 ) -> Result<bool> {
     let now = now_millis();
     let mut quiet = true;
     let mut statuses: Vec<(DocId, ServerStatus)> = Vec::new();
-    let mut touched: BTreeSet<DocId> = BTreeSet::new();
     let mut to_drop: Vec<DocId> = Vec::new();
 
     // First pass, in memory only: receive every message.
@@ -612,15 +650,11 @@ fn apply(
                 if let Some(msg) = &entry.msg {
                     quiet = false;
                     if !open.contains_key(&id) {
-                        let (doc, held) = match store.load_document(&id, device)? {
-                            Some(doc) => (doc, true),
-                            None => (Document::new(id.clone(), device), false),
-                        };
                         let state = match store::sync_state(store.conn(), &id, SERVER_PEER)? {
                             Some(b) => am_sync::State::decode(&b).unwrap_or_default(),
                             None => am_sync::State::new(),
                         };
-                        open.insert(id.clone(), Open { doc, state, held });
+                        open.insert(id.clone(), Open { state });
                     }
                     let slot = open
                         .get_mut(&id)
@@ -628,15 +662,20 @@ fn apply(
                     let message = am_sync::Message::decode(&msg.0).map_err(|e| {
                         Error::bad_reply(format!("{id}: the server's message is malformed: {e}"))
                     })?;
-                    let before = slot.doc.heads();
-                    slot.doc
-                        .automerge()
-                        .sync()
-                        .receive_sync_message(&mut slot.state, message)?;
-                    if slot.doc.heads() != before {
-                        report.docs_changed += 1;
+                    if open_document(store, docs, &id, device)?.is_none() {
+                        docs.insert(id.clone(), Document::new(id.clone(), device));
                     }
                     touched.insert(id.clone());
+                    let doc = docs
+                        .get_mut(&id)
+                        .ok_or_else(|| Error::NotFound(id.to_string()))?;
+                    let before = doc.heads();
+                    doc.automerge()
+                        .sync()
+                        .receive_sync_message(&mut slot.state, message)?;
+                    if doc.heads() != before {
+                        report.docs_changed += 1;
+                    }
                 }
                 known.insert(id.clone(), heads.clone());
                 statuses.push((id, status(Verdict::Ok)));
@@ -720,20 +759,12 @@ fn apply(
         if !looked_at.insert(id.clone()) {
             continue;
         }
-        let doc = match open.get_mut(&id) {
-            Some(slot) if slot.held => Some(&mut slot.doc),
-            Some(_) => None,
-            None => None,
+        let Some(doc) = open_document(store, docs, &id, device)? else {
+            continue;
         };
-        let mut loaded;
-        let doc = match doc {
-            Some(doc) => Some(doc),
-            None => {
-                loaded = store.load_document(&id, device)?;
-                loaded.as_mut()
-            }
-        };
-        let Some(doc) = doc else { continue };
+        if doc.heads().is_empty() {
+            continue;
+        }
         // What the server has: the heads it answered with now (a server that holds all of this
         // phone's changes to a document it may no longer hold says so), else the last known.
         let answered = statuses
@@ -769,15 +800,17 @@ fn apply(
     let tx = store.transaction()?;
     let mut saved = Vec::new();
     let mut states = Vec::new();
-    for (id, slot) in open.iter_mut() {
+    for (id, doc) in docs.iter_mut() {
         if !touched.contains(id) || dropping.contains(id) {
             continue;
         }
-        if slot.doc.heads().is_empty() {
+        if doc.heads().is_empty() {
             continue;
         }
-        states.push((id.clone(), slot.state.encode()));
-        saved.push(tx.save(&mut slot.doc)?);
+        if let Some(slot) = open.get(id) {
+            states.push((id.clone(), slot.state.encode()));
+        }
+        saved.push(tx.save(doc)?);
     }
     for (id, state) in &states {
         store::put_sync_state(&tx, id, SERVER_PEER, state)?;
@@ -810,8 +843,8 @@ fn apply(
         store::put_setting(&tx, sync_keys::MANIFEST_DIGEST, &digest)?;
     }
     tx.commit(saved)?;
-    for slot in open.values_mut() {
-        slot.held = slot.held || !slot.doc.heads().is_empty();
+    for id in &dropping {
+        docs.remove(id);
     }
     Ok(quiet)
 }
