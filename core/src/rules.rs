@@ -187,32 +187,22 @@ pub struct Context<'a> {
 
 /// One operation, reduced to what the rules look at: the path of keys it writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Touch {
+pub struct Touch {
     /// Map keys from the root to the written key; list positions appear as `[]`.
-    path: Vec<String>,
-    delete: bool,
+    pub path: Vec<String>,
+    pub delete: bool,
 }
 
-/// Decide whether every change after `before` in `doc` is allowed for `ctx`.
-pub fn check_changes(
-    ctx: &Context<'_>,
-    doc: &mut AutoCommit,
-    before: &[ChangeHash],
-) -> Result<(), Violation> {
+/// Every path the changes after `before` write to, one per operation: how the rules and the
+/// server's projections learn which records a change touched without reading the document.
+pub fn touches(doc: &mut AutoCommit, before: &[ChangeHash]) -> Result<Vec<Touch>, Violation> {
     let changes = doc.get_changes(before);
-    if changes.is_empty() {
-        return Ok(());
-    }
+    touches_of(doc, &changes)
+}
+
+fn touches_of(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Vec<Touch>, Violation> {
     let mut touches = Vec::new();
-    for change in &changes {
-        if let Some(device) = ctx.writer.device
-            && actor_device(change.actor_id()) != Some(device)
-        {
-            return deny(
-                Rule::ForeignActor,
-                "a change carries another device's identity",
-            );
-        }
+    for change in changes {
         for op in change.decode().operations {
             let mut path = object_path(doc, &op.obj)?;
             path.push(match &op.key {
@@ -225,6 +215,31 @@ pub fn check_changes(
             });
         }
     }
+    Ok(touches)
+}
+
+/// Decide whether every change after `before` in `doc` is allowed for `ctx`; when it is, the
+/// paths the changes wrote (for whoever stores them: the server projects just those records).
+pub fn check_changes(
+    ctx: &Context<'_>,
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+) -> Result<Vec<Touch>, Violation> {
+    let changes = doc.get_changes(before);
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    for change in &changes {
+        if let Some(device) = ctx.writer.device
+            && actor_device(change.actor_id()) != Some(device)
+        {
+            return deny(
+                Rule::ForeignActor,
+                "a change carries another device's identity",
+            );
+        }
+    }
+    let touches = touches_of(doc, &changes)?;
     let doc: &AutoCommit = doc;
     let old = At { doc, heads: before };
     match ctx.doc_id.kind() {
@@ -233,7 +248,8 @@ pub fn check_changes(
         DocKind::Building => check_building(ctx, &touches, &old, doc),
         DocKind::Field => check_field(ctx, &touches, &old, doc),
         DocKind::Orders => check_orders(ctx, &touches, &old, doc),
-    }
+    }?;
+    Ok(touches)
 }
 
 /// A document as it was at `heads`, read in place through automerge's `*_at` reads: what the

@@ -197,7 +197,7 @@ fn act(
         now: 5_000,
     };
     match check_changes(&ctx, doc.automerge(), &before) {
-        Ok(()) => true,
+        Ok(_) => true,
         Err(e) => {
             if std::env::var("DEBUG_RULES").is_ok() {
                 eprintln!("refused: {e}");

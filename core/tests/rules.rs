@@ -176,7 +176,7 @@ fn attempt(
         let device = writer.device.unwrap_or_default();
         doc.revert_to(&before, &device).expect("revert");
     }
-    result
+    result.map(|_| ())
 }
 
 fn visit(by: &str, unit: &str) -> Visit {

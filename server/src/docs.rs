@@ -15,7 +15,7 @@ use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad};
 use autosurgeon::{Hydrate, hydrate};
 use doorstep_core::doc::{CampaignDoc, DocId, DocKind, fresh_actor};
 use doorstep_core::model::{Campaign, now_millis};
-use doorstep_core::rules::{self, Context, Violation, Writer};
+use doorstep_core::rules::{self, Context, Touch, Violation, Writer};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -81,6 +81,9 @@ impl Slot {
 pub struct DocCache {
     storage: Arc<dyn Storage>,
     slots: Mutex<HashMap<DocId, Arc<Slot>>>,
+    /// Campaign definitions by id, each with the heads it was read at: every sync of a field
+    /// document needs its campaign, which changes only when an admin moves it on.
+    campaigns: Mutex<HashMap<String, (Vec<ChangeHash>, Campaign)>>,
     started: Instant,
     config: Config,
     live: Live,
@@ -101,6 +104,7 @@ impl DocCache {
         DocCache {
             storage,
             slots: Mutex::new(HashMap::new()),
+            campaigns: Mutex::new(HashMap::new()),
             started: Instant::now(),
             config,
             live,
@@ -203,8 +207,15 @@ impl DocCache {
     }
 
     /// Put a committed fork in place of the cached document, with updated bookkeeping.
-    pub fn install(&self, loaded: &mut Loaded, mut fork: AutoCommit, content: &DocContent) {
-        let heads = fork.get_heads();
+    pub fn install(&self, loaded: &mut Loaded, fork: AutoCommit, content: &DocContent) {
+        loaded.doc = fork;
+        self.installed(loaded, content);
+    }
+
+    /// Update the bookkeeping of a cached document whose changes (received in place) were
+    /// just committed as `content`.
+    pub fn installed(&self, loaded: &mut Loaded, content: &DocContent) {
+        let heads = loaded.doc.get_heads();
         let meta = &mut loaded.meta;
         match content {
             DocContent::Chunk(bytes) => {
@@ -219,8 +230,7 @@ impl DocCache {
         }
         meta.heads = heads;
         meta.updated_at = now_millis();
-        fork.set_actor(fresh_actor(&self.server_device()));
-        loaded.doc = fork;
+        loaded.doc.set_actor(fresh_actor(&self.server_device()));
     }
 
     /// Run `f` on a document (read-only use; changes made here are never stored).
@@ -246,12 +256,29 @@ impl DocCache {
         .map_err(DocError::from)
     }
 
-    /// The campaign definition of `campaign/{id}`, if that document exists.
+    /// The campaign definition of `campaign/{id}`, if that document exists (read again only
+    /// when the document changed).
     pub fn campaign(&self, campaign: &str) -> Result<Option<Campaign>, DocError> {
         let id = DocId::Campaign {
             campaign: campaign.to_string(),
         };
-        Ok(self.hydrate::<CampaignDoc>(&id)?.map(|c| c.campaign))
+        let slot = self.slot(&id)?;
+        let mut guard = slot.lock()?;
+        let Some(loaded) = self.ensure_loaded(&id, &mut guard)? else {
+            return Ok(None);
+        };
+        let heads = loaded.doc.get_heads();
+        let mut cache = self.campaigns.lock().map_err(poisoned)?;
+        if let Some((at, value)) = cache.get(campaign)
+            && *at == heads
+        {
+            return Ok(Some(value.clone()));
+        }
+        let value = hydrate::<_, CampaignDoc>(&loaded.doc)
+            .map_err(|e| doorstep_core::Error::Shape(format!("{id}: {e}")))?
+            .campaign;
+        cache.insert(campaign.to_string(), (heads, value.clone()));
+        Ok(Some(value))
     }
 
     /// The campaign the rules need as context for changes to `id`.
@@ -292,6 +319,7 @@ impl DocCache {
                 content: content.clone(),
                 heads: heads.clone(),
                 doc: &doc,
+                touched: None,
             }],
             audit: vec![NewAuditEvent::new(
                 actor,
@@ -350,7 +378,7 @@ impl DocCache {
         if heads == before {
             return Ok(heads);
         }
-        check(writer, id, campaign.as_ref(), &mut fork, &before)?;
+        let touched = check(writer, id, campaign.as_ref(), &mut fork, &before)?;
         let changes = fork.get_changes(&before).len();
         let content = self.content_for(&loaded.meta, &mut fork, &before);
         let batch = Batch {
@@ -360,6 +388,7 @@ impl DocCache {
                 content: content.clone(),
                 heads: heads.clone(),
                 doc: &fork,
+                touched: Some(touched),
             }],
             audit: vec![NewAuditEvent::new(
                 actor,
@@ -392,7 +421,7 @@ fn check(
     campaign: Option<&Campaign>,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
-) -> Result<(), Violation> {
+) -> Result<Vec<Touch>, Violation> {
     let ctx = Context {
         writer,
         doc_id: id,

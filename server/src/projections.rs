@@ -6,16 +6,25 @@
 //! The storage layer calls [`migrate`] when it opens the database, [`document_changed`] for
 //! every document it writes, and [`clear`] before a rebuild.
 //!
-//! Each document's rows are replaced whole on every change: documents are small (one building,
-//! one campaign's field record of one building), and replacing is the one way that can never
-//! drift from the document. The one thing a document cannot tell is *when the server first saw*
-//! a ballot, which decides whether it was synced late; that lives in `ballot_receipts`, a
-//! server fact that a rebuild keeps (see [`clear`]).
+//! A change is projected record by record: the paths it wrote (core's `rules::touches`, which
+//! the rules already walked) name the records it added or changed, and only their rows are
+//! written, so the cost follows the change, not the document. A document being created, a
+//! rebuild, or a change that writes outside the record collections (the roll at publication,
+//! a register edit) replaces the document's rows whole. The "projection == rebuild" tests keep
+//! both paths honest. The one thing a document cannot tell is *when the server first saw* a
+//! ballot, which decides whether it was synced late; that lives in `ballot_receipts`, a server
+//! fact that a rebuild keeps (see [`clear`]), and `late_synced` is decided per ballot as it is
+//! written (and again for the whole campaign when its close time changes).
 
-use automerge::AutoCommit;
-use autosurgeon::hydrate;
+use std::collections::BTreeSet;
+
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, Value};
+use autosurgeon::{Hydrate, hydrate, hydrate_prop};
 use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, FieldDoc, OrdersDoc, RegisterDoc};
-use doorstep_core::model::now_millis;
+use doorstep_core::model::{
+    Adjudication, Ballot, Delivery, Household, Visit, WorkOrder, now_millis,
+};
+use doorstep_core::rules::Touch;
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 
@@ -252,10 +261,13 @@ pub fn campaign_version(
 }
 
 /// Bring the projections of one document up to date with `doc` (its state after the change).
+/// `touched` lists the paths the change wrote; `None` (a new document, a rebuild) projects the
+/// whole document.
 pub fn document_changed(
     tx: &Transaction<'_>,
     id: &DocId,
     doc: &AutoCommit,
+    touched: Option<&[Touch]>,
 ) -> Result<(), ProjectionError> {
     match id {
         DocId::Register { .. } => {
@@ -263,10 +275,30 @@ pub fn document_changed(
             let register: RegisterDoc = read(id, doc)?;
             project_register(tx, &register)
         }
-        DocId::Building { community, .. } => {
-            let building: BuildingDoc = read(id, doc)?;
-            project_building(tx, community, &building)?;
-            project_household_conflicts(tx, id, community, &building.building.id, doc)
+        DocId::Building {
+            community,
+            building,
+        } => {
+            match touched.and_then(|t| records_of(t, &["households"])) {
+                Some(edited) => {
+                    for (_, unit) in edited {
+                        match record::<Household>(id, doc, "households", unit)? {
+                            Some(h) => upsert_household(tx, community, building, unit, &h)?,
+                            None => {
+                                tx.execute(
+                                    "DELETE FROM p_households WHERE community = ?1 AND unit = ?2",
+                                    [community, unit],
+                                )?;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let value: BuildingDoc = read(id, doc)?;
+                    project_building(tx, community, &value)?;
+                }
+            }
+            project_household_conflicts(tx, id, community, building, doc)
         }
         DocId::Campaign { campaign } => {
             let value: CampaignDoc = read(id, doc)?;
@@ -274,18 +306,126 @@ pub fn document_changed(
             bump_campaign_version(tx, campaign)
         }
         DocId::Field { campaign, building } => {
-            let field: FieldDoc = read(id, doc)?;
-            project_field(tx, campaign, building, &field)?;
+            match touched.and_then(|t| records_of(t, &FIELD_RECORDS)) {
+                Some(records) => {
+                    for (collection, key) in records {
+                        project_field_record(tx, id, campaign, building, doc, collection, key)?;
+                    }
+                }
+                None => {
+                    let field: FieldDoc = read(id, doc)?;
+                    project_field(tx, campaign, building, &field)?;
+                }
+            }
             bump_campaign_version(tx, campaign)
         }
         DocId::Orders {
             community,
             building,
-        } => {
-            let orders: OrdersDoc = read(id, doc)?;
-            project_orders(tx, community, building, &orders)
+        } => match touched.and_then(|t| records_of(t, &["orders"])) {
+            Some(orders) => {
+                for (_, key) in orders {
+                    match record::<WorkOrder>(id, doc, "orders", key)? {
+                        Some(o) => upsert_order(tx, community, building, &o)?,
+                        None => {
+                            tx.execute(
+                                "DELETE FROM p_orders WHERE community = ?1 AND building = ?2
+                                 AND id = ?3",
+                                [community, building, key],
+                            )?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            None => {
+                let orders: OrdersDoc = read(id, doc)?;
+                project_orders(tx, community, building, &orders)
+            }
+        },
+    }
+}
+
+/// The record collections of a field document, projected record by record.
+const FIELD_RECORDS: [&str; 4] = ["visits", "deliveries", "ballots", "adjudications"];
+
+/// The `(collection, key)` records the touches wrote into, when every touch lies inside a
+/// record of one of `collections`; `None` when something else was written too.
+fn records_of<'t>(
+    touches: &'t [Touch],
+    collections: &[&str],
+) -> Option<BTreeSet<(&'t str, &'t str)>> {
+    let mut out = BTreeSet::new();
+    for touch in touches {
+        match touch.path.as_slice() {
+            [collection, key, ..] if collections.contains(&collection.as_str()) => {
+                out.insert((collection.as_str(), key.as_str()));
+            }
+            _ => return None,
         }
     }
+    Some(out)
+}
+
+/// One record `collection/key` of `doc`; `None` when it is not there (any more).
+fn record<T: Hydrate>(
+    id: &DocId,
+    doc: &AutoCommit,
+    collection: &str,
+    key: &str,
+) -> Result<Option<T>, ProjectionError> {
+    let shape = |e: String| ProjectionError::Shape(format!("{id} {collection}/{key}: {e}"));
+    let map = match doc
+        .get(ROOT, collection)
+        .map_err(|e| shape(e.to_string()))?
+    {
+        Some((Value::Object(ObjType::Map), map)) => map,
+        _ => return Ok(None),
+    };
+    if doc
+        .get(&map, key)
+        .map_err(|e| shape(e.to_string()))?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    hydrate_prop(doc, &map, key)
+        .map(Some)
+        .map_err(|e| shape(e.to_string()))
+}
+
+/// Write (or remove) the row of one field record.
+fn project_field_record(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    campaign: &str,
+    building: &str,
+    doc: &AutoCommit,
+    collection: &str,
+    key: &str,
+) -> Result<(), ProjectionError> {
+    let present = match collection {
+        "visits" => record::<Visit>(id, doc, collection, key)?
+            .map(|v| upsert_visit(tx, campaign, building, &v))
+            .transpose()?,
+        "deliveries" => record::<Delivery>(id, doc, collection, key)?
+            .map(|d| upsert_delivery(tx, campaign, building, &d))
+            .transpose()?,
+        "ballots" => record::<Ballot>(id, doc, collection, key)?
+            .map(|b| upsert_ballot(tx, campaign, building, &b, now_millis()))
+            .transpose()?,
+        _ => record::<Adjudication>(id, doc, collection, key)?
+            .map(|a| upsert_adjudication(tx, campaign, building, &a))
+            .transpose()?,
+    };
+    if present.is_none() {
+        let table = format!("p_{collection}");
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE campaign = ?1 AND building = ?2 AND id = ?3"),
+            [campaign, building, key],
+        )?;
+    }
+    Ok(())
 }
 
 /// Empty every projection table before a rebuild. `ballot_receipts` is kept: when a ballot
@@ -367,21 +507,8 @@ fn project_building(
                 u.voter_key()
             ])?;
         }
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO p_households (community, unit, building, contact_name, phone,
-                 occupancy, residents)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
         for (unit, h) in &doc.households {
-            insert.execute(params![
-                community,
-                unit,
-                building,
-                h.contact_name,
-                h.phone,
-                enum_name(&h.occupancy),
-                h.residents
-            ])?;
+            upsert_household(tx, community, building, unit, h)?;
         }
     }
     // Voter keys span buildings (one owner, units in two buildings), so they are recounted for
@@ -393,6 +520,30 @@ fn project_building(
          WHERE community = ?1 GROUP BY voter_key",
         [community],
     )?;
+    Ok(())
+}
+
+fn upsert_household(
+    tx: &Transaction<'_>,
+    community: &str,
+    building: &str,
+    unit: &str,
+    h: &Household,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO p_households (community, unit, building, contact_name, phone,
+             occupancy, residents)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        community,
+        unit,
+        building,
+        h.contact_name,
+        h.phone,
+        enum_name(&h.occupancy),
+        h.residents
+    ])?;
     Ok(())
 }
 
@@ -527,79 +678,124 @@ fn project_field(
             e.area
         ])?;
     }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_visits (campaign, building, id, unit, outcome, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
     for v in doc.visits.values() {
-        insert.execute(params![
-            campaign,
-            building,
-            v.id,
-            v.unit,
-            enum_name(&v.outcome),
-            v.at,
-            v.by
-        ])?;
+        upsert_visit(tx, campaign, building, v)?;
     }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_deliveries (campaign, building, id, voter_key, unit, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
     for d in doc.deliveries.values() {
-        insert.execute(params![
-            campaign,
-            building,
-            d.id,
-            d.voter_key,
-            d.unit,
-            d.at,
-            d.by
-        ])?;
+        upsert_delivery(tx, campaign, building, d)?;
     }
     let now = now_millis();
-    let mut receipt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO ballot_receipts (campaign, ballot, received_at) VALUES (?1, ?2, ?3)",
-    )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_ballots (campaign, building, id, voter_key, unit, collected_at, by,
-             supersedes, answers, received_at, late_synced)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-             (SELECT received_at FROM ballot_receipts WHERE campaign = ?1 AND ballot = ?3), 0)",
-    )?;
     for b in doc.ballots.values() {
-        receipt.execute(params![campaign, b.id, now])?;
-        insert.execute(params![
-            campaign,
-            building,
-            b.id,
-            b.voter_key,
-            b.unit,
-            b.collected_at,
-            b.by,
-            b.supersedes,
-            to_json(&b.answers)?
-        ])?;
+        upsert_ballot(tx, campaign, building, b, now)?;
     }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_adjudications (campaign, building, id, voter_key, considered, chosen,
-             reason, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
     for a in doc.adjudications.values() {
-        insert.execute(params![
-            campaign,
-            building,
-            a.id,
-            a.voter_key,
-            to_json(&a.considered)?,
-            a.chosen,
-            a.reason,
-            a.at,
-            a.by
-        ])?;
+        upsert_adjudication(tx, campaign, building, a)?;
     }
-    mark_late(tx, campaign)
+    Ok(())
+}
+
+fn upsert_visit(
+    tx: &Transaction<'_>,
+    campaign: &str,
+    building: &str,
+    v: &Visit,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO p_visits (campaign, building, id, unit, outcome, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        campaign,
+        building,
+        v.id,
+        v.unit,
+        enum_name(&v.outcome),
+        v.at,
+        v.by
+    ])?;
+    Ok(())
+}
+
+fn upsert_delivery(
+    tx: &Transaction<'_>,
+    campaign: &str,
+    building: &str,
+    d: &Delivery,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO p_deliveries (campaign, building, id, voter_key, unit, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        campaign,
+        building,
+        d.id,
+        d.voter_key,
+        d.unit,
+        d.at,
+        d.by
+    ])?;
+    Ok(())
+}
+
+/// A ballot's row, with when the server first received it (kept in `ballot_receipts`, `now`
+/// for a ballot seen for the first time) and whether that was after the campaign closed.
+fn upsert_ballot(
+    tx: &Transaction<'_>,
+    campaign: &str,
+    building: &str,
+    b: &Ballot,
+    now: i64,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO ballot_receipts (campaign, ballot, received_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![campaign, b.id, now])?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO p_ballots (campaign, building, id, voter_key, unit, collected_at,
+             by, supersedes, answers, received_at, late_synced)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, r.received_at,
+             COALESCE((SELECT r.received_at > c.closed_at FROM p_campaigns c
+                       WHERE c.campaign = ?1 AND c.closed_at IS NOT NULL), 0)
+         FROM ballot_receipts r WHERE r.campaign = ?1 AND r.ballot = ?3",
+    )?
+    .execute(params![
+        campaign,
+        building,
+        b.id,
+        b.voter_key,
+        b.unit,
+        b.collected_at,
+        b.by,
+        b.supersedes,
+        to_json(&b.answers)?
+    ])?;
+    Ok(())
+}
+
+fn upsert_adjudication(
+    tx: &Transaction<'_>,
+    campaign: &str,
+    building: &str,
+    a: &Adjudication,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO p_adjudications (campaign, building, id, voter_key, considered,
+             chosen, reason, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        campaign,
+        building,
+        a.id,
+        a.voter_key,
+        to_json(&a.considered)?,
+        a.chosen,
+        a.reason,
+        a.at,
+        a.by
+    ])?;
+    Ok(())
 }
 
 fn project_orders(
@@ -612,25 +808,35 @@ fn project_orders(
         "DELETE FROM p_orders WHERE community = ?1 AND building = ?2",
         [community, building],
     )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_orders (community, building, id, unit, title, status, assignee,
+    for o in doc.orders.values() {
+        upsert_order(tx, community, building, o)?;
+    }
+    Ok(())
+}
+
+fn upsert_order(
+    tx: &Transaction<'_>,
+    community: &str,
+    building: &str,
+    o: &WorkOrder,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO p_orders (community, building, id, unit, title, status, assignee,
              created_at, created_by, events)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    for o in doc.orders.values() {
-        insert.execute(params![
-            community,
-            building,
-            o.id,
-            o.unit,
-            o.title,
-            enum_name(&o.status()),
-            o.assignee,
-            o.created_at,
-            o.created_by,
-            o.events.len() as i64
-        ])?;
-    }
+    )?
+    .execute(params![
+        community,
+        building,
+        o.id,
+        o.unit,
+        o.title,
+        enum_name(&o.status()),
+        o.assignee,
+        o.created_at,
+        o.created_by,
+        o.events.len() as i64
+    ])?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ use doorstep_core::protocol::{
     self, Bytes, DocResponse, DocStatus, Manifest, ManifestEntry, ProtocolError, SyncRequest,
     SyncResponse, heads_from_wire, heads_to_wire,
 };
-use doorstep_core::rules::{self, Context, Writer};
+use doorstep_core::rules::{self, Context, Touch, Writer};
 
 use crate::auth::DeviceAuth;
 use crate::error::AppError;
@@ -196,8 +196,12 @@ struct Outcome {
     code: Option<&'static str>,
     heads: Vec<ChangeHash>,
     msg: Option<Vec<u8>>,
-    /// The accepted fork, its storage content and its change count.
-    accepted: Option<(AutoCommit, DocContent, usize)>,
+    /// The accepted changes (already received into the cached document): their storage
+    /// content, their count and the paths they wrote.
+    accepted: Option<(DocContent, usize, Vec<Touch>)>,
+    /// The cached document holds changes that were not accepted: drop it, so the next user
+    /// loads what storage holds.
+    evict: bool,
     state: Option<Vec<u8>>,
     quarantine: Option<QuarantineWrite>,
 }
@@ -484,6 +488,7 @@ pub fn handle(
                 heads: Vec::new(),
                 msg: None,
                 accepted: None,
+                evict: false,
                 state: None,
                 quarantine: None,
             },
@@ -642,17 +647,16 @@ pub fn handle(
         ..Batch::default()
     };
     for ((id, _), (outcome, guard)) in work.iter().zip(outcomes.iter().zip(guards.iter())) {
-        if let Some((fork, content, changes)) = &outcome.accepted {
-            let community = guard
-                .as_ref()
-                .map(|l| l.meta.community.clone())
-                .unwrap_or_default();
+        if let (Some((content, changes, touched)), Some(loaded)) =
+            (&outcome.accepted, guard.as_ref())
+        {
             batch.documents.push(DocWrite {
                 id: id.clone(),
-                community,
+                community: loaded.meta.community.clone(),
                 content: content.clone(),
                 heads: outcome.heads.clone(),
-                doc: fork,
+                doc: &loaded.doc,
+                touched: Some(touched.clone()),
             });
             batch.audit.push(NewAuditEvent::new(
                 device_actor.clone(),
@@ -668,14 +672,20 @@ pub fn handle(
     batch.quarantine.append(&mut held);
     let committed = storage.commit(&batch);
     drop(batch);
+    // Documents holding changes that storage does not hold leave memory before their locks
+    // are released: refused changes always, accepted ones when the commit failed.
+    for (outcome, guard) in outcomes.iter().zip(guards.iter_mut()) {
+        if outcome.evict || (committed.is_err() && outcome.accepted.is_some()) {
+            **guard = None;
+        }
+    }
     if let Err(e) = committed {
-        // Nothing was installed; the cached documents still equal the stored ones.
         return Err(AppError::from(e));
     }
     for ((id, _), (outcome, guard)) in work.iter().zip(outcomes.into_iter().zip(guards.iter_mut()))
     {
-        if let (Some((fork, content, _)), Some(loaded)) = (outcome.accepted, guard.as_mut()) {
-            state.docs().install(loaded, fork, &content);
+        if let (Some((content, _, _)), Some(loaded)) = (outcome.accepted, guard.as_mut()) {
+            state.docs().installed(loaded, &content);
             state.live().document(id, "sync");
         }
     }
@@ -708,41 +718,61 @@ fn work_one(
         .and_then(|b| am_sync::State::decode(b).ok())
         .unwrap_or_default();
     let mut state_changed = false;
-    let mut accepted: Option<(AutoCommit, DocContent, usize)> = None;
+    let mut accepted: Option<(DocContent, usize, Vec<Touch>)> = None;
+    let mut evict = false;
 
     if let Some(bytes) = &w.msg {
+        // Optimistic: the changes are received into the cached document itself (no copy of
+        // it); when they are refused, the document is dropped from memory before its lock is
+        // released and the next user loads it from storage.
         let rejection = match am_sync::Message::decode(bytes) {
             Err(e) => Some((
                 "malformed_message",
                 format!("the sync message is malformed: {e}"),
             )),
             Ok(message) => {
-                let mut fork = loaded.doc.fork();
                 let mut received = sync_state.clone();
-                let applied = fork.sync().receive_sync_message(&mut received, message);
+                let applied = loaded
+                    .doc
+                    .sync()
+                    .receive_sync_message(&mut received, message);
                 match applied {
-                    Err(e) => Some((
-                        "unapplicable_changes",
-                        format!("the changes cannot be applied: {e}"),
-                    )),
+                    Err(e) => {
+                        evict = true;
+                        Some((
+                            "unapplicable_changes",
+                            format!("the changes cannot be applied: {e}"),
+                        ))
+                    }
                     Ok(()) => {
-                        let after = fork.get_heads();
+                        // Changes waiting for dependencies the phone has not sent stay queued
+                        // inside the document: never keep such a document in memory.
+                        if !loaded.doc.get_missing_deps(&[]).is_empty() {
+                            evict = true;
+                        }
+                        let after = loaded.doc.get_heads();
                         if after == before {
                             sync_state = received;
                             state_changed = true;
                             None
                         } else {
-                            match rules::check_changes(ctx, &mut fork, &before) {
-                                Ok(()) => {
-                                    let changes = fork.get_changes(&before).len();
-                                    let content =
-                                        state.docs().content_for(&loaded.meta, &mut fork, &before);
-                                    accepted = Some((fork, content, changes));
+                            match rules::check_changes(ctx, &mut loaded.doc, &before) {
+                                Ok(touched) => {
+                                    let changes = loaded.doc.get_changes(&before).len();
+                                    let content = state.docs().content_for(
+                                        &loaded.meta,
+                                        &mut loaded.doc,
+                                        &before,
+                                    );
+                                    accepted = Some((content, changes, touched));
                                     sync_state = received;
                                     state_changed = true;
                                     None
                                 }
-                                Err(v) => Some((v.code(), v.detail)),
+                                Err(v) => {
+                                    evict = true;
+                                    Some((v.code(), v.detail))
+                                }
                             }
                         }
                     }
@@ -758,6 +788,7 @@ fn work_one(
                 heads: sorted(before),
                 msg: None,
                 accepted: None,
+                evict,
                 state: None,
                 quarantine: Some(QuarantineWrite {
                     doc: ctx.doc_id.clone(),
@@ -775,10 +806,7 @@ fn work_one(
         }
     }
 
-    let current: &mut AutoCommit = match accepted.as_mut() {
-        Some((fork, _, _)) => fork,
-        None => &mut loaded.doc,
-    };
+    let current: &mut AutoCommit = &mut loaded.doc;
     let heads = sorted(current.get_heads());
     let msg = if w.client_heads == heads {
         None
@@ -811,6 +839,7 @@ fn work_one(
         heads,
         msg,
         accepted,
+        evict,
         state: state_changed.then(|| sync_state.encode()),
         quarantine: None,
     }

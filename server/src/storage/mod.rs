@@ -244,6 +244,9 @@ pub struct DocWrite<'a> {
     pub heads: Vec<ChangeHash>,
     /// The document after the write, for the projection hook.
     pub doc: &'a AutoCommit,
+    /// The paths this write's changes touched (from the rules' check), so only their
+    /// records are projected; `None` projects the whole document.
+    pub touched: Option<Vec<doorstep_core::rules::Touch>>,
 }
 
 /// What happens to the announced heads of one (device, document).

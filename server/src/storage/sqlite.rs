@@ -283,7 +283,7 @@ impl SqliteStorage {
                     automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
                 let doc = automerge::AutoCommit::load_with_options(&bytes, options)
                     .map_err(|e| StorageError::Corrupt(format!("{}: {e}", meta.id)))?;
-                crate::projections::document_changed(tx, &meta.id, &doc)
+                crate::projections::document_changed(tx, &meta.id, &doc, None)
                     .map_err(|e| StorageError::Projection(format!("{}: {e}", meta.id)))?;
             }
             crate::projections::mark_current(tx)
@@ -575,7 +575,7 @@ fn write_document(tx: &Transaction<'_>, write: &DocWrite<'_>, now: Millis) -> St
             .execute(rusqlite::params![id, heads, bytes.len() as i64, now])?;
         }
     }
-    crate::projections::document_changed(tx, &write.id, write.doc)
+    crate::projections::document_changed(tx, &write.id, write.doc, write.touched.as_deref())
         .map_err(|e| StorageError::Projection(format!("{}: {e}", write.id)))?;
     Ok(())
 }
