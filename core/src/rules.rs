@@ -15,7 +15,7 @@
 //! follows the size of the change, not of the document: nothing is forked or hydrated whole,
 //! except when a document is created and for campaign definitions (small, admin-written).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{AutoCommit, ChangeHash, ObjType, Prop, ROOT, ReadDoc, Value};
@@ -201,14 +201,33 @@ pub fn touches(doc: &mut AutoCommit, before: &[ChangeHash]) -> Result<Vec<Touch>
 }
 
 fn touches_of(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Vec<Touch>, Violation> {
+    // The path of each object written into: objects these changes create get theirs from the
+    // operation that made them, older ones are looked up in the document once each.
+    let mut paths: HashMap<ObjectId, Vec<String>> = HashMap::new();
     let mut touches = Vec::new();
     for change in changes {
-        for op in change.decode().operations {
-            let mut path = object_path(doc, &op.obj)?;
+        let actor = change.actor_id().clone();
+        let start = change.start_op().get();
+        for (i, op) in change.decode().operations.into_iter().enumerate() {
+            let mut path = match &op.obj {
+                ObjectId::Root => Vec::new(),
+                obj => match paths.get(obj) {
+                    Some(path) => path.clone(),
+                    None => {
+                        let path = object_path(doc, obj)?;
+                        paths.insert(obj.clone(), path.clone());
+                        path
+                    }
+                },
+            };
             path.push(match &op.key {
                 Key::Map(k) => k.to_string(),
                 Key::Seq(_) => "[]".to_string(),
             });
+            if let OpType::Make(_) = op.action {
+                let made = ObjectId::Id(automerge::legacy::OpId(start + i as u64, actor.clone()));
+                paths.insert(made, path.clone());
+            }
             touches.push(Touch {
                 path,
                 delete: matches!(op.action, OpType::Delete),
@@ -218,16 +237,25 @@ fn touches_of(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Vec<Tou
     Ok(touches)
 }
 
-/// Decide whether every change after `before` in `doc` is allowed for `ctx`; when it is, the
-/// paths the changes wrote (for whoever stores them: the server projects just those records).
+/// What an allowed set of changes wrote, for whoever stores them (the server projects just
+/// those records and counts the changes in its audit log).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// The paths the changes wrote, one per operation.
+    pub touches: Vec<Touch>,
+    /// How many changes there were.
+    pub changes: usize,
+}
+
+/// Decide whether every change after `before` in `doc` is allowed for `ctx`.
 pub fn check_changes(
     ctx: &Context<'_>,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
-) -> Result<Vec<Touch>, Violation> {
+) -> Result<Checked, Violation> {
     let changes = doc.get_changes(before);
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Checked::default());
     }
     for change in &changes {
         if let Some(device) = ctx.writer.device
@@ -249,7 +277,10 @@ pub fn check_changes(
         DocKind::Field => check_field(ctx, &touches, &old, doc),
         DocKind::Orders => check_orders(ctx, &touches, &old, doc),
     }?;
-    Ok(touches)
+    Ok(Checked {
+        touches,
+        changes: changes.len(),
+    })
 }
 
 /// A document as it was at `heads`, read in place through automerge's `*_at` reads: what the
@@ -367,16 +398,30 @@ fn record<T: Hydrate, D: autosurgeon::ReadDoc>(
     let Some(map) = object_at(doc, &[collection])? else {
         return Ok(None);
     };
-    if !has_key(doc, &[collection], key)? {
+    record_in(doc, &map, collection, key)
+}
+
+/// The record `key` of the collection map `map` (named `collection` in errors).
+fn record_in<T: Hydrate, D: autosurgeon::ReadDoc>(
+    doc: &D,
+    map: &automerge::ObjId,
+    collection: &str,
+    key: &str,
+) -> Result<Option<T>, Violation> {
+    let shape = |e: String| {
+        malformed(format!(
+            "{collection}/{key} does not have the expected shape: {e}"
+        ))
+    };
+    if autosurgeon::ReadDoc::get(doc, map, key)
+        .map_err(|e| shape(e.to_string()))?
+        .is_none()
+    {
         return Ok(None);
     }
-    hydrate_prop::<_, T, _, _>(doc, &map, key)
+    hydrate_prop::<_, T, _, _>(doc, map, key)
         .map(Some)
-        .map_err(|e| {
-            malformed(format!(
-                "{collection}/{key} does not have the expected shape: {e}"
-            ))
-        })
+        .map_err(|e| shape(e.to_string()))
 }
 
 /// The keys leading from the root to `obj`, as seen in the document (visible or not).
@@ -661,13 +706,25 @@ fn check_field(
             );
         }
     }
+    // Roll entries, each read once however many records name its unit.
+    let roll = object_at(after, &["roll"])?;
+    let entries: std::cell::RefCell<HashMap<String, RollEntry>> = Default::default();
     let roll_entry = |unit: &str| -> Result<RollEntry, Violation> {
-        record::<RollEntry, _>(after, "roll", unit)?.ok_or_else(|| {
+        if let Some(entry) = entries.borrow().get(unit) {
+            return Ok(entry.clone());
+        }
+        let entry = match &roll {
+            Some(map) => record_in::<RollEntry, _>(after, map, "roll", unit)?,
+            None => None,
+        }
+        .ok_or_else(|| {
             Violation::new(
                 Rule::NotOnRoll,
                 format!("unit {unit} is not on this building's roll"),
             )
-        })
+        })?;
+        entries.borrow_mut().insert(unit.to_string(), entry.clone());
+        Ok(entry)
     };
     for collection in FIELD_RECORDS {
         for (_, id) in added.iter().filter(|(c, _)| *c == collection) {

@@ -6,157 +6,21 @@
 //! (defaults: 10 communities of 11 buildings = 110 phones, 16 client threads). Each community is
 //! a copy of the sample register with its own published election.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow};
 use doorstep_core::doc::{DocId, FieldDoc, OrdersDoc};
-use doorstep_core::import;
-use doorstep_core::model::{Answer, Campaign, Choice, DoorOutcome, Role};
-use doorstep_core::replica::Replica;
-use doorstep_core::store::Store;
-use doorstep_core::sync::{self, HttpTransport, SyncReport, Transport, TransportError};
-use doorstep_server::storage::{Assignment, NewAccount, SqliteStorage};
-use doorstep_server::{AppState, Config, auth, demo, ops};
+use doorstep_core::sync::{self, HttpTransport, Transport, TransportError};
+use doorstep_server::storage::SqliteStorage;
+use doorstep_server::{AppState, Config, demo};
 use serde_json::json;
 
-const VISITS: usize = 28;
-const BALLOTS: usize = 25;
-const ORDERS: usize = 5;
+#[path = "support/phones.rs"]
+mod phones;
 
-/// One building head's phone.
-struct Phone {
-    replica: Replica,
-    community: String,
-    building: String,
-}
-
-impl Phone {
-    fn sync(&self, transport: &dyn Transport) -> Result<SyncReport> {
-        Ok(self.replica.with_store(|s| sync::sync(s, transport))?)
-    }
-}
-
-/// Set up `n` communities, each a copy of the sample register with a published election and a
-/// head account per building; returns (community, building, enrollment code) per head.
-fn setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String)>> {
-    let info = demo::setup(state, Some("bench-admin-password")).map_err(|e| anyhow!("{e}"))?;
-    let storage = state.storage();
-    let admin = storage
-        .account_by_login(&info.admin_login)?
-        .context("admin")?;
-    let writer = ops::account_writer(&admin, Default::default());
-    let actor = format!("account:{}", admin.id);
-    let mut codes = Vec::new();
-    for c in 0..n {
-        let community = format!("c{c:03}");
-        let imported = import::parse_csv(&community, "bench", demo::SAMPLE_CSV)?;
-        ops::import_register(state.docs(), &imported, &writer, &actor)
-            .map_err(|e| anyhow!("{e}"))?;
-        let campaign_id = format!("{community}-election");
-        let mut draft: Campaign = state
-            .docs()
-            .campaign(demo::CAMPAIGN)
-            .map_err(|e| anyhow!("{e}"))?
-            .context("demo campaign")?;
-        draft.id = campaign_id.clone();
-        draft.community = community.clone();
-        draft.status = doorstep_core::model::CampaignStatus::Draft;
-        draft.status_times.clear();
-        draft.roll_hash = None;
-        draft.rules_hash = None;
-        ops::create_draft(state.docs(), &draft, &writer, &actor).map_err(|e| anyhow!("{e}"))?;
-        ops::publish_campaign(state.docs(), &campaign_id, &writer, &actor)
-            .map_err(|e| anyhow!("{e}"))?;
-        for building in imported.register.buildings.keys() {
-            let account = storage.create_account(
-                &NewAccount {
-                    login: format!("{community}-head-{building}"),
-                    display_name: String::new(),
-                    roles: vec![Role::BuildingHead],
-                    password_hash: None,
-                },
-                &actor,
-            )?;
-            storage.assign(
-                &Assignment {
-                    account_id: account.id.clone(),
-                    community: community.clone(),
-                    building: building.clone(),
-                },
-                &actor,
-            )?;
-            let (code, _) = auth::issue_enrollment_code(storage, &account.id, 3_600_000, &actor)?;
-            codes.push((community.clone(), building.clone(), code));
-        }
-    }
-    Ok(codes)
-}
-
-fn enroll(url: &str, code: &str, community: &str, building: &str) -> Result<Phone> {
-    let enrollment = sync::enroll(url, code)?;
-    let mut store = Store::open_in_memory()?;
-    sync::save_enrollment(&mut store, url, &enrollment)?;
-    let replica = Replica::from_store(store);
-    let identity =
-        sync::identity_of(enrollment.device_id, &enrollment.account).context("identity")?;
-    replica.set_identity(&identity)?;
-    Ok(Phone {
-        replica,
-        community: community.to_string(),
-        building: building.to_string(),
-    })
-}
-
-/// A day of work: visits, ballots and work orders, each a checked, stored action.
-fn day_of_work(phone: &Phone, campaign: &str) -> Result<()> {
-    let units: Vec<String> = phone
-        .replica
-        .units(&phone.building, Some(campaign))?
-        .into_iter()
-        .map(|u| u.unit.code)
-        .collect();
-    let mut seen_keys = std::collections::BTreeSet::new();
-    for (i, unit) in units.iter().cycle().take(VISITS).enumerate() {
-        let outcome = if i % 3 == 0 {
-            DoorOutcome::NotHome
-        } else {
-            DoorOutcome::Collected
-        };
-        phone.replica.record_visit(campaign, unit, outcome, "")?;
-    }
-    let mut ballots = 0;
-    for view in phone.replica.units(&phone.building, Some(campaign))? {
-        if ballots == BALLOTS {
-            break;
-        }
-        if !seen_keys.insert(view.unit.voter_key()) {
-            continue;
-        }
-        let answers = BTreeMap::from([(
-            "q1".to_string(),
-            Answer {
-                candidates: (1..=7)
-                    .map(|c| (format!("cand-{c}"), Choice::Yes))
-                    .collect(),
-                ..Answer::default()
-            },
-        )]);
-        phone
-            .replica
-            .record_ballot(campaign, &view.unit.code, answers, None)?;
-        ballots += 1;
-    }
-    phone.replica.orders(&phone.building)?;
-    for unit in units.iter().take(ORDERS) {
-        phone
-            .replica
-            .create_order(unit, "楼道灯不亮", "三楼到四楼")?;
-    }
-    Ok(())
-}
+use phones::{Phone, day_of_work, enroll, percentile, setup};
 
 fn gzip_len(bytes: &[u8]) -> Result<usize> {
     Ok(sync::gzip(bytes)?.len())
@@ -221,14 +85,6 @@ fn peak_rss_kib() -> Option<u64> {
         .ok()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let communities: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
@@ -277,7 +133,7 @@ fn main() -> Result<()> {
         .hydrate(&field_id)
         .map_err(|e| anyhow!("{e}"))?
         .context("field")?;
-    day_of_work(&phone, demo::CAMPAIGN)?;
+    day_of_work(&phone, demo::CAMPAIGN, phones::Day::SYNC)?;
     let metrics_before = state.metrics().render(0);
     let t = Instant::now();
     transport.take();
@@ -326,7 +182,7 @@ fn main() -> Result<()> {
     let t = Instant::now();
     for p in &phones {
         p.sync(&transport)?;
-        day_of_work(p, &format!("{}-election", p.community))?;
+        day_of_work(p, &format!("{}-election", p.community), phones::Day::SYNC)?;
     }
     let prepare_secs = t.elapsed().as_secs_f64();
 

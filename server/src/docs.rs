@@ -15,7 +15,7 @@ use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad};
 use autosurgeon::{Hydrate, hydrate};
 use doorstep_core::doc::{CampaignDoc, DocId, DocKind, fresh_actor};
 use doorstep_core::model::{Campaign, now_millis};
-use doorstep_core::rules::{self, Context, Touch, Violation, Writer};
+use doorstep_core::rules::{self, Checked, Context, Violation, Writer};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -378,8 +378,8 @@ impl DocCache {
         if heads == before {
             return Ok(heads);
         }
-        let touched = check(writer, id, campaign.as_ref(), &mut fork, &before)?;
-        let changes = fork.get_changes(&before).len();
+        let checked = check(writer, id, campaign.as_ref(), &mut fork, &before)?;
+        let changes = checked.changes;
         let content = self.content_for(&loaded.meta, &mut fork, &before);
         let batch = Batch {
             documents: vec![DocWrite {
@@ -388,7 +388,7 @@ impl DocCache {
                 content: content.clone(),
                 heads: heads.clone(),
                 doc: &fork,
-                touched: Some(touched),
+                touched: Some(checked.touches),
             }],
             audit: vec![NewAuditEvent::new(
                 actor,
@@ -421,7 +421,7 @@ fn check(
     campaign: Option<&Campaign>,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
-) -> Result<Vec<Touch>, Violation> {
+) -> Result<Checked, Violation> {
     let ctx = Context {
         writer,
         doc_id: id,

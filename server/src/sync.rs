@@ -30,7 +30,7 @@ use doorstep_core::protocol::{
     self, Bytes, DocResponse, DocStatus, Manifest, ManifestEntry, ProtocolError, SyncRequest,
     SyncResponse, heads_from_wire, heads_to_wire,
 };
-use doorstep_core::rules::{self, Context, Touch, Writer};
+use doorstep_core::rules::{self, Checked, Context, Touch, Writer};
 
 use crate::auth::DeviceAuth;
 use crate::error::AppError;
@@ -757,14 +757,13 @@ fn work_one(
                             None
                         } else {
                             match rules::check_changes(ctx, &mut loaded.doc, &before) {
-                                Ok(touched) => {
-                                    let changes = loaded.doc.get_changes(&before).len();
+                                Ok(Checked { touches, changes }) => {
                                     let content = state.docs().content_for(
                                         &loaded.meta,
                                         &mut loaded.doc,
                                         &before,
                                     );
-                                    accepted = Some((content, changes, touched));
+                                    accepted = Some((content, changes, touches));
                                     sync_state = received;
                                     state_changed = true;
                                     None

@@ -722,18 +722,25 @@ impl Storage for SqliteStorage {
         self.read(|conn| {
             metas(
                 conn,
+                // From the account's assignments outwards through the indexes, so the cost
+                // follows what the account holds, not how many documents the server has.
                 &format!(
-                    "SELECT {META_COLUMNS} FROM documents d
-                     WHERE (d.kind IN ('building', 'orders', 'field') AND EXISTS (
-                              SELECT 1 FROM assignments a WHERE a.account_id = ?1
-                              AND a.community = d.community AND a.building = d.building))
-                        OR (d.kind = 'register' AND d.community IN (
-                              SELECT community FROM assignments WHERE account_id = ?1))
-                        OR (d.kind = 'campaign' AND d.campaign IN (
-                              SELECT f.campaign FROM documents f JOIN assignments a
-                              ON a.community = f.community AND a.building = f.building
-                              WHERE f.kind = 'field' AND a.account_id = ?1))
-                     ORDER BY d.id"
+                    "SELECT {META_COLUMNS} FROM documents WHERE id IN (
+                         SELECT d.id FROM assignments a JOIN documents d
+                           ON d.kind IN ('building', 'orders', 'field')
+                           AND d.community = a.community AND d.building = a.building
+                         WHERE a.account_id = ?1
+                       UNION
+                         SELECT d.id FROM assignments a JOIN documents d
+                           ON d.kind = 'register' AND d.community = a.community
+                         WHERE a.account_id = ?1
+                       UNION
+                         SELECT c.id FROM assignments a
+                           JOIN documents f ON f.kind = 'field'
+                             AND f.community = a.community AND f.building = a.building
+                           JOIN documents c ON c.kind = 'campaign' AND c.campaign = f.campaign
+                         WHERE a.account_id = ?1)
+                     ORDER BY id"
                 ),
                 [account_id],
             )
