@@ -540,11 +540,10 @@ fn prepare(
             bloom: BloomFilter::default(),
         }]);
         state.their_need = Some(Vec::new());
-        let msg = doc
-            .automerge()
-            .sync()
-            .generate_sync_message(&mut state)
-            .map(|m| Bytes(m.encode()));
+        let msg = doc.automerge().sync().generate_sync_message(&mut state);
+        let msg = msg
+            .map(|m| bundled(doc, m).map(|m| Bytes(m.encode())))
+            .transpose()?;
         if has_own_changes(doc, announced.map(Vec::as_slice).unwrap_or(&[]), &device) {
             pending += 1;
         }
@@ -568,6 +567,27 @@ fn prepare(
         docs: entries,
     };
     Ok(Some((protocol::encode(&request), known, open)))
+}
+
+/// The message with its changes as one bundle when it carries several: automerge's encoding of
+/// a set of changes with the document format's column compression, so the many one-action
+/// changes of a day share their actors, keys and dependency hashes instead of repeating them.
+/// The receiver loads it like any change chunk and recomputes every change's hash; nothing
+/// is stored in this form (documents are stored as changes and snapshots), so the bundle
+/// format only has to be shared by the phone and the server at the same automerge pin.
+fn bundled(doc: &mut Document, mut message: am_sync::Message) -> Result<am_sync::Message> {
+    if message.changes.len() < 2 {
+        return Ok(message);
+    }
+    let hashes = message
+        .changes
+        .iter()
+        .map(|chunk| automerge::Change::from_bytes(chunk.to_vec()).map(|c| c.hash()))
+        .collect::<std::result::Result<Vec<ChangeHash>, _>>()
+        .map_err(|e| Error::Corrupt(format!("{}: a change of its own: {e}", doc.id())))?;
+    let bundle = doc.automerge().bundle(hashes)?;
+    message.changes = am_sync::ChunkList::from(vec![bundle.bytes().to_vec()]);
+    Ok(message)
 }
 
 /// True when `doc` holds changes made on this device after `base`: work not yet delivered.
