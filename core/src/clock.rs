@@ -55,6 +55,28 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock moved forward by an offset a test sets: time still passes, so phones and
+/// server stay in step, and a test that needs "later" advances it instead of sleeping.
+#[derive(Debug, Default)]
+pub struct OffsetClock(AtomicI64);
+
+impl OffsetClock {
+    pub fn new() -> Arc<OffsetClock> {
+        Arc::new(OffsetClock::default())
+    }
+
+    /// Move this clock `ms` ahead of the system clock (cumulative).
+    pub fn advance(&self, ms: Millis) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Millis {
+        now_millis().saturating_add(self.0.load(Ordering::SeqCst))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +89,13 @@ mod tests {
         assert_eq!(clock.now(), 1_500);
         clock.set(10);
         assert_eq!(clock.now(), 10);
+    }
+
+    #[test]
+    fn an_offset_clock_runs_ahead_of_the_system_clock_by_what_it_was_told() {
+        let clock = OffsetClock::new();
+        clock.advance(60_000);
+        let system = now_millis();
+        assert!(clock.now() >= system + 60_000);
     }
 }

@@ -272,6 +272,11 @@ fn orders_id() -> DocId {
 
 /// An enrolled phone (a device token and an identity), holding nothing yet.
 fn phone() -> Arc<Replica> {
+    phone_at(doorstep_core::clock::system())
+}
+
+/// [`phone`] reading the time from `clock`.
+fn phone_at(clock: Arc<dyn doorstep_core::clock::Clock>) -> Arc<Replica> {
     let device = Uuid::new_v4();
     let mut store = Store::open_in_memory().expect("store");
     {
@@ -279,7 +284,7 @@ fn phone() -> Arc<Replica> {
         store::put_setting(&tx, store::keys::DEVICE_TOKEN, "token").expect("token");
         tx.commit([]).expect("commit");
     }
-    let replica = Replica::from_store(store);
+    let replica = Replica::from_store(store).with_clock(clock);
     replica
         .set_identity(&Identity {
             account: "head-3".into(),
@@ -444,5 +449,53 @@ fn a_document_taken_away_is_dropped_unless_it_holds_undelivered_work() {
     assert!(
         replica.orders("3").expect("orders").is_empty(),
         "the orders document is gone"
+    );
+}
+
+#[test]
+fn once_the_campaign_closed_the_phone_refuses_a_ballot_collected_after_the_close() {
+    const CLOSE: Millis = 1_780_000_000_000;
+    let server = FakeServer::new();
+    {
+        let mut docs = server.docs.lock().expect("docs");
+        let doc = docs.get_mut(&campaign_id()).expect("campaign");
+        let mut campaign: CampaignDoc = autosurgeon::hydrate(&*doc).expect("campaign");
+        campaign.campaign.status = CampaignStatus::Closed;
+        campaign
+            .campaign
+            .status_times
+            .insert("open".into(), CLOSE - 86_400_000);
+        campaign
+            .campaign
+            .status_times
+            .insert("closed".into(), CLOSE);
+        autosurgeon::reconcile(doc, &campaign).expect("close");
+        doc.commit();
+    }
+    // The phone's clock, set by hand: a minute before the close.
+    let clock = doorstep_core::clock::ManualClock::new(CLOSE - 60_000);
+    let replica = phone_at(clock.clone());
+    replica.sync(server.as_ref(), "test").expect("sync");
+    let doors = units(&replica);
+    let answers = BTreeMap::from([(
+        "q1".to_string(),
+        Answer {
+            choice: Some(Choice::Yes),
+            ..Answer::default()
+        },
+    )]);
+    replica
+        .record_ballot(CAMPAIGN, &doors[0], answers.clone(), None)
+        .expect("collected before the close, inside the grace period");
+
+    clock.set(CLOSE + 1);
+    let err = replica
+        .record_ballot(CAMPAIGN, &doors[1], answers, None)
+        .expect_err("collected after the close");
+    assert_eq!(err.code(), "campaign_closed");
+    assert_eq!(
+        replica.pending_changes().expect("pending"),
+        1,
+        "the refused ballot left nothing"
     );
 }

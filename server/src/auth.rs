@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use doorstep_core::model::{Millis, Role, now_millis};
+use doorstep_core::model::{Millis, Role};
 use doorstep_core::protocol::{AccountInfo, BuildingRef, EnrollRequest, EnrollResponse};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -106,7 +106,7 @@ pub fn issue_enrollment_code(
     let record = storage.create_enrollment_code(
         &token_hash(&normalize_code(&code)),
         account_id,
-        now_millis().saturating_add(ttl_ms),
+        storage.now().saturating_add(ttl_ms),
         actor,
     )?;
     Ok((code, record))
@@ -180,7 +180,7 @@ impl FromRequestParts<AppState> for AdminSession {
         let hash = token_hash(token);
         let st = state.clone();
         let account =
-            tokio::task::spawn_blocking(move || st.storage().session_account(&hash, now_millis()))
+            tokio::task::spawn_blocking(move || st.storage().session_account(&hash, st.now()))
                 .await??;
         match account {
             Some(account) => Ok(AdminSession { account }),
@@ -274,7 +274,7 @@ pub fn password_login(st: &AppState, login: &str, password: &str) -> AppResult<L
             }
         };
         let token = new_token("ds_");
-        let expires_at = now_millis().saturating_add(st.config().session_ttl_ms);
+        let expires_at = st.now().saturating_add(st.config().session_ttl_ms);
         st.storage()
             .create_session(&token_hash(&token), &account.id, expires_at)?;
         tracing::info!(account = %account.id, "login");
@@ -333,7 +333,7 @@ pub async fn enroll(
         token_hash: token_hash(&token),
     };
     let st = state.clone();
-    let now = now_millis();
+    let now = state.now();
     let device = tokio::task::spawn_blocking(move || {
         st.storage()
             .redeem_enrollment_code(&token_hash(&code), now, &new_device)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad};
 use autosurgeon::{Hydrate, hydrate};
 use doorstep_core::doc::{CampaignDoc, DocId, DocKind, fresh_actor};
-use doorstep_core::model::{Campaign, now_millis};
+use doorstep_core::model::{Campaign, Millis};
 use doorstep_core::rules::{self, Checked, Context, Violation, Writer};
 use uuid::Uuid;
 
@@ -229,7 +229,7 @@ impl DocCache {
             }
         }
         meta.heads = heads;
-        meta.updated_at = now_millis();
+        meta.updated_at = self.storage.now();
         loaded.doc.set_actor(fresh_actor(&self.server_device()));
     }
 
@@ -307,8 +307,9 @@ impl DocCache {
         }
         let mut doc = AutoCommit::new().with_actor(fresh_actor(&self.server_device()));
         build(&mut doc)?;
-        commit(&mut doc, &format!("create {id}"));
-        check(writer, id, campaign.as_ref(), &mut doc, &[])?;
+        let now = self.storage.now();
+        commit(&mut doc, &format!("create {id}"), now);
+        check(writer, id, campaign.as_ref(), &mut doc, &[], now)?;
         let heads = doc.get_heads();
         let snapshot = doc.save();
         let content = DocContent::Snapshot(snapshot);
@@ -331,7 +332,7 @@ impl DocCache {
         };
         self.storage.commit(&batch)?;
         self.live.document(id, "server");
-        let now = now_millis();
+        let now = self.storage.now();
         let bytes = match &content {
             DocContent::Snapshot(b) | DocContent::Chunk(b) => b.len() as i64,
         };
@@ -373,12 +374,13 @@ impl DocCache {
         let mut fork = loaded.doc.fork();
         fork.set_actor(fresh_actor(&self.server_device()));
         f(&mut fork)?;
-        commit(&mut fork, message);
+        let now = self.storage.now();
+        commit(&mut fork, message, now);
         let heads = fork.get_heads();
         if heads == before {
             return Ok(heads);
         }
-        let checked = check(writer, id, campaign.as_ref(), &mut fork, &before)?;
+        let checked = check(writer, id, campaign.as_ref(), &mut fork, &before, now)?;
         let changes = checked.changes;
         let content = self.content_for(&loaded.meta, &mut fork, &before);
         let batch = Batch {
@@ -405,12 +407,12 @@ impl DocCache {
     }
 }
 
-/// Commit pending operations with a message and the server's clock.
-fn commit(doc: &mut AutoCommit, message: &str) {
+/// Commit pending operations with a message, stamped `now` (the server's clock).
+fn commit(doc: &mut AutoCommit, message: &str, now: Millis) {
     doc.commit_with(
         automerge::transaction::CommitOptions::default()
             .with_message(message.to_string())
-            .with_time(now_millis() / 1000),
+            .with_time(now / 1000),
     );
 }
 
@@ -421,12 +423,13 @@ fn check(
     campaign: Option<&Campaign>,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
+    now: Millis,
 ) -> Result<Checked, Violation> {
     let ctx = Context {
         writer,
         doc_id: id,
         campaign,
-        now: now_millis(),
+        now,
     };
     rules::check_changes(&ctx, doc, before)
 }

@@ -10,7 +10,7 @@ use automerge::AutoCommit;
 use doorstep_core::campaign;
 use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, DocKind, OrdersDoc, SCHEMA_VERSION};
 use doorstep_core::import::ImportedRegister;
-use doorstep_core::model::{Campaign, CampaignStatus, now_millis};
+use doorstep_core::model::{Campaign, CampaignStatus};
 use doorstep_core::rules::Writer;
 use serde::Serialize;
 
@@ -158,7 +158,7 @@ pub fn publish_campaign(
             buildings.push(b);
         }
     }
-    let publication = campaign::publish(&draft, &buildings, now_millis())?;
+    let publication = campaign::publish(&draft, &buildings, docs.storage().now())?;
     let published = CampaignDoc {
         schema: SCHEMA_VERSION,
         campaign: publication.campaign.clone(),

@@ -21,9 +21,7 @@ use std::collections::BTreeSet;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::{Hydrate, hydrate, hydrate_prop};
 use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, FieldDoc, OrdersDoc, RegisterDoc};
-use doorstep_core::model::{
-    Adjudication, Ballot, Delivery, Household, Visit, WorkOrder, now_millis,
-};
+use doorstep_core::model::{Adjudication, Ballot, Delivery, Household, Visit, WorkOrder};
 use doorstep_core::rules::Touch;
 use rusqlite::{Transaction, params};
 use serde::Serialize;
@@ -268,6 +266,7 @@ pub fn document_changed(
     id: &DocId,
     doc: &AutoCommit,
     touched: Option<&[Touch]>,
+    now: i64,
 ) -> Result<(), ProjectionError> {
     match id {
         DocId::Register { .. } => {
@@ -309,12 +308,19 @@ pub fn document_changed(
             match touched.and_then(|t| records_of(t, &FIELD_RECORDS)) {
                 Some(records) => {
                     for (collection, key) in records {
-                        project_field_record(tx, id, campaign, building, doc, collection, key)?;
+                        project_field_record(
+                            tx,
+                            id,
+                            (campaign, building),
+                            doc,
+                            (collection, key),
+                            now,
+                        )?;
                     }
                 }
                 None => {
                     let field: FieldDoc = read(id, doc)?;
-                    project_field(tx, campaign, building, &field)?;
+                    project_field(tx, campaign, building, &field, now)?;
                 }
             }
             bump_campaign_version(tx, campaign)
@@ -398,11 +404,10 @@ fn record<T: Hydrate>(
 fn project_field_record(
     tx: &Transaction<'_>,
     id: &DocId,
-    campaign: &str,
-    building: &str,
+    (campaign, building): (&str, &str),
     doc: &AutoCommit,
-    collection: &str,
-    key: &str,
+    (collection, key): (&str, &str),
+    now: i64,
 ) -> Result<(), ProjectionError> {
     let present = match collection {
         "visits" => record::<Visit>(id, doc, collection, key)?
@@ -412,7 +417,7 @@ fn project_field_record(
             .map(|d| upsert_delivery(tx, campaign, building, &d))
             .transpose()?,
         "ballots" => record::<Ballot>(id, doc, collection, key)?
-            .map(|b| upsert_ballot(tx, campaign, building, &b, now_millis()))
+            .map(|b| upsert_ballot(tx, campaign, building, &b, now))
             .transpose()?,
         _ => record::<Adjudication>(id, doc, collection, key)?
             .map(|a| upsert_adjudication(tx, campaign, building, &a))
@@ -651,6 +656,7 @@ fn project_field(
     campaign: &str,
     building: &str,
     doc: &FieldDoc,
+    now: i64,
 ) -> Result<(), ProjectionError> {
     for table in [
         "p_roll",
@@ -684,7 +690,6 @@ fn project_field(
     for d in doc.deliveries.values() {
         upsert_delivery(tx, campaign, building, d)?;
     }
-    let now = now_millis();
     for b in doc.ballots.values() {
         upsert_ballot(tx, campaign, building, b, now)?;
     }

@@ -95,6 +95,11 @@ impl AppState {
         }))
     }
 
+    /// The server's clock (the storage's: see [`Storage::now`]).
+    pub fn now(&self) -> doorstep_core::model::Millis {
+        self.0.db.now()
+    }
+
     /// The storage seam (backend-independent calls).
     pub fn storage(&self) -> &dyn Storage {
         self.0.db.as_ref()

@@ -25,7 +25,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use doorstep_core::doc::{DocId, SCHEMA_VERSION};
-use doorstep_core::model::{Campaign, now_millis};
+use doorstep_core::model::Campaign;
 use doorstep_core::protocol::{
     self, Bytes, DocResponse, DocStatus, Manifest, ManifestEntry, ProtocolError, SyncRequest,
     SyncResponse, heads_from_wire, heads_to_wire,
@@ -238,7 +238,7 @@ pub fn handle(
     bytes_up: usize,
 ) -> Result<(Vec<u8>, SyncCounts), AppError> {
     let storage = state.storage();
-    let now = now_millis();
+    let now = state.now();
     let account = storage
         .account(&device.account_id)?
         .filter(|a| !a.disabled)

@@ -88,12 +88,14 @@ fn a_killed_server_keeps_every_acknowledged_change_and_phones_resume() -> Result
 
     // The storm: every head records a visit and syncs, over and over, until the server dies.
     let stop = Arc::new(AtomicBool::new(false));
+    let (acked, acks) = std::sync::mpsc::channel::<()>();
     let workers: Vec<_> = heads
         .iter()
         .map(|head| {
             let head = head.clone();
             let stop = stop.clone();
             let url = url.clone();
+            let acked = acked.clone();
             std::thread::spawn(move || -> Result<usize> {
                 let transport = HttpTransport::new(&url);
                 let units: Vec<String> = head
@@ -117,6 +119,7 @@ fn a_killed_server_keeps_every_acknowledged_change_and_phones_resume() -> Result
                             if let Ok(mut ack) = head.acknowledged.lock() {
                                 ack.extend(recorded.iter().cloned());
                             }
+                            let _ = acked.send(());
                         }
                         Ok(_) => {}
                         Err(_) => break,
@@ -127,7 +130,13 @@ fn a_killed_server_keeps_every_acknowledged_change_and_phones_resume() -> Result
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill it mid-storm: once the phones have had a few syncs acknowledged each (and keep
+    // sending), not after a guessed time.
+    drop(acked);
+    for _ in 0..heads.len() * 3 {
+        acks.recv_timeout(Duration::from_secs(120))
+            .map_err(|_| anyhow!("the storm did not get going"))?;
+    }
     server.kill()?; // SIGKILL: no shutdown, no checkpoint.
     server.wait()?;
     stop.store(true, Ordering::SeqCst);

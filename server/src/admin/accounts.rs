@@ -351,7 +351,7 @@ pub async fn devices(
 /// Every phone with its owner's login: what `GET /devices` and the dashboard's 设备 list show.
 pub(crate) fn device_rows(st: &AppState) -> AppResult<Vec<DeviceRow>> {
     let accounts = st.storage().accounts()?;
-    let now = doorstep_core::model::now_millis();
+    let now = st.now();
     Ok(st
         .storage()
         .devices()?

@@ -16,7 +16,7 @@ use doorstep_core::campaign;
 use doorstep_core::doc::{CampaignDoc, DocId, FieldDoc, SCHEMA_VERSION};
 use doorstep_core::model::{
     Adjudication, Answer, Campaign, CampaignKind, CampaignStatus, Millis, Question, Role, Rules,
-    Scope, new_record_id, now_millis,
+    Scope, new_record_id,
 };
 use serde::{Deserialize, Serialize};
 
@@ -293,7 +293,7 @@ pub(crate) fn run_action(
                 }
                 detail["inputs_hash"] = serde_json::json!(tally.inputs_hash);
             }
-            let next = campaign::advance(&current, to, now_millis())?;
+            let next = campaign::advance(&current, to, st.now())?;
             let value = CampaignDoc {
                 schema: SCHEMA_VERSION,
                 campaign: next.clone(),
@@ -476,7 +476,7 @@ pub(crate) fn adjudicate_as(
             considered,
             chosen: body.chosen.clone(),
             reason: body.reason.clone(),
-            at: now_millis(),
+            at: st.now(),
             by: session.account.id.clone(),
         };
         // The officer's own rights, not an admin's: core's rules let only counting officers

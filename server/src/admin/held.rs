@@ -11,7 +11,7 @@ use automerge::sync::SyncDoc as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use doorstep_core::doc::DocId;
-use doorstep_core::model::{Millis, now_millis};
+use doorstep_core::model::Millis;
 use serde::Serialize;
 
 use super::blocking;
@@ -145,7 +145,7 @@ pub fn accept_held(st: &AppState, session: &AdminSession, id: i64) -> AppResult<
         other => other?,
     };
     st.storage()
-        .mark_quarantine_accepted(id, &actor, now_millis())?;
+        .mark_quarantine_accepted(id, &actor, st.now())?;
     Ok(Accepted {
         id,
         doc: doc.to_string(),

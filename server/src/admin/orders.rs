@@ -15,9 +15,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use doorstep_core::doc::{DocId, OrdersDoc};
-use doorstep_core::model::{
-    Millis, OrderEvent, OrderStatus, Role, WorkOrder, new_record_id, now_millis,
-};
+use doorstep_core::model::{Millis, OrderEvent, OrderStatus, Role, WorkOrder, new_record_id};
 use doorstep_core::rules::{self, Context, Writer, order_transition_allowed};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -319,7 +317,7 @@ pub(crate) fn create_order_as(
         unit,
         title,
         detail: body.detail.trim().to_string(),
-        created_at: now_millis(),
+        created_at: st.now(),
         created_by: session.account.id.clone(),
         assignee: None,
         events: BTreeMap::new(),
@@ -501,7 +499,7 @@ pub(crate) fn move_order_as(
         &writer.account,
         assignee,
         &note,
-        now_millis(),
+        st.now(),
     );
     let doc_id = orders_doc_id(community, building);
     let value = next.clone();
@@ -549,7 +547,7 @@ pub(crate) fn permitted_steps(
     let tried = st.docs().read(&id, |doc| {
         let orders: OrdersDoc = autosurgeon::hydrate(&*doc)
             .map_err(|e| doorstep_core::Error::Shape(format!("{id}: {e}")))?;
-        let now = now_millis();
+        let now = st.now();
         let before = doc.get_heads();
         let mut verdicts: BTreeMap<(String, bool, String), bool> = BTreeMap::new();
         let mut out = BTreeMap::new();

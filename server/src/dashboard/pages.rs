@@ -9,9 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect};
-use doorstep_core::model::{
-    Answer, CampaignStatus, Choice, Millis, Question, QuestionKind, Role, now_millis,
-};
+use doorstep_core::model::{Answer, CampaignStatus, Choice, Millis, Question, QuestionKind, Role};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -139,7 +137,7 @@ fn building_lines(
     let buildings = building_rows(st, None)?;
     let accounts = st.storage().accounts()?;
     let devices = device_rows(st)?;
-    let now = now_millis();
+    let now = st.now();
     Ok(progress
         .buildings
         .iter()
@@ -189,7 +187,7 @@ pub async fn overview(State(state): State<AppState>, user: DashUser) -> PageResu
         let campaigns = live_campaigns(st)?;
         let cards = campaigns.iter().map(|(r, p)| card_of(r, p)).collect();
         let devices = device_rows(st)?;
-        let now = now_millis();
+        let now = st.now();
         let today = format::start_of_day(now);
         let stale = devices
             .iter()
@@ -1332,7 +1330,7 @@ async fn devices_page(
                 }
             })
             .collect();
-        let now = now_millis();
+        let now = st.now();
         let devices = device_rows(st)?
             .into_iter()
             .map(|d| DeviceLine {

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use doorstep_core::model::{Role, now_millis};
+use doorstep_core::model::Role;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -75,7 +75,7 @@ async fn session_of(parts: &Parts, state: &AppState) -> Result<Option<DashUser>,
     let hash = auth::token_hash(&token);
     let st = state.clone();
     let account =
-        tokio::task::spawn_blocking(move || st.storage().session_account(&hash, now_millis()))
+        tokio::task::spawn_blocking(move || st.storage().session_account(&hash, st.now()))
             .await?
             .map_err(AppError::from)?;
     Ok(account.map(|account| DashUser {

@@ -317,6 +317,10 @@ pub trait Storage: Send + Sync + 'static {
     /// The server's own device id: the actor prefix of changes the server makes.
     fn server_device(&self) -> Uuid;
 
+    /// The server's clock: every time it stamps (a change, a session, a ballot's arrival)
+    /// comes from here, so tests move time by hand.
+    fn now(&self) -> doorstep_core::model::Millis;
+
     // Documents ------------------------------------------------------------------------------
 
     /// The stored bytes of a document, or `None` when it does not exist.

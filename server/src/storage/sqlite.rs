@@ -7,15 +7,16 @@
 //! `PRAGMA user_version`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use doorstep_core::clock::Clock;
 use doorstep_core::doc::DocId;
-use doorstep_core::model::{Millis, Role, now_millis};
+use doorstep_core::model::{Millis, Role};
 
 use super::*;
 
@@ -155,6 +156,8 @@ pub struct SqliteStorage {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     server_device: Uuid,
+    /// Where every time the server stamps comes from (tests set it by hand).
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -177,6 +180,12 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStorage {
+    /// The same storage stamping times from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SqliteStorage {
+        self.clock = clock;
+        self
+    }
+
     /// Open (creating if missing) the database at `path`, migrate it, and make sure the
     /// server has a device id.
     pub fn open(path: impl AsRef<Path>) -> StorageResult<SqliteStorage> {
@@ -220,6 +229,7 @@ impl SqliteStorage {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             server_device,
+            clock: doorstep_core::clock::system(),
         };
         if stale_projections {
             // Made by another projection version (or before versions were recorded): derived
@@ -283,7 +293,7 @@ impl SqliteStorage {
                     automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
                 let doc = automerge::AutoCommit::load_with_options(&bytes, options)
                     .map_err(|e| StorageError::Corrupt(format!("{}: {e}", meta.id)))?;
-                crate::projections::document_changed(tx, &meta.id, &doc, None)
+                crate::projections::document_changed(tx, &meta.id, &doc, None, self.now())
                     .map_err(|e| StorageError::Projection(format!("{}: {e}", meta.id)))?;
             }
             crate::projections::mark_current(tx)
@@ -472,7 +482,11 @@ fn chain_hash(prev: &[u8], canonical: &[u8]) -> Vec<u8> {
 }
 
 /// Append events inside `tx`, continuing the chain from the last stored hash.
-pub fn append_audit_tx(tx: &Transaction<'_>, events: &[NewAuditEvent]) -> StorageResult<()> {
+pub fn append_audit_tx(
+    tx: &Transaction<'_>,
+    at: Millis,
+    events: &[NewAuditEvent],
+) -> StorageResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -484,7 +498,6 @@ pub fn append_audit_tx(tx: &Transaction<'_>, events: &[NewAuditEvent]) -> Storag
         )
         .optional()?;
     let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
-    let at = now_millis();
     let mut stmt = tx.prepare_cached(
         "INSERT INTO audit_log (seq, at, actor, kind, subject, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -575,7 +588,7 @@ fn write_document(tx: &Transaction<'_>, write: &DocWrite<'_>, now: Millis) -> St
             .execute(rusqlite::params![id, heads, bytes.len() as i64, now])?;
         }
     }
-    crate::projections::document_changed(tx, &write.id, write.doc, write.touched.as_deref())
+    crate::projections::document_changed(tx, &write.id, write.doc, write.touched.as_deref(), now)
         .map_err(|e| StorageError::Projection(format!("{}: {e}", write.id)))?;
     Ok(())
 }
@@ -675,6 +688,10 @@ fn account_actor(actor: &str) -> String {
 }
 
 impl Storage for SqliteStorage {
+    fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
     fn server_device(&self) -> Uuid {
         self.server_device
     }
@@ -748,7 +765,7 @@ impl Storage for SqliteStorage {
     }
 
     fn commit(&self, batch: &Batch<'_>) -> StorageResult<CommitReport> {
-        let now = now_millis();
+        let now = self.now();
         self.write(|tx| {
             let mut report = CommitReport::default();
             for doc in &batch.documents {
@@ -806,13 +823,13 @@ impl Storage for SqliteStorage {
                     device.bytes_down,
                     device.manifest_digest
                 ])?;
-                append_audit_tx(tx, &audits)?;
+                append_audit_tx(tx, self.now(), &audits)?;
             } else if !batch.sync_states.is_empty() || !batch.quarantine.is_empty() {
                 return Err(StorageError::Invalid(
                     "sync rows and quarantine need a device".into(),
                 ));
             }
-            append_audit_tx(tx, &batch.audit)?;
+            append_audit_tx(tx, self.now(), &batch.audit)?;
             Ok(report)
         })
     }
@@ -859,7 +876,7 @@ impl Storage for SqliteStorage {
             display_name: new.display_name.clone(),
             roles: new.roles.clone(),
             password_hash: new.password_hash.clone(),
-            created_at: now_millis(),
+            created_at: self.now(),
             disabled: false,
         };
         let roles = roles_to_text(&account.roles)?;
@@ -887,6 +904,7 @@ impl Storage for SqliteStorage {
             )?;
             append_audit_tx(
                 tx,
+                self.now(),
                 &[NewAuditEvent::new(
                     account_actor(actor),
                     "account.created",
@@ -942,6 +960,7 @@ impl Storage for SqliteStorage {
             }
             append_audit_tx(
                 tx,
+                self.now(),
                 &[NewAuditEvent::new(
                     account_actor(actor),
                     "account.updated",
@@ -966,6 +985,7 @@ impl Storage for SqliteStorage {
             tx.execute("DELETE FROM sessions WHERE account_id = ?1", [id])?;
             append_audit_tx(
                 tx,
+                self.now(),
                 &[NewAuditEvent::new(
                     account_actor(actor),
                     "account.password_set",
@@ -989,6 +1009,7 @@ impl Storage for SqliteStorage {
             if inserted > 0 {
                 append_audit_tx(
                     tx,
+                    self.now(),
                     &[NewAuditEvent::new(
                         account_actor(actor),
                         "assignment.added",
@@ -1010,8 +1031,7 @@ impl Storage for SqliteStorage {
             if removed == 0 {
                 return Err(StorageError::NotFound("assignment".into()));
             }
-            append_audit_tx(
-                tx,
+            append_audit_tx(tx, self.now(),
                 &[NewAuditEvent::new(
                     account_actor(actor),
                     "assignment.removed",
@@ -1047,7 +1067,7 @@ impl Storage for SqliteStorage {
         account_id: &str,
         expires_at: Millis,
     ) -> StorageResult<()> {
-        let now = now_millis();
+        let now = self.now();
         self.write(|tx| {
             // Expired sessions are swept here, where a write happens anyway.
             tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
@@ -1091,7 +1111,7 @@ impl Storage for SqliteStorage {
         expires_at: Millis,
         actor: &str,
     ) -> StorageResult<EnrollmentCode> {
-        let now = now_millis();
+        let now = self.now();
         self.write(|tx| {
             if one_account(tx, account_id)?.is_none() {
                 return Err(StorageError::NotFound(format!("account {account_id}")));
@@ -1103,6 +1123,7 @@ impl Storage for SqliteStorage {
             )?;
             append_audit_tx(
                 tx,
+                self.now(),
                 &[NewAuditEvent::new(
                     account_actor(actor),
                     "enrollment.code_created",
@@ -1189,6 +1210,7 @@ impl Storage for SqliteStorage {
             )?;
             append_audit_tx(
                 tx,
+                self.now(),
                 &[NewAuditEvent::new(
                     format!("account:{account_id}"),
                     "device.enrolled",
@@ -1228,7 +1250,7 @@ impl Storage for SqliteStorage {
     }
 
     fn revoke_device(&self, id: &Uuid, actor: &str) -> StorageResult<Device> {
-        let now = now_millis();
+        let now = self.now();
         self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
@@ -1239,6 +1261,7 @@ impl Storage for SqliteStorage {
             }
             append_audit_tx(
                 tx,
+                self.now(),
                 &[NewAuditEvent::new(
                     account_actor(actor),
                     "device.revoked",
@@ -1251,7 +1274,7 @@ impl Storage for SqliteStorage {
     }
 
     fn append_audit(&self, events: &[NewAuditEvent]) -> StorageResult<()> {
-        self.write(|tx| append_audit_tx(tx, events))
+        self.write(|tx| append_audit_tx(tx, self.now(), events))
     }
 
     fn audit_events(&self, after: i64, limit: usize) -> StorageResult<Vec<AuditEvent>> {
@@ -1365,6 +1388,7 @@ impl Storage for SqliteStorage {
             if n > 0 {
                 append_audit_tx(
                     tx,
+                    self.now(),
                     &[NewAuditEvent::new(
                         by,
                         "held.accepted",

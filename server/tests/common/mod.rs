@@ -25,6 +25,8 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 /// A server with the demo community on a temporary database.
 pub struct TestServer {
     pub state: AppState,
+    /// The server's clock: the system's, moved ahead when a test needs "later".
+    pub clock: Arc<doorstep_core::clock::OffsetClock>,
     pub router: Router,
     pub rt: Arc<tokio::runtime::Runtime>,
     pub info: DemoInfo,
@@ -38,7 +40,9 @@ impl TestServer {
 
     pub fn start_with(config: Config) -> Result<TestServer> {
         let dir = tempfile::tempdir()?;
-        let storage = SqliteStorage::open(dir.path().join("server.sqlite"))?;
+        let clock = doorstep_core::clock::OffsetClock::new();
+        let storage =
+            SqliteStorage::open(dir.path().join("server.sqlite"))?.with_clock(clock.clone());
         let state = AppState::new(storage, config);
         let info = demo::setup(&state, Some(ADMIN_PASSWORD)).map_err(|e| anyhow!("{e}"))?;
         let router = doorstep_server::app(state.clone());
@@ -48,6 +52,7 @@ impl TestServer {
             .build()?;
         Ok(TestServer {
             state,
+            clock,
             router,
             rt: Arc::new(rt),
             info,
