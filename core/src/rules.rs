@@ -245,6 +245,23 @@ pub struct Checked {
     pub touches: Vec<Touch>,
     /// How many changes there were.
     pub changes: usize,
+    /// The records the rules read after the changes, by `(collection, key)`, so whoever stores
+    /// them need not read them again. A touched record missing here was not read (or is gone).
+    pub records: Records,
+}
+
+/// Records read by the rules, by `(collection, key)`.
+pub type Records = BTreeMap<(String, String), Written>;
+
+/// One record as the changes left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Visit(Visit),
+    Delivery(Delivery),
+    Ballot(Ballot),
+    Adjudication(Adjudication),
+    Order(WorkOrder),
+    Household(Household),
 }
 
 /// Decide whether every change after `before` in `doc` is allowed for `ctx`.
@@ -270,16 +287,18 @@ pub fn check_changes(
     let touches = touches_of(doc, &changes)?;
     let doc: &AutoCommit = doc;
     let old = At { doc, heads: before };
+    let mut records = Records::new();
     match ctx.doc_id.kind() {
         DocKind::Register => admin_only(ctx, "the register"),
         DocKind::Campaign => check_campaign(ctx, &old, doc),
-        DocKind::Building => check_building(ctx, &touches, &old, doc),
-        DocKind::Field => check_field(ctx, &touches, &old, doc),
-        DocKind::Orders => check_orders(ctx, &touches, &old, doc),
+        DocKind::Building => check_building(ctx, &touches, &old, doc, &mut records),
+        DocKind::Field => check_field(ctx, &touches, &old, doc, &mut records),
+        DocKind::Orders => check_orders(ctx, &touches, &old, doc, &mut records),
     }?;
     Ok(Checked {
         touches,
         changes: changes.len(),
+        records,
     })
 }
 
@@ -541,6 +560,7 @@ fn check_building(
     touches: &[Touch],
     before: &At<'_>,
     after: &AutoCommit,
+    records: &mut Records,
 ) -> Result<(), Violation> {
     if ctx.writer.is_admin() {
         let _: BuildingDoc = read(after, "the building")?;
@@ -598,6 +618,10 @@ fn check_building(
         if !(0..=99).contains(&household.residents) {
             return deny(Rule::InvalidHousehold, "residents must be between 0 and 99");
         }
+        records.insert(
+            ("households".into(), unit.to_string()),
+            Written::Household(household),
+        );
     }
     Ok(())
 }
@@ -617,6 +641,7 @@ fn check_field(
     touches: &[Touch],
     before: &At<'_>,
     after: &AutoCommit,
+    records: &mut Records,
 ) -> Result<(), Violation> {
     let writer = ctx.writer;
     let building = ctx.doc_id.building().unwrap_or_default();
@@ -737,6 +762,7 @@ fn check_field(
                     check_author(ctx, &visit.by)?;
                     roll_entry(&visit.unit)?;
                     check_accepts_field_work(campaign, "visits")?;
+                    records.insert((collection.into(), id.to_string()), Written::Visit(visit));
                 }
                 "deliveries" => {
                     let Some(delivery) = record::<Delivery, _>(after, collection, id)? else {
@@ -752,12 +778,17 @@ fn check_field(
                         );
                     }
                     check_accepts_field_work(campaign, "deliveries")?;
+                    records.insert(
+                        (collection.into(), id.to_string()),
+                        Written::Delivery(delivery),
+                    );
                 }
                 "ballots" => {
                     let Some(ballot) = record::<Ballot, _>(after, collection, id)? else {
                         continue;
                     };
                     check_ballot(ctx, after, id, &ballot, &roll_entry(&ballot.unit)?)?;
+                    records.insert((collection.into(), id.to_string()), Written::Ballot(ballot));
                 }
                 _ => {
                     let Some(adj) = record::<Adjudication, _>(after, collection, id)? else {
@@ -776,6 +807,10 @@ fn check_field(
                     if adj.reason.trim().is_empty() {
                         return deny(Rule::InvalidAdjudication, "an adjudication needs a reason");
                     }
+                    records.insert(
+                        (collection.into(), id.to_string()),
+                        Written::Adjudication(adj),
+                    );
                 }
             }
         }
@@ -968,6 +1003,7 @@ fn check_orders(
     touches: &[Touch],
     before: &At<'_>,
     after: &AutoCommit,
+    records: &mut Records,
 ) -> Result<(), Violation> {
     let writer = ctx.writer;
     let building = ctx.doc_id.building().unwrap_or_default();
@@ -1032,6 +1068,7 @@ fn check_orders(
             check_author(ctx, &order.created_by)?;
             check_order_events(ctx, None, &order)?;
         }
+        records.insert(("orders".into(), id.to_string()), Written::Order(order));
     }
     Ok(())
 }

@@ -320,7 +320,7 @@ impl DocCache {
                 content: content.clone(),
                 heads: heads.clone(),
                 doc: &doc,
-                touched: None,
+                checked: None,
             }],
             audit: vec![NewAuditEvent::new(
                 actor,
@@ -390,7 +390,7 @@ impl DocCache {
                 content: content.clone(),
                 heads: heads.clone(),
                 doc: &fork,
-                touched: Some(checked.touches),
+                checked: Some(checked),
             }],
             audit: vec![NewAuditEvent::new(
                 actor,

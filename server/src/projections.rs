@@ -22,7 +22,7 @@ use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::{Hydrate, hydrate, hydrate_prop};
 use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, FieldDoc, OrdersDoc, RegisterDoc};
 use doorstep_core::model::{Adjudication, Ballot, Delivery, Household, Visit, WorkOrder};
-use doorstep_core::rules::Touch;
+use doorstep_core::rules::{Checked, Records, Touch, Written};
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 
@@ -259,15 +259,21 @@ pub fn campaign_version(
 }
 
 /// Bring the projections of one document up to date with `doc` (its state after the change).
-/// `touched` lists the paths the change wrote; `None` (a new document, a rebuild) projects the
-/// whole document.
+/// `checked` is what the rules found the change wrote (its paths, and the records they read);
+/// `None` (a new document, a rebuild) projects the whole document.
 pub fn document_changed(
     tx: &Transaction<'_>,
     id: &DocId,
     doc: &AutoCommit,
-    touched: Option<&[Touch]>,
+    checked: Option<&Checked>,
     now: i64,
 ) -> Result<(), ProjectionError> {
+    let touched = checked.map(|c| c.touches.as_slice());
+    let reader = Reader {
+        id,
+        doc,
+        known: checked.map(|c| &c.records),
+    };
     match id {
         DocId::Register { .. } => {
             // Buildings are projected from the register so a building without units shows too.
@@ -281,7 +287,7 @@ pub fn document_changed(
             match touched.and_then(|t| records_of(t, &["households"])) {
                 Some(edited) => {
                     for (_, unit) in edited {
-                        match record::<Household>(id, doc, "households", unit)? {
+                        match reader.household(unit)? {
                             Some(h) => upsert_household(tx, community, building, unit, &h)?,
                             None => {
                                 tx.execute(
@@ -310,9 +316,8 @@ pub fn document_changed(
                     for (collection, key) in records {
                         project_field_record(
                             tx,
-                            id,
+                            &reader,
                             (campaign, building),
-                            doc,
                             (collection, key),
                             now,
                         )?;
@@ -331,7 +336,7 @@ pub fn document_changed(
         } => match touched.and_then(|t| records_of(t, &["orders"])) {
             Some(orders) => {
                 for (_, key) in orders {
-                    match record::<WorkOrder>(id, doc, "orders", key)? {
+                    match reader.order(key)? {
                         Some(o) => upsert_order(tx, community, building, &o)?,
                         None => {
                             tx.execute(
@@ -400,28 +405,66 @@ fn record<T: Hydrate>(
         .map_err(|e| shape(e.to_string()))
 }
 
+/// Reads touched records: the rules' copy when they read it, else the document.
+struct Reader<'a> {
+    id: &'a DocId,
+    doc: &'a AutoCommit,
+    known: Option<&'a Records>,
+}
+
+impl Reader<'_> {
+    fn known(&self, collection: &str, key: &str) -> Option<&Written> {
+        self.known?.get(&(collection.to_string(), key.to_string()))
+    }
+
+    fn household(&self, key: &str) -> Result<Option<Household>, ProjectionError> {
+        match self.known("households", key) {
+            Some(Written::Household(h)) => Ok(Some(h.clone())),
+            _ => record(self.id, self.doc, "households", key),
+        }
+    }
+
+    fn order(&self, key: &str) -> Result<Option<WorkOrder>, ProjectionError> {
+        match self.known("orders", key) {
+            Some(Written::Order(o)) => Ok(Some(o.clone())),
+            _ => record(self.id, self.doc, "orders", key),
+        }
+    }
+
+    fn field(&self, collection: &str, key: &str) -> Result<Option<Written>, ProjectionError> {
+        if let Some(known) = self.known(collection, key) {
+            return Ok(Some(known.clone()));
+        }
+        let (id, doc) = (self.id, self.doc);
+        Ok(match collection {
+            "visits" => record::<Visit>(id, doc, collection, key)?.map(Written::Visit),
+            "deliveries" => record::<Delivery>(id, doc, collection, key)?.map(Written::Delivery),
+            "ballots" => record::<Ballot>(id, doc, collection, key)?.map(Written::Ballot),
+            _ => record::<Adjudication>(id, doc, collection, key)?.map(Written::Adjudication),
+        })
+    }
+}
+
 /// Write (or remove) the row of one field record.
 fn project_field_record(
     tx: &Transaction<'_>,
-    id: &DocId,
+    read: &Reader<'_>,
     (campaign, building): (&str, &str),
-    doc: &AutoCommit,
     (collection, key): (&str, &str),
     now: i64,
 ) -> Result<(), ProjectionError> {
-    let present = match collection {
-        "visits" => record::<Visit>(id, doc, collection, key)?
-            .map(|v| upsert_visit(tx, campaign, building, &v))
-            .transpose()?,
-        "deliveries" => record::<Delivery>(id, doc, collection, key)?
-            .map(|d| upsert_delivery(tx, campaign, building, &d))
-            .transpose()?,
-        "ballots" => record::<Ballot>(id, doc, collection, key)?
-            .map(|b| upsert_ballot(tx, campaign, building, &b, now))
-            .transpose()?,
-        _ => record::<Adjudication>(id, doc, collection, key)?
-            .map(|a| upsert_adjudication(tx, campaign, building, &a))
-            .transpose()?,
+    let present = match read.field(collection, key)? {
+        Some(Written::Visit(v)) => Some(upsert_visit(tx, campaign, building, &v)?),
+        Some(Written::Delivery(d)) => Some(upsert_delivery(tx, campaign, building, &d)?),
+        Some(Written::Ballot(b)) => Some(upsert_ballot(tx, campaign, building, &b, now)?),
+        Some(Written::Adjudication(a)) => Some(upsert_adjudication(tx, campaign, building, &a)?),
+        Some(other) => {
+            return Err(ProjectionError::Shape(format!(
+                "{}: {collection}/{key} is not a field record: {other:?}",
+                read.id
+            )));
+        }
+        None => None,
     };
     if present.is_none() {
         let table = format!("p_{collection}");

@@ -30,7 +30,7 @@ use doorstep_core::protocol::{
     self, Bytes, DocResponse, DocStatus, Manifest, ManifestEntry, ProtocolError, SyncRequest,
     SyncResponse, heads_from_wire, heads_to_wire,
 };
-use doorstep_core::rules::{self, Checked, Context, Touch, Writer};
+use doorstep_core::rules::{self, Checked, Context, Writer};
 
 use crate::auth::DeviceAuth;
 use crate::error::AppError;
@@ -198,7 +198,7 @@ struct Outcome {
     msg: Option<Vec<u8>>,
     /// The accepted changes (already received into the cached document): their storage
     /// content, their count and the paths they wrote.
-    accepted: Option<(DocContent, usize, Vec<Touch>)>,
+    accepted: Option<(DocContent, Checked)>,
     /// The cached document holds changes that were not accepted: drop it, so the next user
     /// loads what storage holds.
     evict: bool,
@@ -647,16 +647,15 @@ pub fn handle(
         ..Batch::default()
     };
     for ((id, _), (outcome, guard)) in work.iter().zip(outcomes.iter().zip(guards.iter())) {
-        if let (Some((content, changes, touched)), Some(loaded)) =
-            (&outcome.accepted, guard.as_ref())
-        {
+        if let (Some((content, checked)), Some(loaded)) = (&outcome.accepted, guard.as_ref()) {
+            let changes = checked.changes;
             batch.documents.push(DocWrite {
                 id: id.clone(),
                 community: loaded.meta.community.clone(),
                 content: content.clone(),
                 heads: outcome.heads.clone(),
                 doc: &loaded.doc,
-                touched: Some(touched.clone()),
+                checked: Some(checked.clone()),
             });
             batch.audit.push(NewAuditEvent::new(
                 device_actor.clone(),
@@ -684,7 +683,7 @@ pub fn handle(
     }
     for ((id, _), (outcome, guard)) in work.iter().zip(outcomes.into_iter().zip(guards.iter_mut()))
     {
-        if let (Some((content, _, _)), Some(loaded)) = (outcome.accepted, guard.as_mut()) {
+        if let (Some((content, _)), Some(loaded)) = (outcome.accepted, guard.as_mut()) {
             state.docs().installed(loaded, &content);
             state.live().document(id, "sync");
         }
@@ -718,7 +717,7 @@ fn work_one(
         .and_then(|b| am_sync::State::decode(b).ok())
         .unwrap_or_default();
     let mut state_changed = false;
-    let mut accepted: Option<(DocContent, usize, Vec<Touch>)> = None;
+    let mut accepted: Option<(DocContent, Checked)> = None;
     let mut evict = false;
 
     if let Some(bytes) = &w.msg {
@@ -757,13 +756,13 @@ fn work_one(
                             None
                         } else {
                             match rules::check_changes(ctx, &mut loaded.doc, &before) {
-                                Ok(Checked { touches, changes }) => {
+                                Ok(checked) => {
                                     let content = state.docs().content_for(
                                         &loaded.meta,
                                         &mut loaded.doc,
                                         &before,
                                     );
-                                    accepted = Some((content, changes, touches));
+                                    accepted = Some((content, checked));
                                     sync_state = received;
                                     state_changed = true;
                                     None

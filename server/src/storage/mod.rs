@@ -244,9 +244,10 @@ pub struct DocWrite<'a> {
     pub heads: Vec<ChangeHash>,
     /// The document after the write, for the projection hook.
     pub doc: &'a AutoCommit,
-    /// The paths this write's changes touched (from the rules' check), so only their
-    /// records are projected; `None` projects the whole document.
-    pub touched: Option<Vec<doorstep_core::rules::Touch>>,
+    /// What the rules' check found this write's changes touched (paths and the records read),
+    /// so only those records are projected, without reading them again; `None` projects the
+    /// whole document.
+    pub checked: Option<doorstep_core::rules::Checked>,
 }
 
 /// What happens to the announced heads of one (device, document).

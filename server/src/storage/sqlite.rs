@@ -588,7 +588,7 @@ fn write_document(tx: &Transaction<'_>, write: &DocWrite<'_>, now: Millis) -> St
             .execute(rusqlite::params![id, heads, bytes.len() as i64, now])?;
         }
     }
-    crate::projections::document_changed(tx, &write.id, write.doc, write.touched.as_deref(), now)
+    crate::projections::document_changed(tx, &write.id, write.doc, write.checked.as_ref(), now)
         .map_err(|e| StorageError::Projection(format!("{}: {e}", write.id)))?;
     Ok(())
 }
