@@ -646,8 +646,8 @@ pub fn handle(
         sync_states,
         ..Batch::default()
     };
-    for ((id, _), (outcome, guard)) in work.iter().zip(outcomes.iter().zip(guards.iter())) {
-        if let (Some((content, checked)), Some(loaded)) = (&outcome.accepted, guard.as_ref()) {
+    for ((id, _), (outcome, guard)) in work.iter().zip(outcomes.iter_mut().zip(guards.iter())) {
+        if let (Some((content, checked)), Some(loaded)) = (&mut outcome.accepted, guard.as_ref()) {
             let changes = checked.changes;
             batch.documents.push(DocWrite {
                 id: id.clone(),
@@ -655,7 +655,7 @@ pub fn handle(
                 content: content.clone(),
                 heads: outcome.heads.clone(),
                 doc: &loaded.doc,
-                checked: Some(checked.clone()),
+                checked: Some(std::mem::take(checked)),
             });
             batch.audit.push(NewAuditEvent::new(
                 device_actor.clone(),

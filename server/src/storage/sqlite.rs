@@ -739,23 +739,24 @@ impl Storage for SqliteStorage {
         self.read(|conn| {
             metas(
                 conn,
-                // From the account's assignments outwards through the indexes, so the cost
-                // follows what the account holds, not how many documents the server has.
+                // From the account's assignments outwards through the indexes (CROSS JOIN
+                // keeps SQLite's planner from starting at the documents), so the cost follows
+                // what the account holds, not how many documents the server has.
                 &format!(
                     "SELECT {META_COLUMNS} FROM documents WHERE id IN (
-                         SELECT d.id FROM assignments a JOIN documents d
+                         SELECT d.id FROM assignments a CROSS JOIN documents d
                            ON d.kind IN ('building', 'orders', 'field')
                            AND d.community = a.community AND d.building = a.building
                          WHERE a.account_id = ?1
                        UNION
-                         SELECT d.id FROM assignments a JOIN documents d
+                         SELECT d.id FROM assignments a CROSS JOIN documents d
                            ON d.kind = 'register' AND d.community = a.community
                          WHERE a.account_id = ?1
                        UNION
                          SELECT c.id FROM assignments a
-                           JOIN documents f ON f.kind = 'field'
+                           CROSS JOIN documents f ON f.kind = 'field'
                              AND f.community = a.community AND f.building = a.building
-                           JOIN documents c ON c.kind = 'campaign' AND c.campaign = f.campaign
+                           CROSS JOIN documents c ON c.kind = 'campaign' AND c.campaign = f.campaign
                          WHERE a.account_id = ?1)
                      ORDER BY id"
                 ),
