@@ -259,6 +259,32 @@ fn a_duplicate_ballot_is_a_conflict_only_a_counting_officer_settles() -> Result<
         1,
         "the adjudication reached the phone"
     );
+
+    // Every change so far was projected record by record (the officer's adjudication too);
+    // so is a household both heads corrected at the same time. The rows equal a rebuild.
+    let residents = |n| HouseholdEdit {
+        residents: Some(n),
+        ..HouseholdEdit::default()
+    };
+    head.replica.edit_household(&unit, &residents(41))?;
+    deputy.replica.edit_household(&unit, &residents(42))?;
+    head.sync()?;
+    deputy.sync()?;
+    let live = projections(&server)?;
+    assert_eq!(live["p_adjudications"].len(), 1);
+    assert_eq!(live["p_ballots"].len(), 2);
+    assert_eq!(
+        live["p_household_conflicts"].len(),
+        1,
+        "the parallel edit is listed: {:?}",
+        live["p_household_conflicts"]
+    );
+    server.state.db().rebuild_projections()?;
+    assert_eq!(
+        projections(&server)?,
+        live,
+        "the incremental projections equal a rebuild"
+    );
     Ok(())
 }
 
