@@ -31,13 +31,26 @@ pub fn household_conflicts(doc: &mut Document) -> Result<Vec<FieldConflict>> {
 /// [`household_conflicts`] over any Automerge view of the building document `doc_id` (the
 /// server projects them while it stores a change, from the document it already holds).
 pub fn household_conflicts_in(doc_id: &str, am: &impl ReadDoc) -> Result<Vec<FieldConflict>> {
+    let Some((Value::Object(ObjType::Map), households)) = am.get(ROOT, "households")? else {
+        return Ok(Vec::new());
+    };
+    let units: Vec<String> = am.keys(&households).collect();
+    household_conflicts_of(doc_id, am, units.iter().map(String::as_str))
+}
+
+/// [`household_conflicts_in`] for the households of `units` only (a change lists the units it
+/// wrote, and only their conflicts can have changed).
+pub fn household_conflicts_of<'u>(
+    doc_id: &str,
+    am: &impl ReadDoc,
+    units: impl IntoIterator<Item = &'u str>,
+) -> Result<Vec<FieldConflict>> {
     let mut out = Vec::new();
     let Some((Value::Object(ObjType::Map), households)) = am.get(ROOT, "households")? else {
         return Ok(out);
     };
-    for unit in am.keys(&households).collect::<Vec<_>>() {
-        let Some((Value::Object(ObjType::Map), household)) = am.get(&households, unit.as_str())?
-        else {
+    for unit in units {
+        let Some((Value::Object(ObjType::Map), household)) = am.get(&households, unit)? else {
             continue;
         };
         for field in am.keys(&household).collect::<Vec<_>>() {
@@ -52,7 +65,7 @@ pub fn household_conflicts_in(doc_id: &str, am: &impl ReadDoc) -> Result<Vec<Fie
                 .unwrap_or_default();
             out.push(FieldConflict {
                 doc: doc_id.to_string(),
-                unit: unit.clone(),
+                unit: unit.to_string(),
                 field,
                 shown,
                 values,

@@ -283,28 +283,28 @@ pub fn document_changed(
         DocId::Building {
             community,
             building,
-        } => {
-            match touched.and_then(|t| records_of(t, &["households"])) {
-                Some(edited) => {
-                    for (_, unit) in edited {
-                        match reader.household(unit)? {
-                            Some(h) => upsert_household(tx, community, building, unit, &h)?,
-                            None => {
-                                tx.execute(
-                                    "DELETE FROM p_households WHERE community = ?1 AND unit = ?2",
-                                    [community, unit],
-                                )?;
-                            }
+        } => match touched.and_then(|t| records_of(t, &["households"])) {
+            Some(edited) => {
+                let units: Vec<&str> = edited.iter().map(|(_, unit)| *unit).collect();
+                for unit in &units {
+                    match reader.household(unit)? {
+                        Some(h) => upsert_household(tx, community, building, unit, &h)?,
+                        None => {
+                            tx.execute(
+                                "DELETE FROM p_households WHERE community = ?1 AND unit = ?2",
+                                [community.as_str(), unit],
+                            )?;
                         }
                     }
                 }
-                None => {
-                    let value: BuildingDoc = read(id, doc)?;
-                    project_building(tx, community, &value)?;
-                }
+                project_household_conflicts(tx, id, (community, building), doc, Some(&units))
             }
-            project_household_conflicts(tx, id, community, building, doc)
-        }
+            None => {
+                let value: BuildingDoc = read(id, doc)?;
+                project_building(tx, community, &value)?;
+                project_household_conflicts(tx, id, (community, building), doc, None)
+            }
+        },
         DocId::Campaign { campaign } => {
             let value: CampaignDoc = read(id, doc)?;
             project_campaign(tx, campaign, &value)?;
@@ -597,19 +597,36 @@ fn upsert_household(
 
 /// The household fields of one building edited in parallel (Automerge kept every concurrent
 /// value), read from the document as stored, so listing them never loads a document.
+/// `units` limits it to the households a change wrote (only theirs can have changed); `None`
+/// projects every household of the building.
 fn project_household_conflicts(
     tx: &Transaction<'_>,
     id: &DocId,
-    community: &str,
-    building: &str,
+    (community, building): (&str, &str),
     doc: &AutoCommit,
+    units: Option<&[&str]>,
 ) -> Result<(), ProjectionError> {
-    tx.execute(
-        "DELETE FROM p_household_conflicts WHERE community = ?1 AND building = ?2",
-        [community, building],
-    )?;
-    let conflicts = doorstep_core::conflicts::household_conflicts_in(&id.to_string(), doc)
-        .map_err(|e| ProjectionError::Shape(format!("{id}: {e}")))?;
+    let doc_id = id.to_string();
+    let conflicts = match units {
+        Some(units) => {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM p_household_conflicts
+                 WHERE community = ?1 AND building = ?2 AND unit = ?3",
+            )?;
+            for unit in units {
+                delete.execute([community, building, unit])?;
+            }
+            doorstep_core::conflicts::household_conflicts_of(&doc_id, doc, units.iter().copied())
+        }
+        None => {
+            tx.execute(
+                "DELETE FROM p_household_conflicts WHERE community = ?1 AND building = ?2",
+                [community, building],
+            )?;
+            doorstep_core::conflicts::household_conflicts_in(&doc_id, doc)
+        }
+    }
+    .map_err(|e| ProjectionError::Shape(format!("{id}: {e}")))?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO p_household_conflicts (community, building, unit, field, doc, shown, vals)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
