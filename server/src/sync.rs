@@ -480,7 +480,20 @@ pub fn handle(
 
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(work.len());
     for ((id, w), guard) in work.iter().zip(guards.iter_mut()) {
-        let outcome = match state.docs().ensure_loaded(id, guard)? {
+        let loaded = match state.docs().ensure_loaded(id, guard) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // A document that cannot be loaded ends the request. The documents already
+                // worked on may hold changes storage does not: drop them before unlocking.
+                for (outcome, guard) in outcomes.iter().zip(guards.iter_mut()) {
+                    if outcome.evict || outcome.accepted.is_some() {
+                        **guard = None;
+                    }
+                }
+                return Err(AppError::from(e));
+            }
+        };
+        let outcome = match loaded {
             None => Outcome {
                 status: DocStatus::Gone,
                 reason: Some("no such document".into()),

@@ -310,3 +310,57 @@ fn a_door_timeline_says_which_records_wait_on_the_phone_until_the_server_has_the
     assert_eq!(mixed.iter().filter(|e| !e.synced).count(), 1, "{mixed:?}");
     Ok(())
 }
+
+#[test]
+fn a_request_that_fails_midway_leaves_no_unstored_change_in_the_servers_memory() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("4"))?;
+    let units = units_of(&server, "4")?;
+    // Offline: a household correction (the building document) and a 微心愿 (the orders one).
+    head.replica.edit_household(
+        &units[0],
+        &doorstep_core::replica::HouseholdEdit {
+            residents: Some(61),
+            ..Default::default()
+        },
+    )?;
+    head.replica.create_order(&units[0], "修灯", "楼道灯坏了")?;
+    // The orders document is damaged in storage and not in memory: loading it fails in the
+    // middle of the request, after the building document's change was received.
+    server.state.db().write(|tx| {
+        tx.execute(
+            "UPDATE documents SET snapshot = x'00' WHERE id = ?1",
+            [orders("4").to_string()],
+        )?;
+        Ok(())
+    })?;
+    server.state.docs().invalidate(&orders("4"));
+    let stored = server.heads(&building_doc("4"))?;
+
+    let err = head
+        .sync()
+        .expect_err("the damaged document fails the request");
+    let err = err
+        .downcast_ref::<doorstep_core::Error>()
+        .expect("a core error");
+    assert!(
+        matches!(err, doorstep_core::Error::Network(_)),
+        "a server failure means retry: {err:?}"
+    );
+    assert_eq!(
+        server.heads(&building_doc("4"))?,
+        stored,
+        "nothing was stored"
+    );
+    let in_memory: doorstep_core::doc::BuildingDoc = server.read(&building_doc("4"))?;
+    assert_ne!(
+        in_memory.households[&units[0]].residents, 61,
+        "the server's memory holds only what its storage holds"
+    );
+    assert_eq!(
+        head.replica.pending_changes()?,
+        2,
+        "the phone keeps both actions for the next sync"
+    );
+    Ok(())
+}
