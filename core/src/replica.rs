@@ -1009,50 +1009,22 @@ impl Inner {
 
     /// The campaign definition in `id`, read again only when the document changed.
     fn campaign(&mut self, id: &DocId, identity: &Identity) -> Result<Option<Arc<Campaign>>> {
-        let Some(doc) =
-            crate::sync::open_document(&self.store, &mut self.docs, id, &identity.device)?
-        else {
-            return Ok(None);
-        };
-        let heads = doc.heads();
-        if let Some(cached) = self.views.campaigns.get(id)
-            && cached.heads == heads
-        {
-            return Ok(Some(cached.value.clone()));
-        }
-        let value = Arc::new(doc.read::<CampaignDoc>()?.campaign);
-        self.views.campaigns.insert(
-            id.clone(),
-            Cached {
-                heads,
-                value: value.clone(),
-            },
-        );
-        Ok(Some(value))
+        let Inner {
+            store, docs, views, ..
+        } = self;
+        cached_view(store, docs, &mut views.campaigns, id, identity, |doc| {
+            Ok(doc.read::<CampaignDoc>()?.campaign)
+        })
     }
 
     /// The building document `id`, read again only when it changed.
     fn building(&mut self, id: &DocId, identity: &Identity) -> Result<Option<Arc<BuildingDoc>>> {
-        let Some(doc) =
-            crate::sync::open_document(&self.store, &mut self.docs, id, &identity.device)?
-        else {
-            return Ok(None);
-        };
-        let heads = doc.heads();
-        if let Some(cached) = self.views.buildings.get(id)
-            && cached.heads == heads
-        {
-            return Ok(Some(cached.value.clone()));
-        }
-        let value = Arc::new(doc.read::<BuildingDoc>()?);
-        self.views.buildings.insert(
-            id.clone(),
-            Cached {
-                heads,
-                value: value.clone(),
-            },
-        );
-        Ok(Some(value))
+        let Inner {
+            store, docs, views, ..
+        } = self;
+        cached_view(store, docs, &mut views.buildings, id, identity, |doc| {
+            doc.read::<BuildingDoc>()
+        })
     }
 
     /// The index of field document `id`: built from the whole document when it is first read
@@ -1165,6 +1137,36 @@ impl Inner {
             }
         }
     }
+}
+
+/// The typed view of document `id` in `cache`, read from the document only when its heads moved
+/// since the view was made; `None` when the document is not held.
+fn cached_view<T>(
+    store: &Store,
+    docs: &mut crate::sync::OpenDocs,
+    cache: &mut BTreeMap<DocId, Cached<Arc<T>>>,
+    id: &DocId,
+    identity: &Identity,
+    read: impl FnOnce(&Document) -> Result<T>,
+) -> Result<Option<Arc<T>>> {
+    let Some(doc) = crate::sync::open_document(store, docs, id, &identity.device)? else {
+        return Ok(None);
+    };
+    let heads = doc.heads();
+    if let Some(cached) = cache.get(id)
+        && cached.heads == heads
+    {
+        return Ok(Some(cached.value.clone()));
+    }
+    let value = Arc::new(read(doc)?);
+    cache.insert(
+        id.clone(),
+        Cached {
+            heads,
+            value: value.clone(),
+        },
+    );
+    Ok(Some(value))
 }
 
 fn read_identity(store: &Store) -> Result<Option<Identity>> {
