@@ -38,6 +38,7 @@ pub const REQUEST_CODES: &[&str] = &[
     "device_revoked",
     "invalid_enrollment_code",
     "forbidden",
+    "quarantine_full",
     "method_not_allowed",
     "timeout",
     "body_too_large",

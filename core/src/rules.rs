@@ -119,6 +119,85 @@ rules! {
     AssigneeRequired = "assignee_required",
     /// Closing needs the resident's confirmation or an admin override with a reason.
     ConfirmationRequired = "confirmation_required",
+    /// A text, a key, a set of changes or the document exceeds its limit ([`Limits`]).
+    TooLarge = "too_large",
+}
+
+/// The size limits every write is held to, on the phone before it stores and on the server
+/// before it accepts, so that no device can make a record (or a document) that every other
+/// phone of its building must then download and keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Characters in any text a change writes (a note, a name, a work order's detail).
+    pub text_chars: usize,
+    /// Characters in any map key (record ids are UUIDs, unit codes are short).
+    pub key_chars: usize,
+    /// Bytes of all the changes one check takes (one sync message's changes to one document,
+    /// or one action on the phone).
+    pub changes_bytes: usize,
+    /// Operations a document may hold: Automerge numbers every operation, so the newest
+    /// change's last operation number is the document's size, read without walking it. A
+    /// visit is about ten operations: a building's field document reaches 100,000 at some
+    /// 10,000 visits and ballots; the limit is ten times that.
+    pub document_ops: u64,
+}
+
+/// The limits of this release.
+pub const LIMITS: Limits = Limits {
+    text_chars: 2_000,
+    key_chars: 200,
+    changes_bytes: 8 * 1024 * 1024,
+    document_ops: 1_000_000,
+};
+
+fn too_large(detail: impl Into<String>) -> Violation {
+    Violation::new(Rule::TooLarge, detail)
+}
+
+/// Holds the changes to [`LIMITS`] before anything reads what they wrote.
+fn check_limits(changes: &[automerge::Change]) -> Result<(), Violation> {
+    let bytes: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
+    if bytes > LIMITS.changes_bytes {
+        return Err(too_large(format!(
+            "the changes are {bytes} bytes; at most {} are taken at once",
+            LIMITS.changes_bytes
+        )));
+    }
+    if let Some(ops) = changes.iter().map(|c| c.max_op()).max()
+        && ops > LIMITS.document_ops
+    {
+        return Err(too_large(format!(
+            "the document would hold {ops} operations; at most {} are allowed",
+            LIMITS.document_ops
+        )));
+    }
+    Ok(())
+}
+
+/// Holds one operation's key and value to [`LIMITS`].
+fn check_op_limits(op: &automerge::legacy::Op) -> Result<(), Violation> {
+    if let Key::Map(k) = &op.key
+        && k.chars().count() > LIMITS.key_chars
+    {
+        return Err(too_large(format!(
+            "a key of {} characters; at most {}",
+            k.chars().count(),
+            LIMITS.key_chars
+        )));
+    }
+    let long = match &op.action {
+        OpType::Put(automerge::ScalarValue::Str(s)) => s.chars().count(),
+        // Bytes (nothing in the documents stores them today) are held to the same number.
+        OpType::Put(automerge::ScalarValue::Bytes(b)) => b.len(),
+        _ => 0,
+    };
+    if long > LIMITS.text_chars {
+        return Err(too_large(format!(
+            "a text of {long} characters; at most {} are allowed",
+            LIMITS.text_chars
+        )));
+    }
+    Ok(())
 }
 
 /// Why a change is not allowed: the rule (the machine code) and, for logs and admins, what
@@ -209,6 +288,7 @@ fn touches_of(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Vec<Tou
         let actor = change.actor_id().clone();
         let start = change.start_op().get();
         for (i, op) in change.decode().operations.into_iter().enumerate() {
+            check_op_limits(&op)?;
             let mut path = match &op.obj {
                 ObjectId::Root => Vec::new(),
                 obj => match paths.get(obj) {
@@ -284,6 +364,7 @@ pub fn check_changes(
             );
         }
     }
+    check_limits(&changes)?;
     let touches = touches_of(doc, &changes)?;
     let doc: &AutoCommit = doc;
     let old = At { doc, heads: before };

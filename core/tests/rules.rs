@@ -585,3 +585,55 @@ fn work_orders_follow_their_lifecycle() {
     let stored = w.orders.read::<OrdersDoc>().expect("read");
     assert_eq!(stored.orders[&order.id].status(), OrderStatus::Closed);
 }
+
+#[test]
+fn oversized_texts_keys_and_change_sets_are_refused_before_anything_is_kept() {
+    use doorstep_core::rules::LIMITS;
+    let mut w = world();
+    let c = w.campaign.clone();
+    let heads = w.orders.heads();
+    // A resident's request whose detail is 20 MB of text: refused, whole.
+    let order = WorkOrder {
+        id: new_record_id(),
+        unit: "3-1-0101".into(),
+        title: "楼道灯坏了".into(),
+        detail: "灯".repeat(20 * 1024 * 1024 / 3),
+        created_at: 1,
+        created_by: "head3".into(),
+        assignee: None,
+        events: BTreeMap::new(),
+    };
+    assert_refused(
+        attempt(&mut w.orders, &w.head, None, 1, |d| {
+            d.put_record("orders", &order.id, &order).expect("put")
+        }),
+        Rule::TooLarge,
+    );
+    assert_eq!(w.orders.heads(), heads, "nothing of it is kept");
+
+    // At the limit a note is taken; one character more is not.
+    let mut v = visit("head3", "3-1-0101");
+    v.note = "门".repeat(LIMITS.text_chars + 1);
+    assert_refused(
+        attempt(&mut w.field, &w.head, Some(&c), 3_000, |d| {
+            d.put_record("visits", &v.id, &v).expect("put")
+        }),
+        Rule::TooLarge,
+    );
+    v.note = "门".repeat(LIMITS.text_chars);
+    attempt(&mut w.field, &w.head, Some(&c), 3_000, |d| {
+        d.put_record("visits", &v.id, &v).expect("put")
+    })
+    .expect("a note at the limit is taken");
+
+    // A key longer than any id.
+    let mut long = visit("head3", "3-1-0101");
+    long.id = "x".repeat(LIMITS.key_chars + 1);
+    assert_refused(
+        attempt(&mut w.field, &w.head, Some(&c), 3_000, |d| {
+            d.put_record("visits", &long.id, &long).expect("put")
+        }),
+        Rule::TooLarge,
+    );
+    assert_eq!(Rule::from_code("too_large"), Some(Rule::TooLarge));
+}

@@ -877,6 +877,7 @@ fn heads_with_phones(
                 bytes_down: 400,
                 reset_announced: false,
                 manifest_digest: None,
+                quarantine_budget: 0,
             }),
             ..Batch::default()
         })?;

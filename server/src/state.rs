@@ -35,6 +35,8 @@ pub struct Config {
     pub compact_when_chunks_exceed_snapshot: bool,
     /// Open overview pages get a changed campaign's card at most this often.
     pub card_push_interval: Duration,
+    /// Bytes of refused payloads kept per device before it is stopped (`quarantine_full`).
+    pub quarantine_budget: i64,
 }
 
 impl Default for Config {
@@ -42,7 +44,7 @@ impl Default for Config {
         Config {
             session_ttl_ms: 12 * 3600 * 1000,
             enrollment_ttl_ms: 7 * 24 * 3600 * 1000,
-            sync_body_limit: 32 * 1024 * 1024,
+            sync_body_limit: 16 * 1024 * 1024,
             default_body_limit: 64 * 1024,
             import_body_limit: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
@@ -50,6 +52,7 @@ impl Default for Config {
             compact_after_chunks: 64,
             compact_when_chunks_exceed_snapshot: true,
             card_push_interval: Duration::from_secs(2),
+            quarantine_budget: 4 * 1024 * 1024,
         }
     }
 }

@@ -80,6 +80,19 @@ async fn handle_request(
     headers: &HeaderMap,
     body: Body,
 ) -> Handled {
+    // A phone that sent more refused work than the server keeps for one device is stopped
+    // before its body is even read, until an admin has looked (the devices list flags it).
+    if device.quarantine_full_at.is_some() {
+        return Err((
+            AppError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "quarantine_full",
+                "this phone sent more refused work than the server keeps for one device; \
+                 an admin must review it on the devices list and release it",
+            ),
+            0,
+        ));
+    }
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ok = ct
             .to_str()
@@ -107,7 +120,9 @@ async fn handle_request(
         )
     })?;
     let up = body.len();
-    let body = decode_content(headers, body, limit.saturating_mul(4)).map_err(|e| (e, up))?;
+    // Inflated, a request is held to the same limit as on the wire: a small gzip bomb cannot
+    // make the server hold more than one request's worth.
+    let body = decode_content(headers, body, limit).map_err(|e| (e, up))?;
     let request = protocol::decode_request(&body).map_err(|e| (envelope_error(e), up))?;
     if request.schema > SCHEMA_VERSION {
         return Err((
@@ -272,6 +287,7 @@ pub fn handle(
         bytes_down: 0,
         reset_announced: false,
         manifest_digest: None,
+        quarantine_budget: state.config().quarantine_budget,
     };
 
     // An app too old for this server keeps everything and is told to upgrade; nothing else.
@@ -378,6 +394,7 @@ pub fn handle(
                             reason: "work this device may no longer deliver; held for an admin"
                                 .into(),
                             payload: msg.0.clone(),
+                            keep_whole: true,
                             audit: NewAuditEvent::new(
                                 device_actor.clone(),
                                 "sync.held",
@@ -806,6 +823,7 @@ fn work_one(
                     code,
                     reason: reason.clone(),
                     payload: bytes.clone(),
+                    keep_whole: crate::admin::held::ACCEPTABLE.contains(&code),
                     audit: NewAuditEvent::new(
                         device_actor,
                         "sync.rejected",

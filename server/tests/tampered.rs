@@ -279,3 +279,200 @@ fn a_document_of_another_building_is_forbidden_and_never_stored() -> Result<()> 
     );
     Ok(())
 }
+
+/// Raw gzip'd sync request of one document whose message is `msg`, as a hostile client sends it.
+fn raw_sync(server: &TestServer, token: &str, doc: &DocId, msg: Vec<u8>) -> Result<(u16, String)> {
+    use std::io::Write as _;
+    let request = doorstep_core::protocol::SyncRequest {
+        protocol: doorstep_core::protocol::PROTOCOL_VERSION,
+        schema: doorstep_core::doc::SCHEMA_VERSION,
+        app_version: "attacker".into(),
+        pending: 0,
+        manifest: None,
+        docs: vec![doorstep_core::protocol::DocRequest {
+            id: doc.to_string(),
+            heads: vec![],
+            msg: Some(doorstep_core::protocol::Bytes(msg)),
+        }],
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&doorstep_core::protocol::encode(&request))?;
+    let body = gz.finish()?;
+    let (status, bytes) = server.call(
+        axum::http::Request::post(doorstep_core::protocol::SYNC_PATH)
+            .header("content-type", doorstep_core::protocol::CONTENT_TYPE)
+            .header("content-encoding", "gzip")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(body))?,
+    )?;
+    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|j| j["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok((status.as_u16(), code))
+}
+
+#[test]
+fn refused_payloads_are_kept_as_bounded_samples_and_a_phone_over_its_budget_is_stopped_until_an_admin_releases_it()
+-> Result<()> {
+    use doorstep_server::Config;
+    use doorstep_server::storage::QUARANTINE_SAMPLE;
+    let budget = 64 * 1024;
+    let server = TestServer::start_with(Config {
+        quarantine_budget: budget,
+        ..Config::default()
+    })?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let token = head.enrollment.device_token.clone();
+    let db = server.dir.path().join("server.sqlite");
+    let file_bytes = || -> u64 {
+        ["", "-wal"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let start = file_bytes();
+
+    // Requests of a few KB that inflate to 8 MB messages the server cannot read, each one
+    // different so none is a re-send.
+    let mut stopped_after = None;
+    for i in 0..40u8 {
+        let mut msg = vec![i; 8 * 1024 * 1024];
+        msg[0] = 0x42;
+        let (status, code) = raw_sync(&server, &token, &field("3"), msg)?;
+        if status == 403 {
+            assert_eq!(code, "quarantine_full");
+            stopped_after = Some(i);
+            break;
+        }
+        assert_eq!(status, 200, "request {i}: {code}");
+    }
+    let stopped_after = stopped_after.context("the phone was never stopped")?;
+    let kept = server.storage().quarantine(1_000)?;
+    assert!(!kept.is_empty());
+    for q in &kept {
+        assert_eq!(
+            q.payload_bytes,
+            8 * 1024 * 1024,
+            "the whole size is recorded"
+        );
+        assert_eq!(
+            q.kept_bytes, QUARANTINE_SAMPLE as i64,
+            "only a sample is kept"
+        );
+    }
+    let total: i64 = kept.iter().map(|q| q.kept_bytes).sum();
+    assert!(total <= budget, "{total} bytes kept, budget {budget}");
+    assert!(
+        usize::from(stopped_after) >= kept.len(),
+        "stopped only once over the budget"
+    );
+    let growth = file_bytes().saturating_sub(start);
+    assert!(
+        growth < 2 * 1024 * 1024,
+        "the database grew by {growth} bytes"
+    );
+
+    // The phone itself is now refused with the code, and keeps its work meanwhile.
+    let units = units_of(&server, "3")?;
+    head.replica
+        .record_visit(demo::CAMPAIGN, &units[0], DoorOutcome::NotHome, "")?;
+    let err = head.sync().expect_err("a stopped phone is refused");
+    let err = err
+        .downcast_ref::<doorstep_core::Error>()
+        .context("a core error")?;
+    assert_eq!(err.code(), "quarantine_full");
+
+    // The devices list flags it; an admin releases it and the work arrives.
+    let admin = server.admin_token()?;
+    let devices = api_ok(&server, "GET", "/api/v1/admin/devices", None, &admin)?;
+    let row = devices
+        .as_array()
+        .context("a list")?
+        .iter()
+        .find(|d| d["id"] == head.enrollment.device_id.to_string())
+        .context("the phone is listed")?;
+    assert!(row["quarantine_full_at"].is_number(), "{row}");
+    let path = format!(
+        "/api/v1/admin/devices/{}/release",
+        head.enrollment.device_id
+    );
+    api_ok(&server, "POST", &path, Some(&serde_json::json!({})), &admin)?;
+    let report = head.sync()?;
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let doc: FieldDoc = server.read(&field("3"))?;
+    assert!(doc.visits.values().any(|v| v.unit == units[0]));
+    let events = server.storage().audit_events(0, 10_000)?;
+    for kind in ["device.quarantine_full", "device.quarantine_released"] {
+        assert!(events.iter().any(|e| e.kind == kind), "{kind} audited");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_twenty_megabyte_work_order_is_refused_on_the_phone_and_on_the_server() -> Result<()> {
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let units = units_of(&server, "3")?;
+    head.replica.orders("3")?;
+    let detail = "灯".repeat(20 * 1024 * 1024 / 3);
+
+    // The app's own check refuses it before it is stored.
+    let err = head
+        .replica
+        .create_order(&units[0], "楼道灯坏了", &detail)
+        .expect_err("refused on the phone");
+    assert_eq!(err.code(), "too_large");
+    assert!(head.replica.orders("3")?.is_empty(), "nothing stored");
+
+    // A tampered app that stores an oversized order anyway is refused by the server: at 1 MB
+    // by the same rule (nothing applied, a sample kept), at 20 MB the request itself is too
+    // large to read. Either way nothing of it is applied.
+    head.replica.create_order(&units[1], "门禁坏了", "")?;
+    assert!(head.sync()?.rejected.is_empty());
+    let server_before = server.heads(&orders("3"))?;
+    let me = head.enrollment.account_id.clone();
+    let unit = units[0].clone();
+    let oversized = |detail: String| {
+        let (me, unit) = (me.clone(), unit.clone());
+        move |doc: &mut Document| -> Result<()> {
+            let order = doorstep_core::model::WorkOrder {
+                id: new_record_id(),
+                unit,
+                title: "楼道灯坏了".into(),
+                detail,
+                created_at: now_millis(),
+                created_by: me,
+                assignee: None,
+                events: BTreeMap::new(),
+            };
+            doc.put_record("orders", &order.id.clone(), &order)?;
+            Ok(())
+        }
+    };
+    tamper(&head, &orders("3"), oversized("灯".repeat(1024 * 1024 / 3)))?;
+    let report = head.sync()?;
+    let rejection = report
+        .rejected
+        .iter()
+        .find(|r| r.doc == orders("3"))
+        .context("rejected")?;
+    assert_eq!(rejection.code, "too_large");
+    assert_eq!(server.heads(&orders("3"))?, server_before);
+    let kept = server.storage().quarantine(10)?;
+    assert!(kept[0].payload_bytes > 1_000_000);
+    assert!(kept[0].kept_bytes <= doorstep_server::storage::QUARANTINE_SAMPLE as i64);
+    head.replica
+        .with_store(|store| doorstep_core::sync::reset_document(store, &orders("3")))?;
+    assert!(head.sync()?.rejected.is_empty());
+
+    tamper(&head, &orders("3"), oversized(detail))?;
+    let err = head.sync().expect_err("the request is too large");
+    let err = err
+        .downcast_ref::<doorstep_core::Error>()
+        .context("a core error")?;
+    assert_eq!(err.code(), "body_too_large");
+    assert_eq!(server.heads(&orders("3"))?, server_before);
+    Ok(())
+}

@@ -382,3 +382,19 @@ pub async fn revoke(
     .await?;
     Ok(Json(device))
 }
+
+/// `POST /devices/{id}/release`: a phone stopped for sending more refused work than its
+/// quarantine budget (`quarantine_full`) may sync again; what it sent stays kept.
+pub async fn release(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+) -> AppResult<Json<Device>> {
+    session.require_admin()?;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::invalid("a device id is a UUID"))?;
+    let device = blocking(&state, move |st| {
+        Ok(st.storage().release_quarantine(&id, &session.actor())?)
+    })
+    .await?;
+    Ok(Json(device))
+}

@@ -74,6 +74,7 @@ pub fn router(config: &Config) -> Router<AppState> {
         )
         .route("/devices", get(accounts::devices))
         .route("/devices/{id}/revoke", post(accounts::revoke))
+        .route("/devices/{id}/release", post(accounts::release))
         // Offline work that could not be delivered as sent, for an admin to accept.
         .route("/held", get(held::list))
         .route("/held/{id}/accept", post(held::accept))

@@ -167,6 +167,7 @@ pub fn rule_zh(rule: doorstep_core::rules::Rule) -> &'static str {
         R::AssigneeOnly => "只有接单的楼栋长可以开始办理和标记办结。",
         R::AssigneeRequired => "派单时请选择一位楼栋长。",
         R::ConfirmationRequired => "居民尚未确认办好就关闭，须由管理员填写关闭原因。",
+        R::TooLarge => "内容超出长度上限（每项最多 2000 字），已拒绝。",
     }
 }
 

@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/devices", get(pages::devices))
         .route("/devices/{id}/revoke", post(pages::revoke))
+        .route("/devices/{id}/release", post(pages::release))
         .route("/held/{id}/accept", post(pages::accept_held))
         .route("/accounts", post(pages::create_account))
         .route("/assignments", post(pages::assign))

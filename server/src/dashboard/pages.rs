@@ -1172,6 +1172,8 @@ pub struct DeviceLine {
     pub pending: i64,
     pub rejected: i64,
     pub revoked: bool,
+    /// Stopped for sending more refused work than the server keeps (`quarantine_full`).
+    pub stopped: bool,
 }
 
 /// A code just issued, shown once with its QR.
@@ -1342,6 +1344,7 @@ async fn devices_page(
                 pending: d.device.pending,
                 rejected: d.device.rejected,
                 revoked: d.revoked,
+                stopped: d.device.quarantine_full_at.is_some(),
             })
             .collect();
         let buildings: Vec<(String, String, String)> = building_rows(st, None)?
@@ -1560,6 +1563,23 @@ pub async fn revoke(
         let id = uuid::Uuid::parse_str(&id)
             .map_err(|_| crate::AppError::invalid("a device id is a UUID"))?;
         Ok(st.storage().revoke_device(&id, &session.actor())?)
+    })
+    .await?;
+    Ok(Redirect::to("/devices").into_response())
+}
+
+/// `POST /devices/{id}/release`: a phone stopped for too much refused work syncs again.
+pub async fn release(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<NoFields>,
+) -> PageResult {
+    posted.user.require(&[Role::Admin])?;
+    let session = posted.user.session;
+    blocking(&state, move |st| {
+        let id = uuid::Uuid::parse_str(&id)
+            .map_err(|_| crate::AppError::invalid("a device id is a UUID"))?;
+        Ok(st.storage().release_quarantine(&id, &session.actor())?)
     })
     .await?;
     Ok(Redirect::to("/devices").into_response())

@@ -108,6 +108,11 @@ pub struct Device {
     /// The digest of the manifest last announced to this device.
     #[serde(skip)]
     pub manifest_digest: Option<Vec<u8>>,
+    /// Bytes of refused payloads kept for this device, counted against its budget.
+    pub quarantined_bytes: i64,
+    /// When this device went over its quarantine budget: from then on its syncs are refused
+    /// (`quarantine_full`) until an admin releases it.
+    pub quarantine_full_at: Option<Millis>,
 }
 
 /// A device about to be created by an enrollment.
@@ -215,6 +220,8 @@ pub struct QuarantineEntry {
     pub doc: String,
     pub reason: String,
     pub payload_bytes: i64,
+    /// How many of them are kept: all of held work, a sample of other refusals.
+    pub kept_bytes: i64,
     /// hex sha256 of the payload.
     pub payload_sha256: String,
     /// The refusal's machine code (`None` for rows from before codes were kept).
@@ -275,6 +282,9 @@ pub struct QuarantineWrite {
     pub code: &'static str,
     pub reason: String,
     pub payload: Vec<u8>,
+    /// Keep every byte (work an admin may accept); otherwise only the first
+    /// [`QUARANTINE_SAMPLE`] bytes are kept, with the whole payload's hash and size.
+    pub keep_whole: bool,
     /// Appended only when the payload was not quarantined before, so a re-sent request does
     /// not duplicate it.
     pub audit: NewAuditEvent,
@@ -294,7 +304,13 @@ pub struct DeviceSyncWrite {
     /// (a full manifest replaces what the device knew).
     pub reset_announced: bool,
     pub manifest_digest: Option<Vec<u8>>,
+    /// Bytes of refused payloads this device may have kept in all; beyond it nothing more is
+    /// kept and the device is flagged ([`Device::quarantine_full_at`]).
+    pub quarantine_budget: i64,
 }
+
+/// How many bytes of a refused payload that is only evidence are kept.
+pub const QUARANTINE_SAMPLE: usize = 4 * 1024;
 
 /// Everything one transaction writes.
 #[derive(Debug, Default)]
@@ -311,6 +327,8 @@ pub struct Batch<'a> {
 pub struct CommitReport {
     /// Quarantine rows actually inserted (re-sent payloads are not counted again).
     pub quarantined: usize,
+    /// Some refused payload was not kept: the device is over its quarantine budget.
+    pub over_budget: bool,
 }
 
 /// The server's storage. Every method is blocking; call it off the async runtime.
@@ -410,6 +428,9 @@ pub trait Storage: Send + Sync + 'static {
     fn quarantine(&self, limit: usize) -> StorageResult<Vec<QuarantineEntry>>;
     /// Marks held work as accepted by `by` (an admin); false when it already was.
     fn mark_quarantine_accepted(&self, id: i64, by: &str, at: Millis) -> StorageResult<bool>;
+    /// Lets a device flagged over its quarantine budget sync again, its budget counted afresh
+    /// (what it sent stays kept). Audited as `device.quarantine_released`.
+    fn release_quarantine(&self, device: &Uuid, by: &str) -> StorageResult<Device>;
     /// One quarantined payload's bytes.
     fn quarantine_payload(&self, id: i64) -> StorageResult<Option<Vec<u8>>>;
 }

@@ -148,6 +148,13 @@ ALTER TABLE quarantine ADD COLUMN code TEXT;
 ALTER TABLE quarantine ADD COLUMN accepted_at INTEGER;
 ALTER TABLE quarantine ADD COLUMN accepted_by TEXT;
 "#,
+    r#"
+-- Bounded quarantine: a refused payload that is only evidence keeps a sample (`size` is its
+-- whole length); each device has a budget of stored bytes, and is stopped once over it.
+ALTER TABLE quarantine ADD COLUMN size INTEGER;
+ALTER TABLE devices ADD COLUMN quarantined_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN quarantine_full_at INTEGER;
+"#,
 ];
 
 /// The SQLite storage: one file, one writer, several readers.
@@ -368,7 +375,8 @@ fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
 }
 
 const DEVICE_COLUMNS: &str = "id, account_id, label, enrolled_at, revoked_at, last_sync_at, \
-     app_version, pending, rejected, syncs, bytes_up, bytes_down, manifest_digest";
+     app_version, pending, rejected, syncs, bytes_up, bytes_down, manifest_digest, \
+     quarantined_bytes, quarantine_full_at";
 
 fn device_row(row: &Row<'_>) -> rusqlite::Result<Device> {
     let id: String = row.get(0)?;
@@ -386,6 +394,8 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<Device> {
         bytes_up: row.get(10)?,
         bytes_down: row.get(11)?,
         manifest_digest: row.get(12)?,
+        quarantined_bytes: row.get(13)?,
+        quarantine_full_at: row.get(14)?,
     })
 }
 
@@ -784,13 +794,27 @@ impl Storage for SqliteStorage {
                     write_sync_state(tx, key, state)?;
                 }
                 let mut audits = Vec::new();
+                let mut stored: i64 = tx
+                    .prepare_cached("SELECT quarantined_bytes FROM devices WHERE id = ?1")?
+                    .query_row([key], |r| r.get(0))?;
+                let mut over_budget = false;
                 for q in &batch.quarantine {
                     let sha = Sha256::digest(&q.payload).to_vec();
+                    let kept = if q.keep_whole {
+                        &q.payload[..]
+                    } else {
+                        &q.payload[..q.payload.len().min(QUARANTINE_SAMPLE)]
+                    };
+                    if stored + kept.len() as i64 > device.quarantine_budget {
+                        over_budget = true;
+                        continue;
+                    }
                     let inserted = tx
                         .prepare_cached(
                             "INSERT OR IGNORE INTO quarantine
-                             (at, device_id, account_id, doc_id, reason, payload, payload_sha, code)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                             (at, device_id, account_id, doc_id, reason, payload, payload_sha, code,
+                              size)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                         )?
                         .execute(rusqlite::params![
                             now,
@@ -798,15 +822,36 @@ impl Storage for SqliteStorage {
                             device.account_id,
                             q.doc.to_string(),
                             q.reason,
-                            q.payload,
+                            kept,
                             sha,
-                            q.code
+                            q.code,
+                            q.payload.len() as i64
                         ])?;
                     if inserted > 0 {
+                        stored += kept.len() as i64;
                         report.quarantined += 1;
                         audits.push(q.audit.clone());
                     }
                 }
+                if over_budget {
+                    let flagged = tx
+                        .prepare_cached(
+                            "UPDATE devices SET quarantine_full_at = ?2
+                             WHERE id = ?1 AND quarantine_full_at IS NULL",
+                        )?
+                        .execute(rusqlite::params![key, now])?;
+                    if flagged > 0 {
+                        audits.push(NewAuditEvent::new(
+                            format!("device:{key}"),
+                            "device.quarantine_full",
+                            key.to_string(),
+                            serde_json::json!({ "account": device.account_id, "stored": stored }),
+                        ));
+                    }
+                    report.over_budget = true;
+                }
+                tx.prepare_cached("UPDATE devices SET quarantined_bytes = ?2 WHERE id = ?1")?
+                    .execute(rusqlite::params![key, stored])?;
                 tx.prepare_cached(
                     "UPDATE devices SET last_sync_at = ?2, app_version = ?3, pending = ?4,
                          rejected = rejected + ?5, syncs = syncs + 1,
@@ -1353,8 +1398,9 @@ impl Storage for SqliteStorage {
     fn quarantine(&self, limit: usize) -> StorageResult<Vec<QuarantineEntry>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, at, device_id, account_id, doc_id, reason, length(payload), payload_sha,
-                        code, accepted_at, accepted_by
+                "SELECT id, at, device_id, account_id, doc_id, reason,
+                        COALESCE(size, length(payload)), payload_sha, code, accepted_at,
+                        accepted_by, length(payload)
                  FROM quarantine ORDER BY id DESC LIMIT ?1",
             )?;
             Ok(stmt
@@ -1369,6 +1415,7 @@ impl Storage for SqliteStorage {
                         doc: r.get(4)?,
                         reason: r.get(5)?,
                         payload_bytes: r.get(6)?,
+                        kept_bytes: r.get(11)?,
                         payload_sha256: hex::encode(sha),
                         code: r.get(8)?,
                         accepted_at: r.get(9)?,
@@ -1399,6 +1446,34 @@ impl Storage for SqliteStorage {
                 )?;
             }
             Ok(n > 0)
+        })
+    }
+
+    fn release_quarantine(&self, device: &Uuid, by: &str) -> StorageResult<Device> {
+        self.write(|tx| {
+            let key = device.to_string();
+            let n = tx.execute(
+                "UPDATE devices SET quarantined_bytes = 0, quarantine_full_at = NULL WHERE id = ?1",
+                [&key],
+            )?;
+            if n == 0 {
+                return Err(StorageError::NotFound(format!("device {device}")));
+            }
+            append_audit_tx(
+                tx,
+                self.now(),
+                &[NewAuditEvent::new(
+                    by,
+                    "device.quarantine_released",
+                    key.clone(),
+                    serde_json::json!({}),
+                )],
+            )?;
+            Ok(tx.query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
+                [&key],
+                device_row,
+            )?)
         })
     }
 

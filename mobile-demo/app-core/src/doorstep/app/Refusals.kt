@@ -94,6 +94,7 @@ object Refusals {
         "assignee_only" to ("只有接单的楼栋长可以办理这条心愿。" to NextStep.NONE),
         "assignee_required" to ("派单须指定一位楼栋长。" to NextStep.NONE),
         "confirmation_required" to ("居民确认办好后才能关闭这条心愿。" to NextStep.NONE),
+        "too_large" to ("填写的内容太长（每项最多 2000 字），没有保存。请精简后再记录。" to NextStep.FIX_INPUT),
         // The phone's own errors.
         "bad_doc_id" to ("这份资料的编号不对。" to NextStep.NONE),
         "corrupt" to ("手机上的这份资料已损坏。请在「同步」页重置这份资料。" to NextStep.RESET_DOCUMENT),
@@ -121,6 +122,7 @@ object Refusals {
         "unsupported_schema" to ("服务器版本比应用旧，请联系社区办公室升级服务器。" to NextStep.ASK_OFFICE),
         "missing_token" to ("这台手机还没有加入社区。请扫描社区办公室给您的二维码。" to NextStep.ENROLL_AGAIN),
         "invalid_token" to ("服务器不认识这台手机，请重新扫码加入。未同步的记录会保留。" to NextStep.ENROLL_AGAIN),
+        "quarantine_full" to ("这台手机发送了过多被拒绝的数据，服务器已暂停它的同步。记录都保存在手机上，请联系社区办公室查看后恢复。" to NextStep.ASK_OFFICE),
         "device_revoked" to ("社区办公室已停用这台手机。请联系办公室重新扫码加入；未同步的记录会保留。" to NextStep.ENROLL_AGAIN),
         // The app's own (not from the core): what the opened image or typed text held, and a
         // door opened while no campaign is in the field.
