@@ -300,7 +300,7 @@ fun main(args: Array<String>) {
     // ---------------------------------------------------------------------------------------
     // Against a real server.
     // ---------------------------------------------------------------------------------------
-    val server = DemoServer(serverBinary, File(work, "server.sqlite"), adminPassword = "kotlin-test-admin")
+    val server = DemoServer(serverBinary, File(work, "server.sqlite"), adminPassword = "kotlin-binding-passphrase")
     val campaign = "election-2025"
     val phonePath = File(work, "phone.db").path
     var online: DoorstepReplica? = null

@@ -55,7 +55,7 @@ private suspend fun collect(vm: BallotViewModel): BallotResult {
 }
 
 fun scenarioTests(r: Runner, serverBinary: String, work: File) {
-    val server = DemoServer(serverBinary, File(work, "scenario.sqlite"), adminPassword = "scenario-admin-pw")
+    val server = DemoServer(serverBinary, File(work, "scenario.sqlite"), adminPassword = "scenario-passphrase")
     val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
     val core = Dispatchers.IO.limitedParallelism(1)
     val campaign = "election-2025"

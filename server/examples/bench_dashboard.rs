@@ -52,7 +52,7 @@ use doorstep_server::storage::{
 use doorstep_server::{AppState, Config, auth, demo, ops};
 use serde_json::{Value, json};
 
-const ADMIN_PASSWORD: &str = "bench-admin-password";
+const ADMIN_PASSWORD: &str = "bench-passphrase-1";
 
 // =============================================================================================
 // Small tools: a deterministic random source, percentiles, the machine's load.

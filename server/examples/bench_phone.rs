@@ -36,7 +36,7 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let storage = SqliteStorage::open(dir.path().join("server.sqlite"))?;
     let state = AppState::new(storage, Config::default());
-    let info = demo::setup(&state, Some("bench-admin-password")).map_err(|e| anyhow!("{e}"))?;
+    let info = demo::setup(&state, Some("bench-passphrase-1")).map_err(|e| anyhow!("{e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

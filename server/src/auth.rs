@@ -18,8 +18,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::guard::{ClientAddr, Key};
 use crate::state::AppState;
-use crate::storage::{Account, Device, NewAccount, NewDevice, Storage, StorageError};
+use crate::storage::{
+    Account, Device, NewAccount, NewAuditEvent, NewDevice, Storage, StorageError,
+};
 
 /// The alphabet of enrollment codes: Crockford's base32, no I, L, O or U to misread.
 const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -51,10 +54,53 @@ pub fn new_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(random_bytes(32)))
 }
 
-/// Hash a password with argon2id (default parameters) and a random salt.
+/// The shortest and longest passwords accepted when one is set.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 10..=128;
+
+/// Common passwords of 10 or more characters, lower case (see the file's header).
+static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// The password policy, checked wherever a password is set (account creation, change, reset,
+/// the demo's admin): 10–128 characters, not blank, not one character repeated, not containing
+/// the login, not a common password. Refused with `weak_password` and the reason.
+pub fn check_password(login: &str, password: &str) -> AppResult<()> {
+    let weak = |why: &str| Err(AppError::invalid(why.to_string()).with_code("weak_password"));
+    let chars = password.chars().count();
+    if !PASSWORD_CHARS.contains(&chars) {
+        return weak("a password has 10 to 128 characters");
+    }
+    if password.trim().is_empty() {
+        return weak("a password cannot be only spaces");
+    }
+    let mut distinct = password.chars().collect::<Vec<_>>();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 3 {
+        return weak("a password needs more than one or two different characters");
+    }
+    let lower = password.to_lowercase();
+    let login = login.trim().to_lowercase();
+    if !login.is_empty() && lower.contains(&login) {
+        return weak("a password cannot contain the login");
+    }
+    let common = COMMON_PASSWORDS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .any(|l| l == lower.trim());
+    if common {
+        return weak("this password is on the list of common passwords");
+    }
+    Ok(())
+}
+
+/// Hash a password with argon2id (default parameters: ~19 MiB, so callers hold a
+/// [`crate::guard::HashLimiter`] permit) and a random salt. Only the length is checked here;
+/// [`check_password`] is the policy.
 pub fn hash_password(password: &str) -> Result<String, AppError> {
-    if password.chars().count() < 8 {
-        return Err(AppError::invalid("a password needs at least 8 characters"));
+    if !PASSWORD_CHARS.contains(&password.chars().count()) {
+        return Err(
+            AppError::invalid("a password has 10 to 128 characters").with_code("weak_password")
+        );
     }
     let salt = SaltString::encode_b64(&random_bytes(16)).map_err(AppError::internal)?;
     Argon2::default()
@@ -121,6 +167,7 @@ pub fn create_password_account(
     password: &str,
     actor: &str,
 ) -> Result<Account, AppError> {
+    check_password(login, password)?;
     let hash = hash_password(password)?;
     Ok(storage.create_account(
         &NewAccount {
@@ -133,12 +180,32 @@ pub fn create_password_account(
     )?)
 }
 
+/// Set `account`'s password (the policy applies) and end all its sessions. Blocking (argon2):
+/// hold a hashing permit.
+pub fn set_password(
+    storage: &dyn Storage,
+    account: &Account,
+    password: &str,
+    actor: &str,
+) -> AppResult<()> {
+    check_password(&account.login, password)?;
+    let hash = hash_password(password)?;
+    storage.set_password(&account.id, &hash, actor)?;
+    Ok(())
+}
+
 /// The bearer token of a request, if it has one.
 fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?;
+    bearer_of(&parts.headers)
+}
+
+/// The bearer token in `headers` (`Bearer` in any case), if there is one.
+pub fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
     let token = token.trim();
     (!token.is_empty() && token.len() <= 256).then_some(token)
 }
@@ -241,49 +308,142 @@ pub struct LoginResponse {
 /// `POST /api/v1/auth/login`: password → bearer session token for the admin API.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     body: crate::json::JsonBody<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
     let request = body.0;
-    let st = state.clone();
-    let result =
-        tokio::task::spawn_blocking(move || password_login(&st, &request.login, &request.password))
-            .await??;
-    Ok(Json(result))
+    Ok(Json(
+        login_guarded(&state, addr, request.login, request.password).await?,
+    ))
 }
 
-/// Check a login and password and open a session: the one implementation behind the JSON
-/// login and the dashboard's login form. Blocking (argon2); call it off the async runtime.
-pub fn password_login(st: &AppState, login: &str, password: &str) -> AppResult<LoginResponse> {
-    {
-        let account = st.storage().account_by_login(login)?;
-        // Verify against a fixed hash when the login is unknown, so a wrong login and a wrong
-        // password take the same time.
-        let phc = account
-            .as_ref()
-            .and_then(|a| a.password_hash.clone())
-            .unwrap_or_else(|| st.dummy_password_hash().to_string());
-        let ok = verify_password(password, &phc);
-        let account = match account {
-            Some(account) if ok && !account.disabled && account.password_hash.is_some() => account,
-            _ => {
-                st.metrics().login_failed();
-                return Err(AppError::unauthorized(
-                    "invalid_credentials",
-                    "wrong login or password",
-                ));
-            }
-        };
-        let token = new_token("ds_");
-        let expires_at = st.now().saturating_add(st.config().session_ttl_ms);
-        st.storage()
-            .create_session(&token_hash(&token), &account.id, expires_at)?;
-        tracing::info!(account = %account.id, "login");
-        Ok(LoginResponse {
-            token,
-            expires_at,
-            account,
-        })
+/// A password login as every entry point does it (the JSON API and the dashboard's form):
+/// refused with `429 too_many_attempts` while the login or the address is throttled, hashed
+/// under the [`crate::guard::HashLimiter`] (`503 busy` when it stays full), counted as a
+/// failure or a success afterwards.
+pub async fn login_guarded(
+    state: &AppState,
+    addr: std::net::IpAddr,
+    login: String,
+    password: String,
+) -> AppResult<LoginResponse> {
+    let keys = [
+        Key::Login(login.trim().to_lowercase()),
+        Key::LoginFrom(addr),
+    ];
+    state.throttle().attempt(&keys, state.now())?;
+    let permit = state.hashing().permit().await?;
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let result = password_login(&st, &login, &password);
+        drop(permit);
+        result
+    })
+    .await?;
+    match &result {
+        Ok(_) => state.throttle().succeeded(&keys),
+        Err(e) if e.code == "invalid_credentials" => state.throttle().failed(&keys, state.now()),
+        Err(_) => {}
     }
+    result
+}
+
+/// Check a login and password and open a session. Blocking (argon2): call it off the async
+/// runtime, holding a hashing permit — [`login_guarded`] does both. A wrong password for an
+/// existing account is audited (`auth.login_failed`, with the account's id, never the typed
+/// password or the address).
+pub fn password_login(st: &AppState, login: &str, password: &str) -> AppResult<LoginResponse> {
+    let refused = || AppError::unauthorized("invalid_credentials", "wrong login or password");
+    if password.len() > 4 * *PASSWORD_CHARS.end() || login.len() > 256 {
+        // Nothing that long was ever accepted as a password or a login: no need to hash it.
+        st.metrics().login_failed();
+        return Err(refused());
+    }
+    let account = st.storage().account_by_login(login)?;
+    // Verify against a fixed hash when the login is unknown, so a wrong login and a wrong
+    // password take the same time.
+    let phc = account
+        .as_ref()
+        .and_then(|a| a.password_hash.clone())
+        .unwrap_or_else(|| st.dummy_password_hash().to_string());
+    let ok = verify_password(password, &phc);
+    let account = match account {
+        Some(account) if ok && !account.disabled && account.password_hash.is_some() => account,
+        known => {
+            st.metrics().login_failed();
+            if let Some(account) = known {
+                st.storage().append_audit(&[NewAuditEvent::new(
+                    format!("account:{}", account.id),
+                    "auth.login_failed",
+                    format!("account:{}", account.id),
+                    serde_json::json!({
+                        "reason": if account.disabled { "disabled" } else { "wrong_password" },
+                    }),
+                )])?;
+            }
+            return Err(refused());
+        }
+    };
+    tracing::info!(account = %account.id, "login");
+    open_session(st, account)
+}
+
+/// The body of `POST /api/v1/auth/password`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/auth/password`: the caller changes their own password (the current one is
+/// checked and throttled like a login). Every session of the account ends, and the reply is a
+/// fresh session, so the caller stays logged in where they are and nowhere else.
+pub async fn change_password(
+    State(state): State<AppState>,
+    session: AdminSession,
+    ClientAddr(addr): ClientAddr,
+    body: crate::json::JsonBody<PasswordChange>,
+) -> AppResult<Json<LoginResponse>> {
+    Ok(Json(
+        change_password_as(&state, &session, addr, body.0).await?,
+    ))
+}
+
+/// The one implementation behind the API's and the dashboard's password change.
+pub async fn change_password_as(
+    state: &AppState,
+    session: &AdminSession,
+    addr: std::net::IpAddr,
+    change: PasswordChange,
+) -> AppResult<LoginResponse> {
+    check_password(&session.account.login, &change.new_password)?;
+    let login = session.account.login.clone();
+    // The current password is checked exactly as a login is (throttled, bounded, audited).
+    login_guarded(state, addr, login.clone(), change.current_password).await?;
+    let permit = state.hashing().permit().await?;
+    let st = state.clone();
+    let account = session.account.clone();
+    let actor = session.actor();
+    tokio::task::spawn_blocking(move || {
+        set_password(st.storage(), &account, &change.new_password, &actor)?;
+        drop(permit);
+        open_session(&st, account)
+    })
+    .await?
+}
+
+/// A new dashboard session for `account`.
+fn open_session(st: &AppState, account: Account) -> AppResult<LoginResponse> {
+    let token = new_token("ds_");
+    let expires_at = st.now().saturating_add(st.config().session_ttl_ms);
+    st.storage()
+        .create_session(&token_hash(&token), &account.id, expires_at)?;
+    Ok(LoginResponse {
+        token,
+        expires_at,
+        account,
+    })
 }
 
 /// `POST /api/v1/auth/logout`: end the caller's session.
@@ -291,11 +451,7 @@ pub async fn logout(
     State(state): State<AppState>,
     parts: axum::http::HeaderMap,
 ) -> AppResult<axum::http::StatusCode> {
-    let token = parts
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let token = bearer_of(&parts)
         .ok_or_else(|| AppError::unauthorized("missing_token", "no session to end"))?;
     let hash = token_hash(token);
     let st = state.clone();
@@ -311,15 +467,19 @@ pub async fn me(session: AdminSession) -> Json<Account> {
 /// `POST /api/v1/enroll`: a one-time code → a device id and a device token.
 pub async fn enroll(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     body: crate::json::JsonBody<EnrollRequest>,
 ) -> AppResult<Json<EnrollResponse>> {
     let request = body.0;
+    let keys = [Key::EnrollFrom(addr)];
+    state.throttle().attempt(&keys, state.now())?;
     if request.label.chars().count() > 128 || request.app_version.chars().count() > 64 {
         return Err(AppError::invalid("label or app_version too long"));
     }
     let code = normalize_code(&request.code);
     if code.len() != CODE_LEN {
         state.metrics().enroll_failed();
+        state.throttle().failed(&keys, state.now());
         return Err(AppError::unauthorized(
             "invalid_enrollment_code",
             "the enrollment code is unknown, used or expired",
@@ -343,6 +503,7 @@ pub async fn enroll(
         Ok(device) => device,
         Err(StorageError::NotFound(_)) | Err(StorageError::Conflict(_)) => {
             state.metrics().enroll_failed();
+            state.throttle().failed(&keys, state.now());
             return Err(AppError::unauthorized(
                 "invalid_enrollment_code",
                 "the enrollment code is unknown, used or expired",

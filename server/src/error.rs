@@ -18,6 +18,8 @@ pub struct AppError {
     /// Stable machine-readable code, e.g. `invalid_token`.
     pub code: &'static str,
     pub message: String,
+    /// Seconds the client should wait before trying again (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -26,7 +28,20 @@ impl AppError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error under a more precise machine code.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// The same error, telling the client to wait `seconds` before trying again.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400: the request body or parameters are malformed.
@@ -107,7 +122,13 @@ impl std::error::Error for AppError {}
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -117,6 +138,10 @@ impl From<StorageError> for AppError {
             StorageError::NotFound(what) => AppError::not_found(what),
             StorageError::Conflict(what) => AppError::conflict("conflict", what),
             StorageError::Invalid(what) => AppError::invalid(what),
+            StorageError::LastAdmin => AppError::conflict(
+                "last_admin",
+                "the last active admin cannot be disabled or lose the admin role",
+            ),
             other => AppError::internal(other),
         }
     }

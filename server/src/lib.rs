@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod docs;
 pub mod error;
+pub mod guard;
 pub mod json;
 pub mod live;
 pub mod metrics;
@@ -27,6 +28,7 @@ pub mod storage;
 pub mod sync;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -58,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/password", post(auth::change_password))
         .route(doorstep_core::protocol::ENROLL_PATH, post(auth::enroll))
         .nest("/api/v1/admin", admin::router(&config))
         .merge(dashboard::router())
@@ -72,6 +75,7 @@ pub fn app(state: AppState) -> Router {
             config.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(config.tls, security_headers))
         .layer(
             // Method, path, status and latency only: paths carry ids, never names or phones.
             TraceLayer::new_for_http(),
@@ -100,7 +104,8 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(listener, app(state.clone()))
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     evictor.abort();
@@ -124,7 +129,40 @@ async fn healthz(State(state): State<AppState>) -> AppResult<axum::Json<serde_js
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
 }
 
-async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
+/// `/metrics` on the main address: only with the operator's token (`--metrics-token`);
+/// without one it is served only on `--metrics-listen`, never to anyone who asks.
+async fn metrics_handler(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let expected = state.config().metrics_token.as_deref();
+    let given = auth::bearer_of(&headers);
+    match (expected, given) {
+        // Compared as hashes, so the time taken reveals nothing of the token.
+        (Some(expected), Some(given)) if auth::token_hash(given) == auth::token_hash(expected) => {
+            metrics_text(&state).into_response()
+        }
+        (Some(_), _) => AppError::unauthorized(
+            "invalid_token",
+            "metrics need the operator's token (Authorization: Bearer …)",
+        )
+        .into_response(),
+        (None, _) => AppError::not_found("no such endpoint").into_response(),
+    }
+}
+
+/// The router of `--metrics-listen`: `/metrics` for whoever reaches that address (the
+/// operator binds it where only the monitoring system can).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { metrics_text(&state) }),
+        )
+        .with_state(state)
+}
+
+fn metrics_text(state: &AppState) -> impl IntoResponse + use<> {
     (
         [(
             header::CONTENT_TYPE,
@@ -154,6 +192,38 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "internal server error",
     )
     .into_response()
+}
+
+/// Headers every answer carries: no MIME sniffing, no framing (clickjacking), no referrer
+/// leaking ids in URLs to other sites, a content policy that allows only the server's own scripts and styles
+/// (and `data:` images: the enrollment QR download), and HSTS when served over TLS.
+async fn security_headers(State(tls): State<bool>, request: Request<Body>, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set =
+        |headers: &mut axum::http::HeaderMap, name: header::HeaderName, value: &'static str| {
+            headers
+                .entry(name)
+                .or_insert(HeaderValue::from_static(value));
+        };
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'",
+    );
+    if tls {
+        set(
+            headers,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    response
 }
 
 /// Give every error response the JSON shape, including the plain ones axum and tower-http

@@ -33,6 +33,8 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = "doorstep-demo.sqlite", env = "DOORSTEP_DB")]
         db: PathBuf,
+        #[command(flatten)]
+        exposure: Exposure,
     },
     /// Serve a database. The first admin comes from DOORSTEP_ADMIN_PASSWORD (login `admin`).
     Serve {
@@ -46,6 +48,8 @@ enum Command {
         /// Largest sync request body in MiB.
         #[arg(long, default_value_t = 32, env = "DOORSTEP_SYNC_LIMIT_MIB")]
         sync_limit_mib: usize,
+        #[command(flatten)]
+        exposure: Exposure,
     },
     /// Create an admin account; the password comes from DOORSTEP_ADMIN_PASSWORD or is generated
     /// and printed once.
@@ -60,6 +64,50 @@ enum Command {
         #[arg(long, env = "DOORSTEP_DB")]
         db: PathBuf,
     },
+}
+
+/// How the server faces the network: metrics, a reverse proxy in front.
+#[derive(Debug, clap::Args)]
+struct Exposure {
+    /// Serve `/metrics` on the main address to requests with `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "DOORSTEP_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// Serve `/metrics` without a token on this separate address (bind it where only the
+    /// monitoring system reaches, e.g. 127.0.0.1:9090).
+    #[arg(long, env = "DOORSTEP_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// The server runs behind a reverse proxy that terminates TLS and appends the client's
+    /// address to `X-Forwarded-For` (used for throttling); answers carry HSTS.
+    #[arg(long, env = "DOORSTEP_BEHIND_PROXY")]
+    behind_proxy: bool,
+}
+
+impl Exposure {
+    fn apply(&self, config: Config) -> Config {
+        Config {
+            metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
+            behind_proxy: self.behind_proxy,
+            tls: config.tls || self.behind_proxy,
+            ..config
+        }
+    }
+
+    /// Start the separate metrics listener when one is configured.
+    async fn spawn_metrics(&self, state: &AppState) -> Result<()> {
+        if let Some(addr) = self.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+            let app = doorstep_server::metrics_app(state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
+        Ok(())
+    }
 }
 
 fn init_logging(json: bool) {
@@ -84,19 +132,24 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Demo { listen, db } => run_demo(listen, db).await,
+        Command::Demo {
+            listen,
+            db,
+            exposure,
+        } => run_demo(listen, db, exposure).await,
         Command::Serve {
             listen,
             db,
             timeout_secs,
             sync_limit_mib,
+            exposure,
         } => {
-            let config = Config {
+            let config = exposure.apply(Config {
                 request_timeout: std::time::Duration::from_secs(timeout_secs),
                 sync_body_limit: sync_limit_mib * 1024 * 1024,
                 ..Config::default()
-            };
-            run_serve(listen, db, config).await
+            });
+            run_serve(listen, db, config, exposure).await
         }
         Command::CreateAdmin { db, login } => {
             let storage = SqliteStorage::open(&db).context("opening the database")?;
@@ -130,9 +183,10 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn run_demo(listen: SocketAddr, db: PathBuf) -> Result<()> {
+async fn run_demo(listen: SocketAddr, db: PathBuf, exposure: Exposure) -> Result<()> {
     let storage = SqliteStorage::open(&db).context("opening the database")?;
-    let state = AppState::new(storage, Config::default());
+    let state = AppState::new(storage, exposure.apply(Config::default()));
+    exposure.spawn_metrics(&state).await?;
     let password = admin_password_from_env();
     let st = state.clone();
     let info = tokio::task::spawn_blocking(move || demo::setup(&st, password.as_deref()))
@@ -167,7 +221,12 @@ async fn run_demo(listen: SocketAddr, db: PathBuf) -> Result<()> {
     Ok(())
 }
 
-async fn run_serve(listen: SocketAddr, db: PathBuf, config: Config) -> Result<()> {
+async fn run_serve(
+    listen: SocketAddr,
+    db: PathBuf,
+    config: Config,
+    exposure: Exposure,
+) -> Result<()> {
     let storage = SqliteStorage::open(&db).context("opening the database")?;
     let has_admin = storage
         .accounts()?
@@ -193,6 +252,7 @@ async fn run_serve(listen: SocketAddr, db: PathBuf, config: Config) -> Result<()
         }
     }
     let state = AppState::new(storage, config);
+    exposure.spawn_metrics(&state).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

@@ -8,6 +8,7 @@ use doorstep_core::model::Millis;
 use crate::admin::figures::FiguresCache;
 use crate::dashboard::push::CardPush;
 use crate::docs::DocCache;
+use crate::guard::{HashLimiter, Throttle};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::storage::{SqliteStorage, Storage};
@@ -37,6 +38,18 @@ pub struct Config {
     pub card_push_interval: Duration,
     /// Bytes of refused payloads kept per device before it is stopped (`quarantine_full`).
     pub quarantine_budget: i64,
+    /// Passwords hashed at once (argon2 takes ~19 MiB each); more logins wait ...
+    pub hash_concurrency: usize,
+    /// ... this long, then get `503 busy` with `Retry-After`.
+    pub hash_wait: Duration,
+    /// The server runs behind a reverse proxy: the client address is the last one in
+    /// `X-Forwarded-For` (for throttling), and the proxy terminates TLS.
+    pub behind_proxy: bool,
+    /// Served over TLS (by the server itself or by the proxy): answers carry HSTS.
+    pub tls: bool,
+    /// `/metrics` answers only with `Authorization: Bearer <token>`; without a token it is not
+    /// served on the main address at all (see `serve --metrics-listen`).
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -53,6 +66,11 @@ impl Default for Config {
             compact_when_chunks_exceed_snapshot: true,
             card_push_interval: Duration::from_secs(2),
             quarantine_budget: 4 * 1024 * 1024,
+            hash_concurrency: 4,
+            hash_wait: Duration::from_secs(10),
+            behind_proxy: false,
+            tls: false,
+            metrics_token: None,
         }
     }
 }
@@ -70,6 +88,8 @@ struct Inner {
     metrics: Metrics,
     config: Config,
     dummy_hash: OnceLock<String>,
+    throttle: Throttle,
+    hashing: HashLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -93,6 +113,8 @@ impl AppState {
             figures: FiguresCache::default(),
             cards: CardPush::default(),
             metrics: Metrics::default(),
+            throttle: Throttle::default(),
+            hashing: HashLimiter::new(config.hash_concurrency, config.hash_wait),
             config,
             dummy_hash: OnceLock::new(),
         }))
@@ -131,6 +153,16 @@ impl AppState {
     /// Campaign figures (tally, progress, conflicts) cached by campaign version.
     pub(crate) fn figures(&self) -> &FiguresCache {
         &self.0.figures
+    }
+
+    /// Failed logins and enrollment codes, per account and address.
+    pub fn throttle(&self) -> &Throttle {
+        &self.0.throttle
+    }
+
+    /// The bound on concurrent password hashing.
+    pub fn hashing(&self) -> &HashLimiter {
+        &self.0.hashing
     }
 
     pub fn metrics(&self) -> &Metrics {

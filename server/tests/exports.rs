@@ -155,7 +155,7 @@ fn names_and_phones() -> Result<Vec<String>> {
 
 /// A login-able account with `roles`, and its session token.
 fn account_token(server: &TestServer, admin: &str, login: &str, roles: &[&str]) -> Result<String> {
-    let password = format!("{login}-password-1");
+    let password = "field-passphrase-9".to_string();
     api_ok(
         server,
         "POST",

@@ -86,7 +86,10 @@ fn devices_record_their_syncs_and_a_revoked_one_is_shut_out() -> Result<()> {
 
 #[test]
 fn health_and_metrics_answer() -> Result<()> {
-    let server = TestServer::start()?;
+    let server = TestServer::start_with(Config {
+        metrics_token: Some("operator-metrics-token".into()),
+        ..Config::default()
+    })?;
     let phone = Phone::enroll(&server, &server.code("1"))?;
     phone.sync()?;
     let (status, body) = get(&server, "/healthz", None)?;
@@ -95,7 +98,7 @@ fn health_and_metrics_answer() -> Result<()> {
         serde_json::from_slice::<serde_json::Value>(&body)?["status"],
         "ok"
     );
-    let (status, body) = get(&server, "/metrics", None)?;
+    let (status, body) = get(&server, "/metrics", Some("operator-metrics-token"))?;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body)?;
     assert!(

@@ -21,7 +21,7 @@ fn account(
     login: &str,
     roles: &[&str],
 ) -> Result<(String, String)> {
-    let password = format!("{login}-password-1");
+    let password = "field-passphrase-9".to_string();
     let created = api_ok(
         server,
         "POST",

@@ -27,7 +27,7 @@ import doorstep_ffi as d
 
 SERVER_BINARY = None
 CAMPAIGN = "election-2025"
-ADMIN_PASSWORD = "python-test-admin"
+ADMIN_PASSWORD = "python-binding-passphrase"
 CODE_LINE = re.compile(r"^\s*building\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
 
 

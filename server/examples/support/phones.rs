@@ -66,7 +66,7 @@ impl Phone {
 /// Set up `n` communities, each a copy of the sample register with a published election and a
 /// head account per building; returns (community, building, enrollment code) per head.
 pub fn setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String)>> {
-    let info = demo::setup(state, Some("bench-admin-password")).map_err(|e| anyhow!("{e}"))?;
+    let info = demo::setup(state, Some("bench-passphrase-1")).map_err(|e| anyhow!("{e}"))?;
     let storage = state.storage();
     let admin = storage
         .account_by_login(&info.admin_login)?

@@ -59,7 +59,18 @@ pub async fn create(
     session: AdminSession,
     JsonBody(body): JsonBody<NewAccountBody>,
 ) -> AppResult<(StatusCode, Json<Account>)> {
-    let account = blocking(&state, move |st| create_account_as(st, &session, body)).await?;
+    session.require_admin()?;
+    // argon2 is memory-hard: hashing waits its turn like a login does.
+    let permit = match body.password {
+        Some(_) => Some(state.hashing().permit().await?),
+        None => None,
+    };
+    let account = blocking(&state, move |st| {
+        let account = create_account_as(st, &session, body);
+        drop(permit);
+        account
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
 
@@ -147,6 +158,48 @@ pub async fn update(
     })
     .await?;
     Ok(Json(account))
+}
+
+/// The body of `POST /accounts/{id}/password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    pub password: String,
+}
+
+/// `POST /accounts/{id}/password`: an admin sets another account's password (the policy
+/// applies); every session of that account ends. Audited as `account.password_set`.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PasswordReset>,
+) -> AppResult<StatusCode> {
+    session.require_admin()?;
+    let permit = state.hashing().permit().await?;
+    blocking(&state, move |st| {
+        let result = reset_password_as(st, &session, &id, &body.password);
+        drop(permit);
+        result
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reset `id`'s password as `session` (admins only): the API's and the dashboard's one
+/// implementation. Blocking (argon2): hold a hashing permit.
+pub(crate) fn reset_password_as(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+    password: &str,
+) -> AppResult<()> {
+    session.require_admin()?;
+    let account = st
+        .storage()
+        .account(id)?
+        .ok_or_else(|| AppError::not_found(format!("no account {id}")))?;
+    auth::set_password(st.storage(), &account, password, &session.actor())
 }
 
 /// A freshly issued enrollment code: shown once, never stored.

@@ -59,6 +59,7 @@ pub fn router(config: &Config) -> Router<AppState> {
         // Accounts, assignments, enrollment, devices.
         .route("/accounts", get(accounts::list).post(accounts::create))
         .route("/accounts/{id}", patch(accounts::update))
+        .route("/accounts/{id}/password", post(accounts::reset_password))
         .route(
             "/accounts/{id}/enrollment-codes",
             post(accounts::issue_code),

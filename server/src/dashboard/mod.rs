@@ -25,7 +25,7 @@ mod session;
 
 use askama::Template;
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use doorstep_core::model::Role;
@@ -86,26 +86,7 @@ pub fn router() -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(exports::router())
-        .layer(axum::middleware::map_response(security_headers))
-}
-
-/// Headers every dashboard answer carries: no sniffing, no framing, no referrer leaking ids,
-/// and a content policy that runs only the scripts served from `/assets`.
-async fn security_headers(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::REFERRER_POLICY, "same-origin");
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    );
-    response
+    // Security headers are set for every answer, dashboard or not, by `crate::app`.
 }
 
 /// One entry of the menu.

@@ -1447,8 +1447,14 @@ pub async fn create_account(
         password: (!form.password.is_empty()).then(|| form.password.clone()),
     };
     let session = user.session.clone();
+    let permit = match body.password {
+        Some(_) => Some(state.hashing().permit().await?),
+        None => None,
+    };
     match crate::admin::blocking(&state, move |st| {
-        crate::admin::accounts::create_account_as(st, &session, body)
+        let account = crate::admin::accounts::create_account_as(st, &session, body);
+        drop(permit);
+        account
     })
     .await
     {

@@ -295,6 +295,7 @@ struct ResubmitPage<'a> {
 /// a page to resubmit it.
 pub async fn login(
     State(state): State<AppState>,
+    crate::guard::ClientAddr(addr): crate::guard::ClientAddr,
     jar: CookieJar,
     headers: axum::http::HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
@@ -310,26 +311,38 @@ pub async fn login(
             form.keep,
         );
     }
-    let st = state.clone();
-    let (login, password) = (form.login.clone(), form.password);
-    let result =
-        tokio::task::spawn_blocking(move || auth::password_login(&st, &login, &password)).await;
+    let result = auth::login_guarded(&state, addr, form.login.clone(), form.password).await;
     let session = match result {
-        Ok(Ok(session)) => session,
-        Ok(Err(e)) if e.code == "invalid_credentials" => {
+        Ok(session) => session,
+        Err(e) if matches!(e.code, "invalid_credentials" | "too_many_attempts" | "busy") => {
+            let notice = match e.code {
+                "invalid_credentials" => "账号或密码错误。".to_string(),
+                "too_many_attempts" => {
+                    format!("尝试次数过多，请 {} 秒后再试。", e.retry_after.unwrap_or(1))
+                }
+                _ => "服务器正忙，请稍后再试。".to_string(),
+            };
             let token = hex::encode(auth::random_bytes(16));
             let page = LoginPage {
                 css: assets::name("dashboard.css"),
-                notice: Some("账号或密码错误。"),
+                notice: Some(&notice),
                 login_csrf: &token,
                 next: &next,
                 keep: &form.keep,
                 login: &form.login,
             };
             let jar = jar.add(cookie(LOGIN_COOKIE, token.clone(), over_tls(&headers)));
-            return (jar, render(StatusCode::UNAUTHORIZED, &page)).into_response();
+            let mut response = (jar, render(e.status, &page)).into_response();
+            if let Some(seconds) = e.retry_after {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, seconds.into());
+            }
+            response
+                .headers_mut()
+                .insert("x-error-code", axum::http::HeaderValue::from_static(e.code));
+            return response;
         }
-        Ok(Err(e)) => return PageError::from(e).into_response(),
         Err(e) => return PageError::from(e).into_response(),
     };
     let secure = over_tls(&headers);

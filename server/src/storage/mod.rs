@@ -40,6 +40,9 @@ pub enum StorageError {
     /// A projection could not be updated; the whole transaction is rolled back.
     #[error("projection: {0}")]
     Projection(String),
+    /// The change would leave no active admin who can log in.
+    #[error("the last active admin cannot be disabled or lose the admin role")]
+    LastAdmin,
     /// A lock was poisoned by a panic in another thread.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

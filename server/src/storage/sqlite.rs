@@ -343,6 +343,16 @@ fn migrate(conn: &mut Connection) -> StorageResult<bool> {
 // Row mapping.
 // ---------------------------------------------------------------------------------------------
 
+/// Enabled admin accounts that can log in (they have a password).
+fn active_admins(tx: &Transaction<'_>) -> StorageResult<i64> {
+    Ok(tx.query_row(
+        "SELECT count(*) FROM accounts
+         WHERE disabled = 0 AND password_hash IS NOT NULL AND instr(roles, '\"admin\"') > 0",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 fn roles_to_text(roles: &[Role]) -> StorageResult<String> {
     serde_json::to_string(roles).map_err(|e| StorageError::Invalid(e.to_string()))
 }
@@ -997,12 +1007,18 @@ impl Storage for SqliteStorage {
     ) -> StorageResult<Account> {
         let roles_text = roles_to_text(roles)?;
         self.write(|tx| {
+            let admins_before = active_admins(tx)?;
             let changed = tx.execute(
                 "UPDATE accounts SET roles = ?2, disabled = ?3 WHERE id = ?1",
                 rusqlite::params![id, roles_text, disabled],
             )?;
             if changed == 0 {
                 return Err(StorageError::NotFound(format!("account {id}")));
+            }
+            // Inside the same transaction, so two admins demoting each other at once cannot
+            // both succeed: somebody must always be left to administer.
+            if admins_before > 0 && active_admins(tx)? == 0 {
+                return Err(StorageError::LastAdmin);
             }
             append_audit_tx(
                 tx,

@@ -20,7 +20,7 @@ use doorstep_server::storage::{SqliteStorage, Storage};
 use doorstep_server::{AppState, Config};
 use tower::ServiceExt;
 
-pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const ADMIN_PASSWORD: &str = "server-tests-passphrase";
 
 /// A server with the demo community on a temporary database.
 pub struct TestServer {

@@ -1,0 +1,322 @@
+//! What stands between the public endpoints and abuse: throttling of failed logins and
+//! enrollment codes (per account and per client address), a bound on concurrent password
+//! hashing (argon2 is memory-hard: ~19 MiB each), and the client address itself.
+//!
+//! Throttling counts failures. On an account's key ([`Key::Login`]) an attempt counts as a
+//! failure from the moment it starts, so a burst of concurrent guesses at one password cannot
+//! all slip past the check before the first one fails; a success clears the key. On an
+//! address, only failures count, after the fact: many heads enrolling at once behind one
+//! office router must not lock each other out. The first few failures are free; each one after
+//! that locks the key for twice as long as the last (1 s, 2 s, 4 s … at most [`MAX_LOCK_MS`]);
+//! a key with no failure for [`FORGET_AFTER_MS`] starts over. A locked key is
+//! refused before any password is hashed, with `429` and `Retry-After`. Times come from
+//! the server's clock, so tests move it instead of sleeping. The table lives in memory and is
+//! swept as it grows; across several processes each keeps its own (issue 12 moves it).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use doorstep_core::model::Millis;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The longest a key stays locked after repeated failures.
+pub const MAX_LOCK_MS: Millis = 15 * 60 * 1000;
+/// A key with no failure for this long is forgotten.
+pub const FORGET_AFTER_MS: Millis = 60 * 60 * 1000;
+/// The table is swept of forgotten keys when it grows past this many.
+const SWEEP_AT: usize = 10_000;
+
+/// What a throttled key is: an account's login, or a client address, per endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// Failed logins for one login name (lower case), whether the account exists or not.
+    Login(String),
+    /// Failed logins from one client address.
+    LoginFrom(IpAddr),
+    /// Failed enrollment codes from one client address.
+    EnrollFrom(IpAddr),
+}
+
+impl Key {
+    /// An account's key (attempts count as they start) rather than an address's.
+    fn is_account(&self) -> bool {
+        matches!(self, Key::Login(_))
+    }
+
+    /// Failures allowed before the first lock.
+    fn free_failures(&self) -> u32 {
+        match self {
+            Key::Login(_) => 5,
+            // A street office's staff may share one address (NAT): more room per address.
+            Key::LoginFrom(_) => 20,
+            Key::EnrollFrom(_) => 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    failures: u32,
+    last_failure: Millis,
+    locked_until: Millis,
+}
+
+/// Failure counts per key. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Throttle {
+    entries: Arc<Mutex<HashMap<Key, Entry>>>,
+}
+
+impl Throttle {
+    /// Start an attempt: `Err(429)` when any of `keys` is locked at `now` (with the longest
+    /// remaining wait, nothing counted); otherwise the account keys among them count the
+    /// attempt as a failure until [`Throttle::succeeded`].
+    pub fn attempt(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("invariant: throttle lock not poisoned");
+        let wait = keys
+            .iter()
+            .filter_map(|k| entries.get(k))
+            .map(|e| e.locked_until.saturating_sub(now))
+            .max()
+            .unwrap_or(0);
+        if wait > 0 {
+            return Err(too_many(wait));
+        }
+        let accounts: Vec<Key> = keys.iter().filter(|k| k.is_account()).cloned().collect();
+        Self::count(&mut entries, &accounts, now);
+        Ok(())
+    }
+
+    /// The attempt on `keys` failed: the address keys among them count it.
+    pub fn failed(&self, keys: &[Key], now: Millis) {
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("invariant: throttle lock not poisoned");
+        let addresses: Vec<Key> = keys.iter().filter(|k| !k.is_account()).cloned().collect();
+        Self::count(&mut entries, &addresses, now);
+    }
+
+    fn count(entries: &mut HashMap<Key, Entry>, keys: &[Key], now: Millis) {
+        if entries.len() >= SWEEP_AT {
+            entries.retain(|_, e| now.saturating_sub(e.last_failure) < FORGET_AFTER_MS);
+        }
+        for key in keys {
+            let entry = entries.entry(key.clone()).or_insert(Entry {
+                failures: 0,
+                last_failure: now,
+                locked_until: 0,
+            });
+            if now.saturating_sub(entry.last_failure) >= FORGET_AFTER_MS {
+                entry.failures = 0;
+            }
+            entry.failures = entry.failures.saturating_add(1);
+            entry.last_failure = now;
+            let over = entry.failures.saturating_sub(key.free_failures());
+            if over > 0 {
+                let lock = 1000i64
+                    .saturating_mul(1i64 << over.min(20).saturating_sub(1))
+                    .min(MAX_LOCK_MS);
+                entry.locked_until = now.saturating_add(lock);
+            }
+        }
+    }
+
+    /// The attempt on `keys` succeeded: the account keys among them are cleared.
+    pub fn succeeded(&self, keys: &[Key]) {
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("invariant: throttle lock not poisoned");
+        for key in keys.iter().filter(|k| k.is_account()) {
+            entries.remove(key);
+        }
+    }
+
+    /// Keys currently tracked (for metrics and tests).
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .expect("invariant: throttle lock not poisoned")
+            .len()
+    }
+
+    /// True when nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `429 too_many_attempts` with `Retry-After` in whole seconds (at least 1).
+pub fn too_many(wait_ms: Millis) -> AppError {
+    let seconds = u64::try_from(wait_ms.max(0))
+        .unwrap_or(0)
+        .div_ceil(1000)
+        .max(1);
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many failed attempts; try again in {seconds} s"),
+    )
+    .with_retry_after(seconds)
+}
+
+/// A bound on concurrent password hashing. A caller beyond it waits up to `wait`, then gets
+/// `503 busy` with `Retry-After`, so memory stays bounded however many logins arrive at once.
+#[derive(Debug, Clone)]
+pub struct HashLimiter {
+    permits: Arc<Semaphore>,
+    total: usize,
+    wait: Duration,
+    peak: Arc<AtomicUsize>,
+}
+
+impl HashLimiter {
+    pub fn new(concurrent: usize, wait: Duration) -> HashLimiter {
+        HashLimiter {
+            permits: Arc::new(Semaphore::new(concurrent.max(1))),
+            total: concurrent.max(1),
+            wait,
+            peak: Arc::default(),
+        }
+    }
+
+    /// The most hashes that ever ran at once (for metrics and tests).
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// A permit to hash one password; hold it until the hash is done.
+    pub async fn permit(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => {
+                let running = self.total - self.permits.available_permits();
+                self.peak.fetch_max(running, Ordering::Relaxed);
+                Ok(permit)
+            }
+            Ok(Err(_)) => Err(AppError::internal(
+                "invariant: the hashing semaphore is never closed",
+            )),
+            Err(_) => Err(AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is busy checking other passwords; try again shortly",
+            )
+            .with_retry_after(1)),
+        }
+    }
+}
+
+/// The address a request came from: the TCP peer, or — when the operator said the server
+/// runs behind a reverse proxy — the address that proxy appended to `X-Forwarded-For`.
+/// `None` in-process (tests drive the router without a socket).
+pub fn client_addr(parts: &Parts, behind_proxy: bool) -> Option<IpAddr> {
+    if behind_proxy {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The client address of a request as an extractor (see [`client_addr`]); the unspecified
+/// address when there is none, so in-process callers share one throttling key.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            client_addr(parts, state.config().behind_proxy)
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_lock_a_key_for_doubling_times_and_a_success_clears_it() {
+        let t = Throttle::default();
+        let key = [Key::Login("admin".into())];
+        // Five free failures; the sixth attempt is allowed and locks for 1 s, then 2 s.
+        for _ in 0..6 {
+            t.attempt(&key, 0).unwrap();
+        }
+        let err = t.attempt(&key, 0).unwrap_err();
+        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(err.code, "too_many_attempts");
+        assert_eq!(err.retry_after, Some(1));
+        t.attempt(&key, 1000).unwrap();
+        assert_eq!(t.attempt(&key, 1000).unwrap_err().retry_after, Some(2));
+        // Never longer than the cap.
+        let mut now = 1000;
+        for _ in 0..40 {
+            while let Err(e) = t.attempt(&key, now) {
+                assert!(e.retry_after.unwrap() <= 15 * 60, "{e:?}");
+                now += 1000 * i64::try_from(e.retry_after.unwrap()).unwrap();
+            }
+        }
+        let wait = t.attempt(&key, now).unwrap_err();
+        assert_eq!(wait.retry_after, Some(15 * 60));
+        t.succeeded(&key);
+        t.attempt(&key, now).unwrap();
+    }
+
+    #[test]
+    fn an_address_counts_only_failures() {
+        let t = Throttle::default();
+        let addr = [Key::LoginFrom("10.0.0.2".parse().unwrap())];
+        // Many attempts at once from one address, all succeeding: nothing is counted.
+        for _ in 0..100 {
+            t.attempt(&addr, 0).unwrap();
+        }
+        t.succeeded(&addr);
+        for _ in 0..21 {
+            t.attempt(&addr, 0).unwrap();
+            t.failed(&addr, 0);
+        }
+        assert!(t.attempt(&addr, 0).is_err(), "21 failures from one address");
+    }
+
+    #[test]
+    fn a_key_quiet_for_an_hour_starts_over() {
+        let t = Throttle::default();
+        let key = [Key::EnrollFrom("10.0.0.1".parse().unwrap())];
+        for _ in 0..11 {
+            t.attempt(&key, 0).unwrap();
+            t.failed(&key, 0);
+        }
+        assert!(t.attempt(&key, 0).is_err());
+        t.failed(&key, FORGET_AFTER_MS);
+        t.attempt(&key, FORGET_AFTER_MS).unwrap();
+    }
+}
