@@ -55,6 +55,10 @@ pub enum TransportError {
         code: String,
         message: String,
     },
+    /// The phone refused to send at all: e.g. `insecure_transport`, plain `http://` to a
+    /// server that is not on this device. Not worth retrying until the address changes.
+    #[error("refused on the phone ({code}): {message}")]
+    Refused { code: String, message: String },
 }
 
 impl From<TransportError> for Error {
@@ -74,6 +78,7 @@ impl From<TransportError> for Error {
                 message: format!("server answered {status} {code}: {message}"),
                 code,
             },
+            TransportError::Refused { code, message } => Error::Server { code, message },
         }
     }
 }
@@ -87,11 +92,39 @@ pub trait Transport: Send + Sync {
     fn enroll(&self, body: Vec<u8>) -> std::result::Result<Vec<u8>, TransportError>;
 }
 
-/// The default transport: blocking HTTPS through ureq with rustls (no OpenSSL).
+/// The default transport: blocking HTTPS through ureq with rustls (no OpenSSL), trusting the
+/// Mozilla roots (or the roots given by [`HttpTransport::with_root_certificates`]).
+///
+/// Residents' names and phone numbers cross this connection, so plain `http://` is refused
+/// (`insecure_transport`) unless the server is on this device (`localhost`, `127.0.0.0/8`,
+/// `::1`: tests, an emulator's own server) or the app explicitly allows it
+/// ([`HttpTransport::allow_plain_http`], e.g. a debug build against a LAN server).
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     base_url: String,
     agent: ureq::Agent,
+    allow_plain_http: bool,
+}
+
+/// True when `base_url` may be used: `https://`, or `http://` to this device.
+pub fn is_secure_or_local(base_url: &str) -> bool {
+    let lower = base_url.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Request bodies above this size are sent gzip-compressed.
@@ -120,7 +153,51 @@ impl HttpTransport {
         HttpTransport {
             base_url: base_url.trim_end_matches('/').to_string(),
             agent,
+            allow_plain_http: false,
         }
+    }
+
+    /// The same transport, allowed to use plain `http://` to any host (the app must decide
+    /// this explicitly; the default refuses it except to this device).
+    pub fn allow_plain_http(mut self) -> HttpTransport {
+        self.allow_plain_http = true;
+        self
+    }
+
+    /// The same transport, trusting only the PEM certificates in `pem` as roots (a street
+    /// office's own certificate authority, or a test's self-signed certificate).
+    pub fn with_root_certificates(
+        self,
+        pem: &[u8],
+    ) -> std::result::Result<HttpTransport, TransportError> {
+        let certs = ureq::tls::parse_pem(pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| TransportError::Refused {
+                code: "bad_certificate".into(),
+                message: format!("the root certificates are not PEM: {e}"),
+            })?;
+        if certs.is_empty() {
+            return Err(TransportError::Refused {
+                code: "bad_certificate".into(),
+                message: "no certificate in the given PEM".into(),
+            });
+        }
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .http_status_as_error(false)
+            .tls_config(tls)
+            .build()
+            .into();
+        Ok(HttpTransport { agent, ..self })
     }
 
     fn call(
@@ -130,6 +207,14 @@ impl HttpTransport {
         body: Vec<u8>,
         token: Option<&str>,
     ) -> std::result::Result<Vec<u8>, TransportError> {
+        if !self.allow_plain_http && !is_secure_or_local(&self.base_url) {
+            return Err(TransportError::Refused {
+                code: "insecure_transport".into(),
+                message: "the server address must start with https:// (plain http:// only \
+                          reaches a server on this device)"
+                    .into(),
+            });
+        }
         let url = format!("{}{path}", self.base_url);
         let mut request = self.agent.post(&url).content_type(content_type);
         // Many small changes of one phone share actors and keys: gzip shrinks them several

@@ -26,6 +26,7 @@ pub mod projections;
 pub mod state;
 pub mod storage;
 pub mod sync;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -89,6 +90,42 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+    run_serving(state, async move { server.await }).await
+}
+
+/// [`serve`] over HTTPS: the same router behind rustls with `tls` (see [`tls::load`]). The
+/// state's `Config::tls` should be set, so that answers carry HSTS.
+pub async fn serve_tls(
+    state: AppState,
+    listener: std::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    let grace = state.config().request_timeout;
+    tokio::spawn(async move {
+        shutdown.await;
+        on_shutdown.graceful_shutdown(Some(grace));
+    });
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .handle(handle)
+    .serve(service);
+    run_serving(state, server).await
+}
+
+/// Run `server` with the idle-document evictor beside it; checkpoint the WAL when it ends.
+async fn run_serving(
+    state: AppState,
+    server: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
     let evictor = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -104,10 +141,7 @@ pub async fn serve(
             }
         })
     };
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = server.await;
     evictor.abort();
     let st = state.clone();
     match tokio::task::spawn_blocking(move || st.db().checkpoint()).await {

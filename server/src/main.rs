@@ -50,6 +50,12 @@ enum Command {
         sync_limit_mib: usize,
         #[command(flatten)]
         exposure: Exposure,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+        #[arg(long, env = "DOORSTEP_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "DOORSTEP_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Create an admin account; the password comes from DOORSTEP_ADMIN_PASSWORD or is generated
     /// and printed once.
@@ -143,13 +149,22 @@ async fn main() -> Result<()> {
             timeout_secs,
             sync_limit_mib,
             exposure,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    doorstep_server::tls::load(cert, key).context("loading the TLS certificate")?,
+                ),
+                _ => None,
+            };
             let config = exposure.apply(Config {
                 request_timeout: std::time::Duration::from_secs(timeout_secs),
                 sync_body_limit: sync_limit_mib * 1024 * 1024,
+                tls: tls.is_some(),
                 ..Config::default()
             });
-            run_serve(listen, db, config, exposure).await
+            run_serve(listen, db, config, exposure, tls).await
         }
         Command::CreateAdmin { db, login } => {
             let storage = SqliteStorage::open(&db).context("opening the database")?;
@@ -226,6 +241,7 @@ async fn run_serve(
     db: PathBuf,
     config: Config,
     exposure: Exposure,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<()> {
     let storage = SqliteStorage::open(&db).context("opening the database")?;
     let has_admin = storage
@@ -256,10 +272,21 @@ async fn run_serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving");
-    doorstep_server::serve(state, listener, shutdown_signal())
-        .await
-        .context("serving")?;
+    match tls {
+        Some(tls) => {
+            tracing::info!(addr = %listener.local_addr()?, "serving HTTPS");
+            let listener = listener.into_std()?;
+            doorstep_server::serve_tls(state, listener, tls, shutdown_signal())
+                .await
+                .context("serving")?;
+        }
+        None => {
+            tracing::info!(addr = %listener.local_addr()?, "serving");
+            doorstep_server::serve(state, listener, shutdown_signal())
+                .await
+                .context("serving")?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
