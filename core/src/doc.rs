@@ -91,13 +91,33 @@ impl fmt::Display for DocId {
     }
 }
 
+/// The grammar of one segment of a document id (a community, building or campaign id):
+/// 1–64 bytes, no `/`, no whitespace or control characters. Every id that becomes part of a
+/// document id is checked against it where it enters (register import, campaign drafts).
+pub fn is_id_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment.len() <= 64
+        && !segment
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+}
+
+impl DocId {
+    /// True when this id is written the way [`DocId::from_str`] reads it back (an id built
+    /// from unchecked parts may not be).
+    pub fn is_well_formed(&self) -> bool {
+        self.to_string()
+            .parse::<DocId>()
+            .is_ok_and(|back| back == *self)
+    }
+}
+
 impl FromStr for DocId {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &&str| !p.is_empty() && p.len() <= 64 && !p.contains(char::is_whitespace);
-        if !parts.iter().all(ok) {
+        if !parts.iter().all(|p| is_id_segment(p)) {
             return Err(Error::BadDocId(s.to_string()));
         }
         let id = match parts.as_slice() {

@@ -70,6 +70,13 @@ pub fn parse_csv(community: &str, name: &str, csv_bytes: &[u8]) -> Result<Import
 
 /// Parse rows of cells (header row first), e.g. read from an XLSX sheet.
 pub fn parse_rows(community: &str, name: &str, rows: Vec<Vec<String>>) -> Result<ImportedRegister> {
+    if !crate::doc::is_id_segment(community) {
+        return Err(Error::Invalid(format!(
+            "the community id must be 1–64 characters without '/', spaces or control \
+             characters (got {} characters)",
+            community.chars().count()
+        )));
+    }
     let mut rows = rows.into_iter();
     let header: Vec<String> = rows
         .next()
@@ -185,12 +192,15 @@ struct ParsedRow {
 fn parse_row<'a>(line: u64, cell: &dyn Fn(&'static str) -> &'a str) -> Result<ParsedRow> {
     let code = cell("unit_code");
     let parts: Vec<&str> = code.split('-').collect();
-    let valid_part = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric());
+    // Each part becomes part of an id (the building's document id, the entrance id), so it
+    // is kept to the ids' grammar: letters and digits, at most 16 each.
+    let valid_part =
+        |p: &&str| !p.is_empty() && p.len() <= 16 && p.chars().all(|c| c.is_ascii_alphanumeric());
     if parts.len() != 3 || !parts.iter().all(valid_part) {
         return Err(import_error(
             line,
             "unit_code",
-            "expected building-entrance-room, e.g. 3-2-0501",
+            "expected building-entrance-room of letters and digits (at most 16 each), e.g. 3-2-0501",
         ));
     }
     let room = cell("room");

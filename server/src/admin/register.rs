@@ -102,11 +102,8 @@ pub(crate) fn parse_register(
     bytes: &[u8],
     format: RegisterFormat,
 ) -> AppResult<import::ImportedRegister> {
-    if community.is_empty() || community.contains('/') {
-        return Err(AppError::invalid(
-            "community must be a short id without '/'",
-        ));
-    }
+    // Core's import checks the community id and every unit code against the document ids'
+    // grammar, so nothing it accepts can make a document id that does not read back.
     Ok(match format {
         RegisterFormat::Xlsx => import::parse_rows(community, name, xlsx_rows(bytes.to_vec())?)?,
         RegisterFormat::Csv => import::parse_csv(community, name, bytes)?,

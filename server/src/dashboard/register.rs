@@ -179,7 +179,7 @@ fn message_zh(message: &str) -> String {
         ("the file has no units", "文件中没有任何房屋。"),
         (
             "expected building-entrance-room",
-            "房号格式应为“楼栋-单元-房间”，如 3-2-0501。",
+            "房号格式应为“楼栋-单元-房间”（字母或数字，每段最多 16 个），如 3-2-0501。",
         ),
         ("does not match the unit code", "与房号中的房间号不一致。"),
         ("not a whole number from 0 to 99", "须为 0–99 的整数。"),
