@@ -861,3 +861,131 @@ fn a_household_page_lists_its_edits_with_who_made_them_and_hides_values_from_off
     );
     Ok(())
 }
+
+#[test]
+fn an_admin_changes_their_password_on_the_page_and_stays_logged_in_here_only() -> Result<()> {
+    let server = TestServer::start()?;
+    let here = server.admin_token()?;
+    let elsewhere = server.admin_token()?;
+    let page = get(&server, "/password", &here)?;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("修改我的密码"));
+    let csrf = page.csrf()?;
+
+    let refused = post_form(
+        &server,
+        "/password",
+        &here,
+        &[
+            ("_csrf", &csrf),
+            ("current", ADMIN_PASSWORD),
+            ("new", "qwertyuiop"),
+            ("repeat", "qwertyuiop"),
+        ],
+    )?;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "weak_password")
+    );
+    assert!(refused.html.contains("常见密码"), "the reason in Chinese");
+    let mismatch = post_form(
+        &server,
+        "/password",
+        &here,
+        &[
+            ("_csrf", &csrf),
+            ("current", ADMIN_PASSWORD),
+            ("new", "a long new phrase"),
+            ("repeat", "a long new phrase!"),
+        ],
+    )?;
+    assert!(mismatch.html.contains("两次输入的新密码不一致"));
+
+    let done = post_form(
+        &server,
+        "/password",
+        &here,
+        &[
+            ("_csrf", &csrf),
+            ("current", ADMIN_PASSWORD),
+            ("new", "a long new phrase"),
+            ("repeat", "a long new phrase"),
+        ],
+    )?;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.html.contains("密码已修改"));
+    let cookie = done
+        .headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .context("a fresh session cookie")?;
+    let fresh = cookie
+        .strip_prefix("doorstep_session=")
+        .and_then(|v| v.split(';').next())
+        .context("cookie value")?
+        .to_string();
+    assert_eq!(
+        get(&server, "/devices", &fresh)?.status,
+        StatusCode::OK,
+        "still logged in here"
+    );
+    for old in [&here, &elsewhere] {
+        let page = get(&server, "/devices", old)?;
+        assert!(
+            page.status.is_redirection(),
+            "the old session ended: {}",
+            page.status
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn an_admin_resets_an_officers_password_from_the_accounts_table() -> Result<()> {
+    let server = TestServer::start()?;
+    let admin = server.admin_token()?;
+    let (id, officer) = account(&server, &admin, "officer-c", &["counting_officer"])?;
+    let page = get(&server, "/devices", &admin)?;
+    assert!(
+        page.html
+            .contains(&format!("action=\"/accounts/{id}/password\""))
+    );
+    let csrf = page.csrf()?;
+    let weak = post_form(
+        &server,
+        &format!("/accounts/{id}/password"),
+        &admin,
+        &[("_csrf", &csrf), ("password", "officer-c-123")],
+    )?;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        weak.html.contains("不能包含登录名"),
+        "the reason in Chinese"
+    );
+    let done = post_form(
+        &server,
+        &format!("/accounts/{id}/password"),
+        &admin,
+        &[("_csrf", &csrf), ("password", "counted twice, signed once")],
+    )?;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(
+        done.html
+            .contains("已为 officer-c 账号（officer-c）重设密码"),
+        "{}",
+        done.html.len()
+    );
+    let (status, _) = api(&server, "GET", "/api/v1/auth/me", None, Some(&officer))?;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the officer's sessions ended"
+    );
+    let (status, _) = server.post_json(
+        "/api/v1/auth/login",
+        &json!({ "login": "officer-c", "password": "counted twice, signed once" }),
+        None,
+    )?;
+    assert_eq!(status, StatusCode::OK);
+    Ok(())
+}

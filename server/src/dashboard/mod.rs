@@ -41,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::overview))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
+        .route(
+            "/password",
+            get(session::password_page).post(session::change_password),
+        )
         .route("/events", get(pages::events))
         .route("/assets/{name}", get(assets::serve))
         .route("/campaigns", get(pages::campaigns))
@@ -74,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .route("/assignments", post(pages::assign))
         .route("/assignments/remove", post(pages::unassign))
         .route("/accounts/{id}/code", post(pages::issue_code))
+        .route("/accounts/{id}/password", post(pages::reset_password))
         .route("/cards", post(print::card_sheet))
         .route("/audit", get(pages::audit))
         .route("/orders", get(orders::page).post(orders::create))

@@ -1206,6 +1206,8 @@ struct DevicesPage {
     many_buildings: bool,
     /// A refusal to show above the forms: (code, message).
     error: Option<(String, String)>,
+    /// A confirmation to show above the forms.
+    notice: Option<String>,
     /// The new-account form as the admin filled it (kept on a refusal).
     draft: NewAccountForm,
     /// Offline work that could not be delivered as sent, waiting for an admin.
@@ -1291,6 +1293,17 @@ async fn devices_page(
     user: &DashUser,
     issued: Option<IssuedView>,
     refused: Option<(crate::AppError, NewAccountForm)>,
+) -> PageResult {
+    devices_page_with(state, user, issued, refused, None).await
+}
+
+/// The devices page with a confirmation above the forms.
+async fn devices_page_with(
+    state: &AppState,
+    user: &DashUser,
+    issued: Option<IssuedView>,
+    refused: Option<(crate::AppError, NewAccountForm)>,
+    notice: Option<String>,
 ) -> PageResult {
     user.require(&[Role::Admin])?;
     let status = refused.as_ref().map_or(StatusCode::OK, |(e, _)| e.status);
@@ -1391,6 +1404,7 @@ async fn devices_page(
             many_buildings: buildings.len() > MANY_BUILDINGS,
             buildings,
             error,
+            notice,
             draft,
         })
     })
@@ -1429,6 +1443,54 @@ fn role_of(name: &str) -> Option<Role> {
         "admin" => Role::Admin,
         _ => return None,
     })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    password: String,
+}
+
+/// `POST /accounts/{id}/password`: an admin sets an account's password through the API's own
+/// implementation (policy, sessions ended, audited); the page says whose, or why not.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<ResetForm>,
+) -> PageResult {
+    let user = posted.user;
+    user.require(&[Role::Admin])?;
+    let permit = state.hashing().permit().await?;
+    let session = user.session.clone();
+    let result = crate::admin::blocking(&state, move |st| {
+        let done =
+            crate::admin::accounts::reset_password_as(st, &session, &id, &posted.form.password)
+                .and_then(|()| {
+                    st.storage()
+                        .account(&id)?
+                        .ok_or_else(|| crate::AppError::not_found(format!("no account {id}")))
+                });
+        drop(permit);
+        done
+    })
+    .await;
+    match result {
+        Ok(account) => {
+            let notice = format!(
+                "已为 {}（{}）重设密码，其所有登录已退出。请当面或电话告知新密码。",
+                account.display_name, account.login
+            );
+            devices_page_with(&state, &user, None, None, Some(notice)).await
+        }
+        Err(e) if e.code == "weak_password" => {
+            let message = format!(
+                "重设密码未成功：{}",
+                super::session::password_rule_zh(&e.message)
+            );
+            let e = crate::AppError::new(e.status, e.code, message);
+            devices_page(&state, &user, None, Some((e, NewAccountForm::default()))).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /accounts`: a new building head, officer, dispatcher or admin, through the API's own

@@ -205,12 +205,18 @@ fn same_origin(headers: &axum::http::HeaderMap) -> bool {
         .is_some_and(|(_, rest)| rest == host)
 }
 
-/// True when the browser reached us over TLS (directly or through a proxy that says so).
+/// True when the browser reached us over TLS (a proxy that says so; the server's own TLS is
+/// `Config::tls`, see [`secure_cookies`]).
 fn over_tls(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// Cookies are `Secure` whenever the dashboard is served over TLS.
+fn secure_cookies(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    state.config().tls || over_tls(headers)
 }
 
 fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
@@ -345,7 +351,7 @@ pub async fn login(
         }
         Err(e) => return PageError::from(e).into_response(),
     };
-    let secure = over_tls(&headers);
+    let secure = secure_cookies(&state, &headers);
     let csrf = csrf_of(&session.token);
     let jar = jar
         .remove(Cookie::build(LOGIN_COOKIE).path("/"))
@@ -387,4 +393,116 @@ pub async fn logout(
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
     Ok((jar, Redirect::to("/login")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage<'a> {
+    chrome: super::Chrome,
+    notice: Option<&'a str>,
+    error: Option<String>,
+}
+
+/// `GET /password`: change one's own password.
+pub async fn password_page(user: DashUser) -> PageResult {
+    let page = PasswordPage {
+        chrome: super::Chrome::new(&user, "修改密码", "/password"),
+        notice: None,
+        error: None,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+/// `POST /password`: the API's change (current password checked and throttled like a login,
+/// the policy applied, every other session ended); this browser gets the fresh session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    crate::guard::ClientAddr(addr): crate::guard::ClientAddr,
+    headers: axum::http::HeaderMap,
+    jar: CookieJar,
+    posted: Posted<PasswordForm>,
+) -> PageResult {
+    let user = posted.user;
+    let form = posted.form;
+    let refuse = |user: &DashUser, status: StatusCode, message: String| {
+        let page = PasswordPage {
+            chrome: super::Chrome::new(user, "修改密码", "/password"),
+            notice: None,
+            error: Some(message),
+        };
+        render(status, &page)
+    };
+    if form.new != form.repeat {
+        return Ok(refuse(
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "两次输入的新密码不一致。".into(),
+        ));
+    }
+    let change = auth::PasswordChange {
+        current_password: form.current,
+        new_password: form.new,
+    };
+    match auth::change_password_as(&state, &user.session, addr, change).await {
+        Ok(session) => {
+            let csrf = csrf_of(&session.token);
+            let jar = jar.add(cookie(
+                SESSION_COOKIE,
+                session.token.clone(),
+                secure_cookies(&state, &headers),
+            ));
+            let fresh = DashUser {
+                session: AdminSession {
+                    account: session.account,
+                },
+                csrf,
+            };
+            let page = PasswordPage {
+                chrome: super::Chrome::new(&fresh, "修改密码", "/password"),
+                notice: Some("密码已修改。其他设备上的登录已全部退出。"),
+                error: None,
+            };
+            Ok((jar, render(StatusCode::OK, &page)).into_response())
+        }
+        Err(e) => {
+            let message = match e.code {
+                "invalid_credentials" => "当前密码不正确。".to_string(),
+                "too_many_attempts" => {
+                    format!("尝试次数过多，请 {} 秒后再试。", e.retry_after.unwrap_or(1))
+                }
+                "weak_password" => format!("新密码不符合要求：{}", password_rule_zh(&e.message)),
+                "busy" => "服务器正忙，请稍后再试。".to_string(),
+                _ => return Err(PageError::from(e)),
+            };
+            let mut response = refuse(&user, e.status, message);
+            response
+                .headers_mut()
+                .insert("x-error-code", axum::http::HeaderValue::from_static(e.code));
+            Ok(response)
+        }
+    }
+}
+
+/// The password policy's reasons in Chinese (the policy's messages are English for the API).
+pub fn password_rule_zh(message: &str) -> &'static str {
+    if message.contains("10 to 128") {
+        "长度须为 10–128 个字符。"
+    } else if message.contains("only spaces") {
+        "不能全是空格。"
+    } else if message.contains("one or two different") {
+        "不能只由一两个字符重复组成。"
+    } else if message.contains("contain the login") {
+        "不能包含登录名。"
+    } else if message.contains("common passwords") {
+        "这是常见密码，容易被猜到。"
+    } else {
+        "请换一个更难猜的密码。"
+    }
 }
