@@ -6,7 +6,7 @@
 //! fast hash is safe). Tokens are compared by looking up their hash, so timing reveals nothing.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
@@ -93,9 +93,9 @@ pub fn check_password(login: &str, password: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Hash a password with argon2id (default parameters: ~19 MiB, so callers hold a
-/// [`crate::guard::HashLimiter`] permit) and a random salt. Only the length is checked here;
-/// [`check_password`] is the policy.
+/// Hash a password with argon2id (default parameters, ~19 MiB of working memory: callers run
+/// it through [`crate::guard::HashLimiter::run`]) and a random salt. Only the length is
+/// checked here; [`check_password`] is the policy.
 pub fn hash_password(password: &str) -> Result<String, AppError> {
     if !PASSWORD_CHARS.contains(&password.chars().count()) {
         return Err(
@@ -103,20 +103,80 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
         );
     }
     let salt = SaltString::encode_b64(&random_bytes(16)).map_err(AppError::internal)?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(AppError::internal)
+    let params = argon2::Params::default();
+    let argon = Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params.clone(),
+    );
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(AppError::internal)?;
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    with_blocks(params.block_count(), |blocks| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt_raw, &mut out, blocks)
+    })
+    .map_err(AppError::internal)?;
+    let phc = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(&params)
+            .map_err(AppError::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).map_err(AppError::internal)?),
+    };
+    Ok(phc.to_string())
 }
 
-/// True when `password` matches the stored PHC string.
+/// The most argon2 working memory a stored hash may ask for (64 MiB): a hash tampered with in
+/// the database cannot make a login allocate more.
+const MAX_ARGON2_BLOCKS: usize = 64 * 1024;
+
+/// True when `password` matches the stored PHC string (argon2, any variant and parameters up
+/// to [`MAX_ARGON2_BLOCKS`]), compared in constant time.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    let verify = || -> Option<bool> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = argon2::Version::try_from(parsed.version.unwrap_or(0x13)).ok()?;
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        if params.block_count() > MAX_ARGON2_BLOCKS {
+            return None;
+        }
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        let argon = Argon2::new(algorithm, version, params.clone());
+        with_blocks(params.block_count(), |blocks| {
+            argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks)
+        })
+        .ok()?;
+        // `Output`'s equality is constant-time.
+        Some(argon2::password_hash::Output::new(&out).ok()? == expected)
+    };
+    verify().unwrap_or(false)
+}
+
+thread_local! {
+    /// argon2's working memory, kept per thread and reused: allocating ~19 MiB per hash made
+    /// the C allocator raise its mmap threshold and keep every freed block (a burst of 200
+    /// logins left ~850 MiB resident; see docs/security.md). Hashes run on the few threads of
+    /// [`crate::guard::HashLimiter`], so this is bounded by their number.
+    static ARGON2_BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    ARGON2_BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, argon2::Block::default());
+        }
+        f(&mut blocks[..count])
+    })
 }
 
 /// A new enrollment code, formatted `XXXX-XXXX-XXXX`.
@@ -181,7 +241,7 @@ pub fn create_password_account(
 }
 
 /// Set `account`'s password (the policy applies) and end all its sessions. Blocking (argon2):
-/// hold a hashing permit.
+/// run it through [`crate::guard::HashLimiter::run`].
 pub fn set_password(
     storage: &dyn Storage,
     account: &Account,
@@ -332,14 +392,11 @@ pub async fn login_guarded(
         Key::LoginFrom(addr),
     ];
     state.throttle().attempt(&keys, state.now())?;
-    let permit = state.hashing().permit().await?;
     let st = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let result = password_login(&st, &login, &password);
-        drop(permit);
-        result
-    })
-    .await?;
+    let result = state
+        .hashing()
+        .run(move || password_login(&st, &login, &password))
+        .await?;
     match &result {
         Ok(_) => state.throttle().succeeded(&keys),
         Err(e) if e.code == "invalid_credentials" => state.throttle().failed(&keys, state.now()),
@@ -349,7 +406,7 @@ pub async fn login_guarded(
 }
 
 /// Check a login and password and open a session. Blocking (argon2): call it off the async
-/// runtime, holding a hashing permit — [`login_guarded`] does both. A wrong password for an
+/// runtime, on a hashing thread — [`login_guarded`] does both. A wrong password for an
 /// existing account is audited (`auth.login_failed`, with the account's id, never the typed
 /// password or the address).
 pub fn password_login(st: &AppState, login: &str, password: &str) -> AppResult<LoginResponse> {
@@ -421,16 +478,16 @@ pub async fn change_password_as(
     let login = session.account.login.clone();
     // The current password is checked exactly as a login is (throttled, bounded, audited).
     login_guarded(state, addr, login.clone(), change.current_password).await?;
-    let permit = state.hashing().permit().await?;
     let st = state.clone();
     let account = session.account.clone();
     let actor = session.actor();
-    tokio::task::spawn_blocking(move || {
-        set_password(st.storage(), &account, &change.new_password, &actor)?;
-        drop(permit);
-        open_session(&st, account)
-    })
-    .await?
+    state
+        .hashing()
+        .run(move || {
+            set_password(st.storage(), &account, &change.new_password, &actor)?;
+            open_session(&st, account)
+        })
+        .await?
 }
 
 /// A new dashboard session for `account`.
@@ -563,6 +620,21 @@ mod tests {
         assert!(!verify_password("wrong horse!", &hash));
         assert!(!verify_password("x", "not a phc string"));
         assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn hashes_made_by_the_argon2_crate_itself_still_verify() {
+        use argon2::password_hash::PasswordHasher as _;
+        let salt = SaltString::encode_b64(&random_bytes(16)).unwrap();
+        let stored = Argon2::default()
+            .hash_password(b"an older release's hash", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password("an older release's hash", &stored));
+        assert!(!verify_password("an older release's hash!", &stored));
+        // A hash asking for more working memory than allowed is refused without allocating.
+        let greedy = stored.replace("m=19456", "m=4000000");
+        assert!(!verify_password("an older release's hash", &greedy));
     }
 
     #[test]

@@ -60,17 +60,16 @@ pub async fn create(
     JsonBody(body): JsonBody<NewAccountBody>,
 ) -> AppResult<(StatusCode, Json<Account>)> {
     session.require_admin()?;
-    // argon2 is memory-hard: hashing waits its turn like a login does.
-    let permit = match body.password {
-        Some(_) => Some(state.hashing().permit().await?),
-        None => None,
+    let account = if body.password.is_some() {
+        // argon2 is memory-hard: hashing waits its turn like a login does.
+        let st = state.clone();
+        state
+            .hashing()
+            .run(move || create_account_as(&st, &session, body))
+            .await??
+    } else {
+        blocking(&state, move |st| create_account_as(st, &session, body)).await?
     };
-    let account = blocking(&state, move |st| {
-        let account = create_account_as(st, &session, body);
-        drop(permit);
-        account
-    })
-    .await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
 
@@ -176,18 +175,16 @@ pub async fn reset_password(
     JsonBody(body): JsonBody<PasswordReset>,
 ) -> AppResult<StatusCode> {
     session.require_admin()?;
-    let permit = state.hashing().permit().await?;
-    blocking(&state, move |st| {
-        let result = reset_password_as(st, &session, &id, &body.password);
-        drop(permit);
-        result
-    })
-    .await?;
+    let st = state.clone();
+    state
+        .hashing()
+        .run(move || reset_password_as(&st, &session, &id, &body.password))
+        .await??;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Reset `id`'s password as `session` (admins only): the API's and the dashboard's one
-/// implementation. Blocking (argon2): hold a hashing permit.
+/// implementation. Blocking (argon2): run it through `HashLimiter::run`.
 pub(crate) fn reset_password_as(
     st: &AppState,
     session: &AdminSession,

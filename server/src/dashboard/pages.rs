@@ -1459,20 +1459,20 @@ pub async fn reset_password(
 ) -> PageResult {
     let user = posted.user;
     user.require(&[Role::Admin])?;
-    let permit = state.hashing().permit().await?;
     let session = user.session.clone();
-    let result = crate::admin::blocking(&state, move |st| {
-        let done =
-            crate::admin::accounts::reset_password_as(st, &session, &id, &posted.form.password)
+    let st = state.clone();
+    let result = state
+        .hashing()
+        .run(move || {
+            crate::admin::accounts::reset_password_as(&st, &session, &id, &posted.form.password)
                 .and_then(|()| {
                     st.storage()
                         .account(&id)?
                         .ok_or_else(|| crate::AppError::not_found(format!("no account {id}")))
-                });
-        drop(permit);
-        done
-    })
-    .await;
+                })
+        })
+        .await
+        .and_then(|r| r);
     match result {
         Ok(account) => {
             let notice = format!(
@@ -1509,17 +1509,20 @@ pub async fn create_account(
         password: (!form.password.is_empty()).then(|| form.password.clone()),
     };
     let session = user.session.clone();
-    let permit = match body.password {
-        Some(_) => Some(state.hashing().permit().await?),
-        None => None,
+    let created = if body.password.is_some() {
+        let st = state.clone();
+        state
+            .hashing()
+            .run(move || crate::admin::accounts::create_account_as(&st, &session, body))
+            .await
+            .and_then(|r| r)
+    } else {
+        crate::admin::blocking(&state, move |st| {
+            crate::admin::accounts::create_account_as(st, &session, body)
+        })
+        .await
     };
-    match crate::admin::blocking(&state, move |st| {
-        let account = crate::admin::accounts::create_account_as(st, &session, body);
-        drop(permit);
-        account
-    })
-    .await
-    {
+    match created {
         Ok(_) => Ok(Redirect::to("/devices").into_response()),
         Err(e) => {
             let kept = NewAccountForm {
