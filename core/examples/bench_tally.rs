@@ -17,6 +17,7 @@ use doorstep_core::model::{
 };
 use doorstep_core::roll::Roll;
 use doorstep_core::tally::{Tally, tally};
+use sha2::{Digest, Sha256};
 
 const SAMPLE_RUNS: usize = 101;
 const DISTRICT_RUNS: usize = 7;
@@ -299,6 +300,8 @@ struct Measured {
     median: Duration,
     min: Duration,
     json_bytes: usize,
+    /// SHA-256 of the tally's JSON: a change in any output byte shows here.
+    json_sha256: String,
 }
 
 fn measure(
@@ -317,13 +320,16 @@ fn measure(
         last = Some(t);
     }
     let tally = last.unwrap_or_else(|| tally(roll, campaign, ballots, deliveries, adjudications));
-    let json_bytes = tally.to_json().len();
+    let json = tally.to_json();
+    let json_bytes = json.len();
+    let json_sha256 = hex::encode(Sha256::digest(json.as_bytes()));
     let min = times.iter().min().copied().unwrap_or_default();
     Measured {
         tally,
         median: median(times),
         min,
         json_bytes,
+        json_sha256,
     }
 }
 
@@ -350,7 +356,8 @@ fn main() -> Result<()> {
     let district_campaign = campaign(Scope::Whole);
     let records = field_records(&roll, 85, &mut rng);
     let district = measure(&roll, &district_campaign, &records, DISTRICT_RUNS);
-    // The parts of a tally that do not depend on the questions, timed alone.
+    // Public helpers the tally used to call and no longer does (it indexes the roll and borrows
+    // the ballots instead): `resolve` copies every effective ballot into its map.
     let start = Instant::now();
     let resolution = resolve(&roll, &records.0, &records.2, district_campaign.closed_at());
     let resolve_time = start.elapsed();
@@ -398,7 +405,7 @@ fn main() -> Result<()> {
         totals.headcount
     );
     println!(
-        "district parts: resolve {:.1} ms ({} effective), scope voters and totals {:.1} ms ({} keys)",
+        "public helpers (not on the tally's path): resolve() {:.1} ms ({} effective, copied), Roll::voters + Roll::totals {:.1} ms ({} keys)",
         ms(resolve_time),
         resolution.effective.len(),
         ms(scope_time),
@@ -407,6 +414,16 @@ fn main() -> Result<()> {
     println!(
         "tally JSON: sample {} bytes, district {} bytes",
         sample.json_bytes, district.json_bytes
+    );
+    println!(
+        "tally JSON SHA-256: sample {}, district {}",
+        &sample.json_sha256[..16],
+        &district.json_sha256[..16]
+    );
+    println!(
+        "inputs hash: sample {}, district {}",
+        &sample.tally.inputs_hash[..16],
+        &district.tally.inputs_hash[..16]
     );
 
     let json = serde_json::json!({
@@ -421,6 +438,8 @@ fn main() -> Result<()> {
             "tally_median_ms": ms(sample.median),
             "tally_min_ms": ms(sample.min),
             "tally_json_bytes": sample.json_bytes,
+            "tally_json_sha256": sample.json_sha256,
+            "inputs_hash": sample.tally.inputs_hash,
         },
         "district_100k": {
             "units": totals.units,
@@ -438,6 +457,8 @@ fn main() -> Result<()> {
             "tally_median_ms": ms(district.median),
             "tally_min_ms": ms(district.min),
             "tally_json_bytes": district.json_bytes,
+            "tally_json_sha256": district.json_sha256,
+            "inputs_hash": district.tally.inputs_hash,
         },
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

@@ -22,13 +22,14 @@
 //! Architecture Invariant: [`resolve`] is deterministic. Any order of the same ballots and
 //! adjudications, with any number of identical copies, gives the same `Resolution`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Adjudication, Ballot, Millis};
-use crate::roll::Roll;
+use crate::roll::{Roll, VoterIndex};
 
 /// Competing ballots of one voter key that nothing resolves yet; none of them counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,33 +174,53 @@ impl Resolution {
     }
 }
 
-/// Collapse copies by id: identical copies become one; ids whose copies differ are returned apart
+/// Records collapsed by id (see [`collapse`]).
+struct Collapsed<'a> {
+    /// Each clean id → the position of its first copy. A lookup table (keyed by the standard
+    /// library's randomly seeded hash, as ids come from phones): its order decides nothing.
+    by_id: HashMap<&'a str, usize>,
+    /// Per position: the first copy of a clean id.
+    kept: Vec<bool>,
+    /// Ids whose copies differ → the smallest voter key among their copies.
+    divergent: BTreeMap<&'a str, &'a str>,
+}
+
+/// Collapse copies by id: identical copies become one; ids whose copies differ are set apart
 /// with the smallest voter key among their copies (a deterministic label for the report).
-fn collapse<T: PartialEq>(
-    records: &[T],
-    id: impl Fn(&T) -> &str,
-    voter_key: impl Fn(&T) -> &str,
-) -> (BTreeMap<&str, &T>, BTreeMap<&str, &str>) {
-    let mut clean: BTreeMap<&str, &T> = BTreeMap::new();
+fn collapse<'a, T: PartialEq>(
+    records: &'a [T],
+    id: impl Fn(&'a T) -> &'a str,
+    voter_key: impl Fn(&'a T) -> &'a str,
+) -> Collapsed<'a> {
+    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    let mut kept = vec![false; records.len()];
     let mut divergent: BTreeMap<&str, &str> = BTreeMap::new();
-    for r in records {
-        let key = id(r);
-        match clean.get(key) {
-            None => {
-                clean.insert(key, r);
+    for (at, r) in records.iter().enumerate() {
+        match by_id.entry(id(r)) {
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+                kept[at] = true;
             }
-            Some(first) if *first == r => {}
-            Some(first) => {
-                let label = voter_key(first).min(voter_key(r));
-                let entry = divergent.entry(key).or_insert(label);
-                *entry = (*entry).min(label);
+            Entry::Occupied(slot) => {
+                let first = &records[*slot.get()];
+                if first != r {
+                    let label = voter_key(first).min(voter_key(r));
+                    let entry = divergent.entry(*slot.key()).or_insert(label);
+                    *entry = (*entry).min(label);
+                }
             }
         }
     }
     for key in divergent.keys() {
-        clean.remove(key);
+        if let Some(at) = by_id.remove(key) {
+            kept[at] = false;
+        }
     }
-    (clean, divergent)
+    Collapsed {
+        by_id,
+        kept,
+        divergent,
+    }
 }
 
 /// The ballots on a supersede cycle among `next` (ballot id → the id it supersedes, when that
@@ -249,11 +270,63 @@ pub fn resolve(
     adjudications: &[Adjudication],
     closed_at: Option<Millis>,
 ) -> Resolution {
-    let on_roll = roll.voter_keys();
-    let mut out = Resolution::default();
+    let index = VoterIndex::new(roll, None);
+    let numbers = index.numbers(ballots.iter().map(|b| b.voter_key.as_str()));
+    let resolved = resolve_indexed(&index, ballots, &numbers, adjudications, closed_at);
+    Resolution {
+        effective: resolved
+            .effective
+            .into_iter()
+            .map(|(n, b)| (index.key(n).to_string(), b.clone()))
+            .collect(),
+        conflicts: resolved.conflicts,
+        adjudicated: resolved.adjudicated,
+        superseded: resolved.superseded,
+        invalid: resolved.invalid,
+        unused_adjudications: resolved.unused_adjudications,
+    }
+}
 
-    let (clean, divergent) = collapse(ballots, |b| &b.id, |b| &b.voter_key);
-    for (id, voter_key) in &divergent {
+/// A [`Resolution`] that borrows the effective ballots instead of copying them: what the tally
+/// works from.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved<'a> {
+    /// The one ballot that counts per voter key, by the key's number in the [`VoterIndex`]
+    /// (so in voter-key order).
+    pub(crate) effective: Vec<(u32, &'a Ballot)>,
+    pub(crate) conflicts: Vec<BallotConflict>,
+    pub(crate) adjudicated: Vec<AdjudicatedConflict>,
+    pub(crate) superseded: Vec<String>,
+    pub(crate) invalid: Vec<InvalidBallot>,
+    pub(crate) unused_adjudications: Vec<UnusedAdjudication>,
+}
+
+impl Resolved<'_> {
+    /// [`Resolution::contested_voter_keys`].
+    pub(crate) fn contested_voter_keys(&self) -> BTreeSet<&str> {
+        let open = self.conflicts.iter().map(|c| c.voter_key.as_str());
+        let voided = self
+            .adjudicated
+            .iter()
+            .filter(|a| a.chosen.is_none())
+            .map(|a| a.voter_key.as_str());
+        open.chain(voided).collect()
+    }
+}
+
+/// [`resolve`] against a roll already indexed, borrowing the ballots. `numbers` holds each
+/// ballot's voter key number ([`VoterIndex::numbers`]), `None` when off the roll.
+pub(crate) fn resolve_indexed<'a>(
+    index: &VoterIndex<'_>,
+    ballots: &'a [Ballot],
+    numbers: &[Option<u32>],
+    adjudications: &'a [Adjudication],
+    closed_at: Option<Millis>,
+) -> Resolved<'a> {
+    let mut out = Resolved::default();
+
+    let clean = collapse(ballots, |b| &b.id, |b| &b.voter_key);
+    for (id, voter_key) in &clean.divergent {
         out.invalid.push(InvalidBallot {
             ballot: id.to_string(),
             voter_key: voter_key.to_string(),
@@ -261,12 +334,28 @@ pub fn resolve(
         });
     }
 
-    // Per voter key, the ballots that may take part.
-    let mut by_voter: BTreeMap<&str, Vec<&Ballot>> = BTreeMap::new();
-    for (&id, &b) in &clean {
-        let reason = if !on_roll.contains(b.voter_key.as_str()) {
-            Some(InvalidReason::NotOnRoll)
-        } else if let Some(closed) = closed_at.filter(|c| b.collected_at > *c) {
+    // The ballots that may take part, chained per voter key number: `first[n]` is the latest
+    // of key `n` (or `NONE`), `earlier[i]` the one taken before `taking_part[i]`.
+    const NONE: u32 = u32::MAX;
+    let mut first: Vec<u32> = vec![NONE; index.len()];
+    let mut earlier: Vec<u32> = Vec::with_capacity(ballots.len());
+    let mut taking_part: Vec<&Ballot> = Vec::with_capacity(ballots.len());
+    for ((b, _), number) in ballots
+        .iter()
+        .zip(&clean.kept)
+        .zip(numbers)
+        .filter(|((_, kept), _)| **kept)
+    {
+        let id = b.id.as_str();
+        let Some(number) = *number else {
+            out.invalid.push(InvalidBallot {
+                ballot: id.to_string(),
+                voter_key: b.voter_key.clone(),
+                reason: InvalidReason::NotOnRoll,
+            });
+            continue;
+        };
+        let reason = if let Some(closed) = closed_at.filter(|c| b.collected_at > *c) {
             Some(InvalidReason::CollectedAfterClose {
                 collected_at: b.collected_at,
                 closed_at: closed,
@@ -276,7 +365,8 @@ pub fn resolve(
         } else {
             b.supersedes
                 .as_deref()
-                .and_then(|s| clean.get(s))
+                .and_then(|s| clean.by_id.get(s))
+                .map(|&at| &ballots[at])
                 .filter(|target| target.voter_key != b.voter_key)
                 .map(|target| InvalidReason::SupersedesOtherVoter {
                     superseded: target.id.clone(),
@@ -289,34 +379,68 @@ pub fn resolve(
                 voter_key: b.voter_key.clone(),
                 reason,
             }),
-            None => by_voter.entry(b.voter_key.as_str()).or_default().push(b),
+            None => {
+                let n = number as usize;
+                earlier.push(first[n]);
+                first[n] = taking_part.len() as u32;
+                taking_part.push(b);
+            }
         }
     }
 
-    let (clean_adj, divergent_adj) = collapse(adjudications, |a| &a.id, |a| &a.voter_key);
-    for (id, voter_key) in &divergent_adj {
+    let clean_adj = collapse(adjudications, |a| &a.id, |a| &a.voter_key);
+    for (id, voter_key) in &clean_adj.divergent {
         out.unused_adjudications.push(UnusedAdjudication {
             adjudication: id.to_string(),
             voter_key: voter_key.to_string(),
             reason: UnusedReason::DivergentCopies,
         });
     }
-    let mut adj_by_voter: BTreeMap<&str, Vec<&Adjudication>> = BTreeMap::new();
-    for a in clean_adj.values() {
-        adj_by_voter
-            .entry(a.voter_key.as_str())
-            .or_default()
-            .push(a);
+    // Adjudications by voter key number, each list in id order; those of keys off the roll
+    // can have no ballot taking part.
+    let mut adj_by_voter: BTreeMap<u32, Vec<&Adjudication>> = BTreeMap::new();
+    let mut kept_adj: Vec<&Adjudication> = adjudications
+        .iter()
+        .zip(&clean_adj.kept)
+        .filter(|(_, kept)| **kept)
+        .map(|(a, _)| a)
+        .collect();
+    kept_adj.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    for a in kept_adj {
+        match index.number(&a.voter_key) {
+            Some(n) => adj_by_voter.entry(n).or_default().push(a),
+            None => out.unused_adjudications.extend(no_conflict(vec![a])),
+        }
     }
 
-    for (voter_key, list) in &by_voter {
-        let adjs = adj_by_voter.remove(voter_key).unwrap_or_default();
+    // Voter keys in key order, so effective ballots, conflicts and adjudicated conflicts come
+    // out in voter-key order.
+    for (number, &latest) in first.iter().enumerate() {
+        if latest == NONE {
+            continue;
+        }
+        let number = number as u32;
+        let voter_key = index.key(number);
+        let adjs = if adj_by_voter.is_empty() {
+            Vec::new()
+        } else {
+            adj_by_voter.remove(&number).unwrap_or_default()
+        };
         // The common case: one ballot, nothing to follow (a self-supersede is already invalid).
-        if let [only] = list.as_slice() {
-            out.effective.insert(voter_key.to_string(), (*only).clone());
+        if earlier[latest as usize] == NONE {
+            out.effective.push((number, taking_part[latest as usize]));
             out.unused_adjudications.extend(no_conflict(adjs));
             continue;
         }
+        // Several: in id order (the order decides nothing; every step below sorts or looks up
+        // by id, and ids are distinct).
+        let mut list: Vec<&Ballot> = Vec::new();
+        let mut at = latest;
+        while at != NONE {
+            list.push(taking_part[at as usize]);
+            at = earlier[at as usize];
+        }
+        list.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let ids: BTreeSet<&str> = list.iter().map(|b| b.id.as_str()).collect();
         let next: BTreeMap<&str, Option<&str>> = list
             .iter()
@@ -350,10 +474,10 @@ pub fn resolve(
         match heads.as_slice() {
             [] => out.unused_adjudications.extend(no_conflict(adjs)),
             [only] => {
-                out.effective.insert(voter_key.to_string(), (*only).clone());
+                out.effective.push((number, *only));
                 out.unused_adjudications.extend(no_conflict(adjs));
             }
-            competing => settle(voter_key, competing, adjs, &mut out),
+            competing => settle(number, voter_key, competing, adjs, &mut out),
         }
     }
     // Adjudications for voter keys without any ballot that takes part.
@@ -377,7 +501,13 @@ fn no_conflict(adjs: Vec<&Adjudication>) -> impl Iterator<Item = UnusedAdjudicat
 }
 
 /// Settle (or not) the competing ballots of one voter key with its adjudications.
-fn settle(voter_key: &str, competing: &[&Ballot], adjs: Vec<&Adjudication>, out: &mut Resolution) {
+fn settle<'a>(
+    number: u32,
+    voter_key: &str,
+    competing: &[&'a Ballot],
+    adjs: Vec<&Adjudication>,
+    out: &mut Resolved<'a>,
+) {
     let mut ids: Vec<String> = competing.iter().map(|b| b.id.clone()).collect();
     ids.sort();
     let mut applicable: Vec<&Adjudication> = Vec::new();
@@ -418,8 +548,7 @@ fn settle(voter_key: &str, competing: &[&Ballot], adjs: Vec<&Adjudication>, out:
     if let Some(chosen) = &deciding.chosen
         && let Some(ballot) = competing.iter().find(|b| &b.id == chosen)
     {
-        out.effective
-            .insert(voter_key.to_string(), (*ballot).clone());
+        out.effective.push((number, *ballot));
     }
     let mut overridden: Vec<String> = applicable.iter().map(|a| a.id.clone()).collect();
     overridden.sort();

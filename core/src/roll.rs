@@ -131,23 +131,10 @@ impl Roll {
     /// Check what a tally relies on: unit codes are unique, every unit has a voter key, every
     /// area lies in `0..=MAX_UNIT_AREA`. The first problem found (in unit order) is returned.
     pub fn validate(&self) -> Result<(), RollError> {
-        for (i, e) in self.entries.iter().enumerate() {
-            if i > 0 && self.entries[i - 1].unit == e.unit {
-                return Err(RollError::DuplicateUnit {
-                    unit: e.unit.clone(),
-                });
-            }
-            if e.voter_key.is_empty() {
-                return Err(RollError::MissingVoterKey {
-                    unit: e.unit.clone(),
-                });
-            }
-            if !(0..=MAX_UNIT_AREA).contains(&e.area) {
-                return Err(RollError::ImpossibleArea {
-                    unit: e.unit.clone(),
-                    area: e.area,
-                });
-            }
+        let mut previous = None;
+        for e in &self.entries {
+            check_entry(previous, e)?;
+            previous = Some(e);
         }
         Ok(())
     }
@@ -227,22 +214,274 @@ impl Roll {
     /// Length prefixes make the encoding unambiguous whatever characters the strings hold.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(ROLL_HASH_TAG.len() + 8 + self.entries.len() * 64);
-        out.extend_from_slice(ROLL_HASH_TAG);
-        out.extend_from_slice(&(self.entries.len() as u64).to_be_bytes());
-        for e in &self.entries {
-            for field in [&e.unit, &e.building, &e.entrance, &e.voter_key] {
-                out.extend_from_slice(&(field.len() as u64).to_be_bytes());
-                out.extend_from_slice(field.as_bytes());
-            }
-            out.extend_from_slice(&e.area.to_be_bytes());
-        }
+        self.write_canonical(|bytes| out.extend_from_slice(bytes));
         out
+    }
+
+    /// Hand [`Roll::canonical_bytes`] to `sink` piece by piece, without holding them all.
+    fn write_canonical(&self, mut sink: impl FnMut(&[u8])) {
+        sink(ROLL_HASH_TAG);
+        sink(&(self.entries.len() as u64).to_be_bytes());
+        for e in &self.entries {
+            write_entry(e, &mut sink);
+        }
     }
 
     /// The roll's hash: lowercase hex SHA-256 of [`Roll::canonical_bytes`]. Frozen into the
     /// campaign at publication and cited by the tally.
     pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.canonical_bytes()))
+        let mut hasher = RollHasher::new();
+        self.write_canonical(|bytes| hasher.take(bytes));
+        hasher.finish()
+    }
+
+    /// [`Roll::hash`], [`Roll::validate`] and the [`VoterIndex`] for `scope`, in one pass over
+    /// the entries: what the tally needs of the roll, each entry read once.
+    pub(crate) fn survey(&self, scope: &Scope) -> (String, Result<(), RollError>, VoterIndex<'_>) {
+        let mut hasher = RollHasher::new();
+        hasher.take(ROLL_HASH_TAG);
+        hasher.take(&(self.entries.len() as u64).to_be_bytes());
+        let mut valid = Ok(());
+        let mut previous = None;
+        let index = VoterIndex::build(self, Some(scope), |e| {
+            write_entry(e, &mut |bytes| hasher.take(bytes));
+            if valid.is_ok() {
+                valid = check_entry(previous, e);
+            }
+            previous = Some(e);
+        });
+        (hasher.finish(), valid, index)
+    }
+}
+
+/// One entry's part of [`Roll::canonical_bytes`].
+fn write_entry(e: &RollEntry, sink: &mut impl FnMut(&[u8])) {
+    for field in [&e.unit, &e.building, &e.entrance, &e.voter_key] {
+        sink(&(field.len() as u64).to_be_bytes());
+        sink(field.as_bytes());
+    }
+    sink(&e.area.to_be_bytes());
+}
+
+/// What [`Roll::validate`] checks of one entry, given the one before it.
+fn check_entry(previous: Option<&RollEntry>, e: &RollEntry) -> Result<(), RollError> {
+    if previous.is_some_and(|p| p.unit == e.unit) {
+        return Err(RollError::DuplicateUnit {
+            unit: e.unit.clone(),
+        });
+    }
+    if e.voter_key.is_empty() {
+        return Err(RollError::MissingVoterKey {
+            unit: e.unit.clone(),
+        });
+    }
+    if !(0..=MAX_UNIT_AREA).contains(&e.area) {
+        return Err(RollError::ImpossibleArea {
+            unit: e.unit.clone(),
+            area: e.area,
+        });
+    }
+    Ok(())
+}
+
+/// SHA-256 over bytes gathered into blocks of [`RollHasher::BUFFER`]: a district's roll is never
+/// held whole, and the hasher sees large blocks rather than one call per field.
+struct RollHasher {
+    hasher: Sha256,
+    buf: Vec<u8>,
+}
+
+impl RollHasher {
+    const BUFFER: usize = 64 * 1024;
+
+    fn new() -> RollHasher {
+        RollHasher {
+            hasher: Sha256::new(),
+            buf: Vec::with_capacity(Self::BUFFER),
+        }
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() > Self::BUFFER {
+            self.hasher.update(&self.buf);
+            self.buf.clear();
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Lowercase hex of the digest.
+    fn finish(mut self) -> String {
+        self.hasher.update(&self.buf);
+        hex::encode(self.hasher.finalize())
+    }
+}
+
+/// A key with its first 8 bytes as a big-endian number beside it (zero-padded): compared by
+/// [`cmp_keyed`], keys order exactly as the strings do, and keys of up to 8 bytes (voter keys
+/// such as `P0001`) are compared without reading the strings at all.
+pub(crate) type Keyed<'a> = (u64, &'a str);
+
+pub(crate) fn keyed(key: &str) -> Keyed<'_> {
+    let mut word = [0u8; 8];
+    let n = key.len().min(8);
+    word[..n].copy_from_slice(&key.as_bytes()[..n]);
+    (u64::from_be_bytes(word), key)
+}
+
+/// The order of the strings: the first 8 bytes decide unless equal; then two keys of up to 8
+/// bytes agree on every byte they both have (the rest is padding), so the shorter comes first;
+/// longer keys are compared in full.
+pub(crate) fn cmp_keyed(a: &Keyed<'_>, b: &Keyed<'_>) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then_with(|| {
+        if a.1.len() <= 8 && b.1.len() <= 8 {
+            a.1.len().cmp(&b.1.len())
+        } else {
+            a.1.cmp(b.1)
+        }
+    })
+}
+
+/// Every voter key of a roll, numbered in key order, with each key's area inside one scope:
+/// what [`Roll::voter_keys`] and [`Roll::voters`] give, as flat arrays the tally indexes instead
+/// of ordered maps it searches. Many keys are found at once by sorting them and walking them
+/// alongside the roll's ([`VoterIndex::numbers`]), which reads memory in order, where a hash
+/// table would be read at random.
+#[derive(Debug)]
+pub(crate) struct VoterIndex<'a> {
+    /// Voter keys, sorted and distinct; a key's position is its number.
+    keys: Vec<Keyed<'a>>,
+    /// Per number: the area of the key's units inside the scope, summed in roll order.
+    area: Vec<i64>,
+    /// Per number: at least one of the key's units lies inside the scope.
+    in_scope: Vec<bool>,
+    /// Area, headcount and units inside the scope, as [`Roll::totals`] gives them.
+    totals: Totals,
+}
+
+impl<'a> VoterIndex<'a> {
+    /// The index of `roll` for `scope` (`None`: numbering only, nothing is in scope).
+    pub(crate) fn new(roll: &'a Roll, scope: Option<&Scope>) -> VoterIndex<'a> {
+        VoterIndex::build(roll, scope, |_| {})
+    }
+
+    /// [`VoterIndex::new`], showing every entry to `visit` in roll order on the way.
+    fn build(
+        roll: &'a Roll,
+        scope: Option<&Scope>,
+        mut visit: impl FnMut(&'a RollEntry),
+    ) -> VoterIndex<'a> {
+        // Per entry, in roll order: its area and whether it lies inside the scope; and each
+        // entry's key with its place, to be sorted so that each key's entries stay in roll order
+        // behind it (ties on the key fall to the place) and areas are summed in roll order.
+        let mut totals = Totals::default();
+        let mut placed: Vec<(i64, bool)> = Vec::with_capacity(roll.entries.len());
+        let mut sorted: Vec<(Keyed<'a>, usize)> = Vec::with_capacity(roll.entries.len());
+        for (at, e) in roll.entries.iter().enumerate() {
+            visit(e);
+            let inside = scope.is_some_and(|s| s.contains(&e.building, &e.entrance));
+            if inside {
+                // Saturating, in roll order, exactly as `Roll::totals` sums.
+                totals.area = totals.area.saturating_add(e.area);
+                totals.units += 1;
+            }
+            placed.push((e.area, inside));
+            sorted.push((keyed(&e.voter_key), at));
+        }
+        sorted.sort_unstable_by(|(a, at_a), (b, at_b)| cmp_keyed(a, b).then(at_a.cmp(at_b)));
+        let mut keys: Vec<Keyed<'a>> = Vec::new();
+        let mut area: Vec<i64> = Vec::new();
+        let mut in_scope: Vec<bool> = Vec::new();
+        for (key, at) in sorted {
+            if keys.last().is_none_or(|last| cmp_keyed(last, &key).is_ne()) {
+                keys.push(key);
+                area.push(0);
+                in_scope.push(false);
+            }
+            let (entry_area, inside) = placed[at];
+            if inside && let (Some(sum), Some(flag)) = (area.last_mut(), in_scope.last_mut()) {
+                // Saturating, in roll order, exactly as `Roll::voters` sums.
+                *sum = sum.saturating_add(entry_area);
+                *flag = true;
+            }
+        }
+        totals.headcount =
+            i64::try_from(in_scope.iter().filter(|inside| **inside).count()).unwrap_or(i64::MAX);
+        VoterIndex {
+            keys,
+            area,
+            in_scope,
+            totals,
+        }
+    }
+
+    /// The number of a voter key on the roll.
+    pub(crate) fn number(&self, voter_key: &str) -> Option<u32> {
+        let key = keyed(voter_key);
+        self.keys
+            .binary_search_by(|probe| cmp_keyed(probe, &key))
+            .ok()
+            .map(|n| n as u32)
+    }
+
+    /// The numbers of many voter keys at once, in the order given (`None` for a key off the
+    /// roll): the keys are sorted, then walked alongside the roll's.
+    pub(crate) fn numbers<'q>(
+        &self,
+        voter_keys: impl IntoIterator<Item = &'q str>,
+    ) -> Vec<Option<u32>> {
+        let mut wanted: Vec<(Keyed<'q>, usize)> = voter_keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, key)| (keyed(key), i))
+            .collect();
+        wanted.sort_unstable_by(|(a, _), (b, _)| cmp_keyed(a, b));
+        let mut found = vec![None; wanted.len()];
+        let mut roll_keys = self.keys.iter().enumerate().peekable();
+        for (key, i) in wanted {
+            while let Some((n, roll_key)) = roll_keys.peek() {
+                match cmp_keyed(roll_key, &key) {
+                    std::cmp::Ordering::Less => {
+                        roll_keys.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        found[i] = Some(*n as u32);
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+        }
+        found
+    }
+
+    /// The voter key of a number.
+    pub(crate) fn key(&self, n: u32) -> &'a str {
+        self.keys[n as usize].1
+    }
+
+    /// How many voter keys the roll has.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when the voter key numbered `n` has a unit inside the scope.
+    pub(crate) fn in_scope(&self, n: u32) -> bool {
+        self.in_scope[n as usize]
+    }
+
+    /// True when `voter_key` is on the roll with a unit inside the scope.
+    pub(crate) fn key_in_scope(&self, voter_key: &str) -> bool {
+        self.number(voter_key).is_some_and(|n| self.in_scope(n))
+    }
+
+    /// The in-scope area of the voter key numbered `n` (0 when it is outside the scope).
+    pub(crate) fn area(&self, n: u32) -> i64 {
+        self.area[n as usize]
+    }
+
+    /// Area, headcount and units inside the scope.
+    pub(crate) fn totals(&self) -> Totals {
+        self.totals
     }
 }
 
@@ -393,5 +632,71 @@ mod tests {
             Roll::from_units(&units).validate(),
             Err(RollError::ImpossibleArea { .. })
         ));
+    }
+
+    /// The index the tally uses agrees with `voter_keys`, `voters`, `totals`, `hash` and
+    /// `validate`, whatever the keys look like (short, long, sharing their first 8 bytes, ending
+    /// in zero bytes) and whatever the scope.
+    fn index_agrees(entries: Vec<RollEntry>, lookups: &[String]) {
+        let roll = Roll::normalized(entries);
+        for scope in [
+            Scope::Whole,
+            Scope::Building {
+                building: "1".into(),
+            },
+            Scope::Entrance {
+                entrance: "2-1".into(),
+            },
+        ] {
+            let (hash, valid, index) = roll.survey(&scope);
+            assert_eq!(hash, roll.hash());
+            assert_eq!(valid, roll.validate());
+            let keys: Vec<&str> = (0..index.len() as u32).map(|n| index.key(n)).collect();
+            assert_eq!(keys, roll.voter_keys().into_iter().collect::<Vec<_>>());
+            let voters = roll.voters(&scope);
+            for n in 0..index.len() as u32 {
+                assert_eq!(
+                    voters.get(index.key(n)).copied(),
+                    index.in_scope(n).then(|| index.area(n))
+                );
+            }
+            assert_eq!(index.totals(), roll.totals(&scope));
+            let found = index.numbers(lookups.iter().map(String::as_str));
+            for (key, n) in lookups.iter().zip(found) {
+                assert_eq!(
+                    n,
+                    keys.iter().position(|k| k == key).map(|n| n as u32),
+                    "{key:?}"
+                );
+                assert_eq!(index.number(key), n);
+                assert_eq!(index.key_in_scope(key), voters.contains_key(key));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_tally_index_agrees_with_the_roll(
+            units in proptest::collection::vec(
+                ("[12]", "[12]", "P0{0,3}[0-9\u{0}]{0,3}|ID1101011990[0-9]{0,3}|DEVELOPER|", -5i64..20_000),
+                0..40,
+            ),
+            extra in proptest::collection::vec("P0{0,3}[0-9\u{0}]{0,3}|ID1101011990[0-9]{0,3}|x", 0..10),
+        ) {
+            let entries: Vec<RollEntry> = units
+                .iter()
+                .enumerate()
+                .map(|(i, (building, entrance, key, area))| RollEntry {
+                    unit: format!("{building}-{entrance}-{:04}", i % 30),
+                    building: building.clone(),
+                    entrance: format!("{building}-{entrance}"),
+                    voter_key: key.clone(),
+                    area: *area,
+                })
+                .collect();
+            let mut lookups: Vec<String> = entries.iter().map(|e| e.voter_key.clone()).collect();
+            lookups.extend(extra);
+            index_agrees(entries, &lookups);
+        }
     }
 }

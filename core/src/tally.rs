@@ -51,13 +51,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ballots::{
-    AdjudicatedConflict, BallotConflict, InvalidBallot, UnusedAdjudication, resolve,
+    AdjudicatedConflict, BallotConflict, InvalidBallot, UnusedAdjudication, resolve_indexed,
 };
 use crate::model::{
     Adjudication, Ballot, Campaign, CampaignKind, CampaignStatus, Choice, Delivery, MatterItem,
     Millis, Question, QuestionKind, Rules, Scope, SilencePolicy, is_supermajority_matter,
 };
-use crate::roll::{Roll, Totals};
+use crate::roll::{Keyed, Roll, Totals, cmp_keyed, keyed};
 
 /// The version of the tally's JSON shape and of the canonical inputs serialization. Version 2:
 /// `follows_majority` joins the returned ballots' own outcome, a tie at the last seat leaves the
@@ -544,7 +544,8 @@ pub struct Tally {
 }
 
 /// What [`Tally::inputs_hash`] is taken over: compact serde_json of this struct, fields in this
-/// order, maps sorted by key, lists sorted as documented per field.
+/// order, maps sorted by key, lists sorted as documented per field. [`CanonicalInputs::write`]
+/// writes these bytes fast; the derived `Serialize` is their definition.
 #[derive(Serialize)]
 struct CanonicalInputs<'a> {
     format: &'static str,
@@ -557,23 +558,322 @@ struct CanonicalInputs<'a> {
     rules: &'a Rules,
     questions: &'a BTreeMap<String, Question>,
     /// In-scope effective ballots by voter key.
-    effective_ballots: &'a BTreeMap<&'a str, &'a Ballot>,
+    effective_ballots: EffectiveBallots<'a>,
     /// Deliveries that made a silent owner count, sorted by id then content, duplicates removed.
     deliveries_used: Vec<&'a Delivery>,
     /// Every distinct adjudication given, sorted by id then content.
     adjudications: Vec<&'a Adjudication>,
 }
 
-/// The canonical inputs' bytes: compact JSON of a struct with string map keys only.
-fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value)
-        .expect("invariant: canonical tally inputs have string keys only and always serialize")
+/// One in-scope effective ballot: its voter key and the key's in-scope area.
+#[derive(Clone, Copy)]
+struct Returned<'a> {
+    voter_key: &'a str,
+    ballot: &'a Ballot,
+    area: i64,
+}
+
+/// Effective ballots sorted by voter key (distinct keys), serialized as the JSON object a
+/// `BTreeMap<&str, &Ballot>` of them gives, without building one.
+#[derive(Clone, Copy)]
+struct EffectiveBallots<'a>(&'a [Returned<'a>]);
+
+impl Serialize for EffectiveBallots<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|r| (r.voter_key, r.ballot)))
+    }
+}
+
+impl CanonicalInputs<'_> {
+    /// Write exactly the bytes `serde_json::to_vec(self)` gives, into `sink`. Every field but the
+    /// effective ballots goes through serde_json as is; the ballots, nearly all of the bytes,
+    /// through [`write_ballot`], which writes the same JSON without serde's per-field work. A
+    /// test holds the two to the same bytes.
+    ///
+    /// `each_ballot` sees every effective ballot right after it is written, while it is still in
+    /// cache: the questions are counted there, so the ballots are walked once, not twice.
+    fn write(&self, sink: &mut InputsSink, mut each_ballot: impl FnMut(&Returned<'_>)) {
+        let CanonicalInputs {
+            format,
+            campaign,
+            kind,
+            binding,
+            scope,
+            closed_at,
+            roll_hash,
+            rules,
+            questions,
+            effective_ballots,
+            deliveries_used,
+            adjudications,
+        } = self;
+        sink.raw(b"{\"format\":");
+        sink.json(format);
+        sink.raw(b",\"campaign\":");
+        sink.json(campaign);
+        sink.raw(b",\"kind\":");
+        sink.json(kind);
+        sink.raw(b",\"binding\":");
+        sink.json(binding);
+        sink.raw(b",\"scope\":");
+        sink.json(scope);
+        sink.raw(b",\"closed_at\":");
+        sink.json(closed_at);
+        sink.raw(b",\"roll_hash\":");
+        sink.json(roll_hash);
+        sink.raw(b",\"rules\":");
+        sink.json(rules);
+        sink.raw(b",\"questions\":");
+        sink.json(questions);
+        sink.raw(b",\"effective_ballots\":{");
+        for (i, returned) in effective_ballots.0.iter().enumerate() {
+            if i > 0 {
+                sink.pending.push(b',');
+            }
+            // The ballot's own copy of its voter key (the same string): read with the ballot,
+            // rather than fetched from the roll.
+            write_str(&mut sink.pending, &returned.ballot.voter_key);
+            sink.pending.push(b':');
+            write_ballot(&mut sink.pending, returned.ballot);
+            each_ballot(returned);
+            sink.settle();
+        }
+        sink.raw(b"},\"deliveries_used\":[");
+        for (i, delivery) in deliveries_used.iter().enumerate() {
+            if i > 0 {
+                sink.pending.push(b',');
+            }
+            write_delivery(&mut sink.pending, delivery);
+            sink.settle();
+        }
+        sink.raw(b"]");
+        sink.raw(b",\"adjudications\":");
+        sink.json(adjudications);
+        sink.raw(b"}");
+    }
+}
+
+/// A string as serde_json writes it: quoted, and escaped by serde_json itself whenever any byte
+/// needs escaping.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s)
+            .expect("invariant: writing a string into memory cannot fail");
+    }
+}
+
+/// An integer as serde_json writes it.
+fn write_i64(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+fn write_choice(out: &mut Vec<u8>, choice: Choice) {
+    out.extend_from_slice(match choice {
+        Choice::Yes => b"\"yes\"".as_slice(),
+        Choice::No => b"\"no\"".as_slice(),
+        Choice::Abstain => b"\"abstain\"".as_slice(),
+    });
+}
+
+/// A ballot as its derived `Serialize` writes it with serde_json, compact. The destructuring
+/// names every field, so a field added to [`Ballot`] or [`crate::model::Answer`] does not
+/// compile here until it is written too.
+fn write_ballot(out: &mut Vec<u8>, ballot: &Ballot) {
+    let Ballot {
+        id,
+        voter_key,
+        unit,
+        answers,
+        collected_at,
+        by,
+        supersedes,
+    } = ballot;
+    out.extend_from_slice(b"{\"id\":");
+    write_str(out, id);
+    out.extend_from_slice(b",\"voter_key\":");
+    write_str(out, voter_key);
+    out.extend_from_slice(b",\"unit\":");
+    write_str(out, unit);
+    out.extend_from_slice(b",\"answers\":{");
+    for (i, (question, answer)) in answers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, question);
+        out.push(b':');
+        let crate::model::Answer {
+            choice,
+            candidates,
+            options,
+        } = answer;
+        out.extend_from_slice(b"{\"choice\":");
+        match choice {
+            Some(choice) => write_choice(out, *choice),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"candidates\":{");
+        for (j, (candidate, choice)) in candidates.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            write_str(out, candidate);
+            out.push(b':');
+            write_choice(out, *choice);
+        }
+        out.extend_from_slice(b"},\"options\":[");
+        for (j, option) in options.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            write_str(out, option);
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"},\"collected_at\":");
+    write_i64(out, *collected_at);
+    out.extend_from_slice(b",\"by\":");
+    write_str(out, by);
+    out.extend_from_slice(b",\"supersedes\":");
+    match supersedes {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+/// A delivery as its derived `Serialize` writes it with serde_json, compact (every field named,
+/// as in [`write_ballot`]).
+fn write_delivery(out: &mut Vec<u8>, delivery: &Delivery) {
+    let Delivery {
+        id,
+        voter_key,
+        unit,
+        at,
+        by,
+    } = delivery;
+    out.extend_from_slice(b"{\"id\":");
+    write_str(out, id);
+    out.extend_from_slice(b",\"voter_key\":");
+    write_str(out, voter_key);
+    out.extend_from_slice(b",\"unit\":");
+    write_str(out, unit);
+    out.extend_from_slice(b",\"at\":");
+    write_i64(out, *at);
+    out.extend_from_slice(b",\"by\":");
+    write_str(out, by);
+    out.push(b'}');
+}
+
+/// The hashing end of the canonical inputs: blocks, in order, into SHA-256, and into `kept` when
+/// the caller wants the bytes themselves.
+struct InputsDigest {
+    hasher: Sha256,
+    kept: Option<Vec<u8>>,
+}
+
+impl InputsDigest {
+    fn new(keep: bool) -> InputsDigest {
+        InputsDigest {
+            hasher: Sha256::new(),
+            kept: keep.then(Vec::new),
+        }
+    }
+
+    fn take(&mut self, block: &[u8]) {
+        self.hasher.update(block);
+        if let Some(kept) = &mut self.kept {
+            kept.extend_from_slice(block);
+        }
+    }
+
+    /// The lowercase hex SHA-256 of every block taken, and the bytes when they were kept.
+    fn finish(self) -> (String, Option<Vec<u8>>) {
+        (hex::encode(self.hasher.finalize()), self.kept)
+    }
+}
+
+/// Where the canonical inputs' bytes go: gathered into blocks of about [`InputsSink::BUFFER`]
+/// bytes, each hashed as soon as it is full, while it is still in cache.
+struct InputsSink {
+    pending: Vec<u8>,
+    digest: InputsDigest,
+}
+
+impl InputsSink {
+    /// How many bytes are gathered before the hasher takes them.
+    const BUFFER: usize = 64 * 1024;
+
+    fn new(keep: bool) -> InputsSink {
+        InputsSink {
+            pending: Vec::with_capacity(Self::BUFFER + 4 * 1024),
+            digest: InputsDigest::new(keep),
+        }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// `value` as compact serde_json.
+    fn json<T: Serialize + ?Sized>(&mut self, value: &T) {
+        serde_json::to_writer(&mut self.pending, value)
+            .expect("invariant: canonical tally inputs have string keys only and always serialize");
+        self.settle();
+    }
+
+    /// Hash the pending bytes once there are enough of them.
+    fn settle(&mut self) {
+        if self.pending.len() >= Self::BUFFER {
+            self.drain();
+        }
+    }
+
+    fn drain(&mut self) {
+        self.digest.take(&self.pending);
+        self.pending.clear();
+    }
+
+    /// The lowercase hex SHA-256 of every byte written, and the bytes when they were kept.
+    fn finish(mut self) -> (String, Option<Vec<u8>>) {
+        self.drain();
+        self.digest.finish()
+    }
+}
+
+/// The canonical inputs' hash, and their bytes when `keep`. `each_ballot` sees every effective
+/// ballot as it is written (see [`CanonicalInputs::write`]).
+fn canonical_json(
+    inputs: &CanonicalInputs<'_>,
+    keep: bool,
+    each_ballot: impl FnMut(&Returned<'_>),
+) -> (String, Option<Vec<u8>>) {
+    let mut sink = InputsSink::new(keep);
+    inputs.write(&mut sink, each_ballot);
+    sink.finish()
 }
 
 /// Everything the questions need about who counts, computed once.
 struct Electorate<'a> {
-    /// In-scope effective ballots with their voter key's in-scope area, in voter-key order.
-    returned_ballots: Vec<(&'a Ballot, i64)>,
+    /// In-scope voter keys with an effective ballot, on both dimensions.
     returned: Measure,
     /// Silent delivered owners, counted only when `policy` is not strict.
     silent: Measure,
@@ -603,7 +903,7 @@ pub fn tally(
     deliveries: &[Delivery],
     adjudications: &[Adjudication],
 ) -> Tally {
-    tally_with_inputs(roll, campaign, ballots, deliveries, adjudications).0
+    tally_inner(roll, campaign, ballots, deliveries, adjudications, false).0
 }
 
 /// [`tally`], and the canonical inputs' exact bytes: the file (`tally-inputs.json`) whose
@@ -615,8 +915,30 @@ pub fn tally_with_inputs(
     deliveries: &[Delivery],
     adjudications: &[Adjudication],
 ) -> (Tally, Vec<u8>) {
+    let (tally, inputs) = tally_inner(roll, campaign, ballots, deliveries, adjudications, true);
+    (tally, inputs.unwrap_or_default())
+}
+
+/// What the tally knows about one voter key of the roll, by its number.
+const DELIVERED: u8 = 1;
+const EFFECTIVE: u8 = 2;
+const CONTESTED: u8 = 4;
+
+/// The tally, and the canonical inputs' bytes when `keep_inputs` (otherwise they are only
+/// hashed, as they are written).
+fn tally_inner(
+    roll: &Roll,
+    campaign: &Campaign,
+    ballots: &[Ballot],
+    deliveries: &[Delivery],
+    adjudications: &[Adjudication],
+    keep_inputs: bool,
+) -> (Tally, Option<Vec<u8>>) {
+    let scope = &campaign.scope;
+    // The roll's hash, its check, and every voter key numbered in key order with its in-scope
+    // area (`Roll::voters` and `Roll::totals` as arrays), in one pass over the roll.
+    let (roll_hash, roll_valid, index) = roll.survey(scope);
     let mut notices = Vec::new();
-    let roll_hash = roll.hash();
     let mut withheld = false;
     if let Some(frozen) = &campaign.roll_hash
         && *frozen != roll_hash
@@ -627,18 +949,18 @@ pub fn tally_with_inputs(
             given: roll_hash.clone(),
         });
     }
-    if let Err(e) = roll.validate() {
+    if let Err(e) = roll_valid {
         withheld = true;
         notices.push(Notice::RollInvalid {
             problem: e.to_string(),
         });
     }
 
-    let scope = &campaign.scope;
-    let totals = roll.totals(scope);
-    let voters = roll.voters(scope);
+    let totals = index.totals();
     let closed_at = campaign.closed_at();
-    let resolution = resolve(roll, ballots, adjudications, closed_at);
+    // Every ballot's voter key number, found at once.
+    let ballot_numbers = index.numbers(ballots.iter().map(|b| b.voter_key.as_str()));
+    let resolution = resolve_indexed(&index, ballots, &ballot_numbers, adjudications, closed_at);
 
     // Ballots of voter keys on the roll but outside the scope are ignored, and listed. Ballots
     // off the roll are already invalid, so "valid and not in scope" is exactly that set.
@@ -647,45 +969,55 @@ pub fn tally_with_inputs(
         .iter()
         .map(|i| i.ballot.as_str())
         .collect();
-    let out_of_scope: BTreeSet<&str> = ballots
+    let mut out_of_scope: Vec<&str> = ballots
         .iter()
-        .filter(|b| !voters.contains_key(&b.voter_key))
-        .map(|b| b.id.as_str())
+        .zip(&ballot_numbers)
+        .filter(|(_, n)| !n.is_some_and(|n| index.in_scope(n)))
+        .map(|(b, _)| b.id.as_str())
         .filter(|id| !invalid_ids.contains(id))
         .collect();
+    // Sorted and distinct, as a set of them would be.
+    out_of_scope.sort_unstable();
+    out_of_scope.dedup();
 
-    let effective: BTreeMap<&str, &Ballot> = resolution
+    // By voter key number, what decides whether the key is silent.
+    let mut status = vec![0u8; index.len()];
+    // In voter-key order, with each key's in-scope area.
+    let effective: Vec<Returned<'_>> = resolution
         .effective
         .iter()
-        .filter(|(key, _)| voters.contains_key(*key))
-        .map(|(k, b)| (k.as_str(), b))
+        .filter(|(n, _)| index.in_scope(*n))
+        .map(|&(n, ballot)| {
+            status[n as usize] |= EFFECTIVE;
+            Returned {
+                voter_key: index.key(n),
+                ballot,
+                area: index.area(n),
+            }
+        })
         .collect();
     let conflicts: Vec<BallotConflict> = resolution
         .conflicts
         .iter()
-        .filter(|c| voters.contains_key(&c.voter_key))
+        .filter(|c| index.key_in_scope(&c.voter_key))
         .cloned()
         .collect();
     let adjudicated: Vec<AdjudicatedConflict> = resolution
         .adjudicated
         .iter()
-        .filter(|a| voters.contains_key(&a.voter_key))
+        .filter(|a| index.key_in_scope(&a.voter_key))
         .cloned()
         .collect();
     let superseded: Vec<String> = resolution
         .superseded
         .iter()
-        .filter(|id| !out_of_scope.contains(id.as_str()))
+        .filter(|id| out_of_scope.binary_search(&id.as_str()).is_err())
         .cloned()
         .collect();
 
-    let returned_ballots: Vec<(&Ballot, i64)> = effective
-        .iter()
-        .map(|(key, b)| (*b, voters.get(*key).copied().unwrap_or(0)))
-        .collect();
     let mut returned = Measure::default();
-    for (_, area) in &returned_ballots {
-        returned.add_voter(*area);
+    for r in &effective {
+        returned.add_voter(r.area);
     }
 
     let rules = &campaign.rules;
@@ -699,29 +1031,45 @@ pub fn tally_with_inputs(
     };
 
     // Silent: in scope, no effective ballot, and no contested ballots either.
-    let contested = resolution.contested_voter_keys();
-    let delivered: BTreeSet<&str> = deliveries.iter().map(|d| d.voter_key.as_str()).collect();
-    let silent_delivered: BTreeSet<&str> = voters
-        .keys()
-        .map(String::as_str)
-        .filter(|k| delivered.contains(k) && !effective.contains_key(k) && !contested.contains(k))
-        .collect();
-    let mut silent = Measure::default();
-    for key in &silent_delivered {
-        silent.add_voter(voters.get(*key).copied().unwrap_or(0));
+    for key in resolution.contested_voter_keys() {
+        if let Some(n) = index.number(key) {
+            status[n as usize] |= CONTESTED;
+        }
     }
-    let mut deliveries_used: Vec<&Delivery> = if policy == SilencePolicy::Strict {
+    // Each delivery's voter key number (none when off the roll), looked up once.
+    let delivery_numbers = index.numbers(deliveries.iter().map(|d| d.voter_key.as_str()));
+    for n in delivery_numbers.iter().flatten() {
+        status[*n as usize] |= DELIVERED;
+    }
+    let is_silent_delivered = |n: u32| {
+        index.in_scope(n) && status[n as usize] & (DELIVERED | EFFECTIVE | CONTESTED) == DELIVERED
+    };
+    let mut silent = Measure::default();
+    for n in 0..index.len() as u32 {
+        if is_silent_delivered(n) {
+            silent.add_voter(index.area(n));
+        }
+    }
+    let mut deliveries_used: Vec<(Keyed<'_>, &Delivery)> = if policy == SilencePolicy::Strict {
         Vec::new()
     } else {
         deliveries
             .iter()
-            .filter(|d| silent_delivered.contains(d.voter_key.as_str()))
+            .zip(&delivery_numbers)
+            .filter(|(_, n)| n.is_some_and(is_silent_delivered))
+            .map(|(d, _)| (keyed(&d.id), d))
             .collect()
     };
-    deliveries_used.sort_by(|a, b| delivery_order(a).cmp(&delivery_order(b)));
-    deliveries_used.dedup();
+    // By id (its first bytes held beside it), then content. Equal under this order means equal
+    // in every field, so an unstable sort leaves the same list once duplicates are removed.
+    deliveries_used.sort_unstable_by(|(ka, a), (kb, b)| {
+        cmp_keyed(ka, kb).then_with(|| delivery_order(a).cmp(&delivery_order(b)))
+    });
+    deliveries_used.dedup_by(|(_, a), (_, b)| a == b);
+    let deliveries_used: Vec<&Delivery> = deliveries_used.into_iter().map(|(_, d)| d).collect();
     let mut distinct_adjudications: Vec<&Adjudication> = adjudications.iter().collect();
-    distinct_adjudications.sort_by(|a, b| adjudication_order(a).cmp(&adjudication_order(b)));
+    distinct_adjudications
+        .sort_unstable_by(|a, b| adjudication_order(a).cmp(&adjudication_order(b)));
     distinct_adjudications.dedup();
 
     if !campaign.binding {
@@ -740,7 +1088,6 @@ pub fn tally_with_inputs(
     }
 
     let electorate = Electorate {
-        returned_ballots,
         returned,
         silent,
         policy,
@@ -748,46 +1095,49 @@ pub fn tally_with_inputs(
         totals: &totals,
     };
 
-    let mut ordered: Vec<&Question> = campaign.questions.values().collect();
-    ordered.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
-    let questions: Vec<QuestionTally> = ordered
+    // The canonical inputs are written and hashed, and every question counted, in one pass
+    // over the effective ballots; then each question is decided.
+    let mut counters = QuestionCounters::new(&campaign.questions);
+    let (inputs_hash, inputs) = canonical_json(
+        &CanonicalInputs {
+            format: "doorstep/tally-inputs/v2",
+            campaign: &campaign.id,
+            kind: campaign.kind,
+            binding: campaign.binding,
+            scope,
+            closed_at,
+            roll_hash: &roll_hash,
+            rules,
+            questions: &campaign.questions,
+            effective_ballots: EffectiveBallots(&effective),
+            deliveries_used,
+            adjudications: distinct_adjudications,
+        },
+        keep_inputs,
+        |returned| counters.count(returned),
+    );
+
+    let mut counted = counters.finish();
+    counted.sort_by(|(a, _), (b, _)| (a.order, &a.id).cmp(&(b.order, &b.id)));
+    let questions: Vec<QuestionTally> = counted
         .into_iter()
-        .map(|q| QuestionTally {
+        .map(|(q, counter)| QuestionTally {
             question: q.id.clone(),
             order: q.order,
             text: q.text.clone(),
-            outcome: match &q.kind {
-                QuestionKind::Resolution { matter } => {
-                    QuestionOutcome::Resolution(tally_resolution(&electorate, &q.id, *matter))
+            outcome: match counter {
+                Counter::Resolution { matter, counts } => {
+                    QuestionOutcome::Resolution(tally_resolution(&electorate, counts, matter))
                 }
-                QuestionKind::Election { seats, candidates } => QuestionOutcome::Election(
-                    tally_election(&electorate, q, *seats, candidates, &mut notices),
-                ),
-                QuestionKind::Survey {
-                    options,
-                    max_choices,
-                } => {
-                    QuestionOutcome::Survey(tally_survey(&electorate, &q.id, options, *max_choices))
+                Counter::Election(counter) => {
+                    QuestionOutcome::Election(tally_election(&electorate, q, counter, &mut notices))
+                }
+                Counter::Survey(counter) => {
+                    QuestionOutcome::Survey(tally_survey(&electorate, counter))
                 }
             },
         })
         .collect();
-
-    let inputs = canonical_json(&CanonicalInputs {
-        format: "doorstep/tally-inputs/v2",
-        campaign: &campaign.id,
-        kind: campaign.kind,
-        binding: campaign.binding,
-        scope,
-        closed_at,
-        roll_hash: &roll_hash,
-        rules,
-        questions: &campaign.questions,
-        effective_ballots: &effective,
-        deliveries_used,
-        adjudications: distinct_adjudications,
-    });
-    let inputs_hash = hex::encode(Sha256::digest(&inputs));
 
     let tally = Tally {
         schema: TALLY_SCHEMA,
@@ -846,16 +1196,201 @@ fn adjudication_order(a: &Adjudication) -> AdjudicationKey<'_> {
     )
 }
 
-fn tally_resolution(e: &Electorate<'_>, question: &str, matter: MatterItem) -> ResolutionResult {
-    let mut counts = VoteCounts::default();
-    for &(ballot, area) in &e.returned_ballots {
-        let choice = ballot
-            .answers
-            .get(question)
-            .and_then(|a| a.choice)
-            .unwrap_or(Choice::Abstain);
-        counts.add(choice, area);
+/// One question's running count over the returned ballots.
+enum Counter<'q> {
+    Resolution {
+        matter: MatterItem,
+        counts: VoteCounts,
+    },
+    Election(ElectionCounter<'q>),
+    Survey(SurveyCounter<'q>),
+}
+
+/// An election's count: every candidate's votes.
+struct ElectionCounter<'q> {
+    seats: i64,
+    candidates: &'q BTreeMap<String, crate::model::Candidate>,
+    /// Candidate ids in id order (the candidate map's order), the order answers list them in.
+    ids: Vec<&'q str>,
+    /// Per candidate in id order: its place in list order (`order`, then id).
+    place: Vec<usize>,
+    /// Per candidate in list order.
+    counts: Vec<VoteCounts>,
+}
+
+/// A survey's count: the respondents per option, and those who chose none or too many.
+struct SurveyCounter<'q> {
+    options: &'q BTreeMap<String, crate::model::SurveyOption>,
+    max_choices: i64,
+    /// Option ids in id order.
+    ids: Vec<&'q str>,
+    /// Per option in id order.
+    chosen: Vec<Measure>,
+    blank: Measure,
+    over_chosen: Measure,
+    /// `max_choices` as a count; 0 means no limit.
+    limit: usize,
+    /// The options one ballot picked (places in `ids`), and for each option the last ballot
+    /// that picked it, so a repeated option counts once.
+    picked: Vec<usize>,
+    seen: Vec<usize>,
+}
+
+/// `a.cmp(b)`, without a library call for the short ids of questions and candidates.
+fn cmp_id(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() > 8 || b.len() > 8 {
+        return a.cmp(b);
     }
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// The first of `entries` (sorted by key, advanced past the keys below `key`) whose key is `key`.
+fn next_match<'m, K: AsRef<str> + 'm, V: 'm>(
+    entries: &mut std::iter::Peekable<impl Iterator<Item = (&'m K, &'m V)>>,
+    key: &str,
+) -> Option<&'m V> {
+    while let Some((k, v)) = entries.peek() {
+        match cmp_id(k.as_ref(), key) {
+            std::cmp::Ordering::Less => {
+                entries.next();
+            }
+            std::cmp::Ordering::Equal => {
+                let v = *v;
+                entries.next();
+                return Some(v);
+            }
+            std::cmp::Ordering::Greater => return None,
+        }
+    }
+    None
+}
+
+/// Every question's running count, fed one returned ballot at a time. Each ballot's answers
+/// are walked once alongside the questions (both in id order). A question left blank counts as
+/// abstain, a candidate left out as abstain, a survey left blank as blank: as each question
+/// alone would count it.
+struct QuestionCounters<'q> {
+    /// In the questions' id order.
+    counters: Vec<(&'q Question, Counter<'q>)>,
+    /// How many ballots were counted.
+    ballots: usize,
+}
+
+impl<'q> QuestionCounters<'q> {
+    fn new(questions: &'q BTreeMap<String, Question>) -> QuestionCounters<'q> {
+        let counters = questions
+            .values()
+            .map(|q| {
+                let counter = match &q.kind {
+                    QuestionKind::Resolution { matter } => Counter::Resolution {
+                        matter: *matter,
+                        counts: VoteCounts::default(),
+                    },
+                    QuestionKind::Election { seats, candidates } => {
+                        let mut listed: Vec<(usize, &crate::model::Candidate)> =
+                            candidates.values().enumerate().collect();
+                        listed.sort_by(|(_, a), (_, b)| (a.order, &a.id).cmp(&(b.order, &b.id)));
+                        let mut place = vec![0; listed.len()];
+                        for (at, (by_id, _)) in listed.iter().enumerate() {
+                            place[*by_id] = at;
+                        }
+                        Counter::Election(ElectionCounter {
+                            seats: *seats,
+                            candidates,
+                            ids: candidates.keys().map(String::as_str).collect(),
+                            place,
+                            counts: vec![VoteCounts::default(); listed.len()],
+                        })
+                    }
+                    QuestionKind::Survey {
+                        options,
+                        max_choices,
+                    } => Counter::Survey(SurveyCounter {
+                        options,
+                        max_choices: *max_choices,
+                        ids: options.keys().map(String::as_str).collect(),
+                        chosen: vec![Measure::default(); options.len()],
+                        blank: Measure::default(),
+                        over_chosen: Measure::default(),
+                        limit: usize::try_from(*max_choices).unwrap_or(0),
+                        picked: Vec::new(),
+                        seen: vec![usize::MAX; options.len()],
+                    }),
+                };
+                (q, counter)
+            })
+            .collect();
+        QuestionCounters {
+            counters,
+            ballots: 0,
+        }
+    }
+
+    /// Count one returned ballot in every question.
+    fn count(&mut self, returned: &Returned<'_>) {
+        let (ballot, area) = (returned.ballot, returned.area);
+        let ballot_no = self.ballots;
+        self.ballots += 1;
+        let mut answers = ballot.answers.iter().peekable();
+        for (q, counter) in &mut self.counters {
+            let answer = next_match(&mut answers, &q.id);
+            match counter {
+                Counter::Resolution { counts, .. } => {
+                    let choice = answer.and_then(|a| a.choice).unwrap_or(Choice::Abstain);
+                    counts.add(choice, area);
+                }
+                Counter::Election(el) => {
+                    let mut given = answer.map(|a| a.candidates.iter().peekable());
+                    for (id, place) in el.ids.iter().zip(&el.place) {
+                        let choice = given
+                            .as_mut()
+                            .and_then(|given| next_match(given, id).copied())
+                            .unwrap_or(Choice::Abstain);
+                        el.counts[*place].add(choice, area);
+                    }
+                }
+                Counter::Survey(sv) => {
+                    // Unknown option ids are ignored and a repeated option counts once.
+                    sv.picked.clear();
+                    for option in answer.map(|a| a.options.as_slice()).unwrap_or_default() {
+                        if let Ok(at) = sv.ids.binary_search(&option.as_str())
+                            && sv.seen[at] != ballot_no
+                        {
+                            sv.seen[at] = ballot_no;
+                            sv.picked.push(at);
+                        }
+                    }
+                    if sv.picked.is_empty() {
+                        sv.blank.add_voter(area);
+                    } else if sv.limit > 0 && sv.picked.len() > sv.limit {
+                        sv.over_chosen.add_voter(area);
+                    } else {
+                        for &at in &sv.picked {
+                            sv.chosen[at].add_voter(area);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The counts, in the questions' id order.
+    fn finish(self) -> Vec<(&'q Question, Counter<'q>)> {
+        self.counters
+    }
+}
+
+fn tally_resolution(
+    e: &Electorate<'_>,
+    mut counts: VoteCounts,
+    matter: MatterItem,
+) -> ResolutionResult {
     let needed = Threshold::for_matter(matter);
     let silence = counts.apply_silence(e.policy, e.silent, needed);
     let quorum = Quorum::of(counts.participating, e.totals);
@@ -874,10 +1409,15 @@ fn tally_resolution(e: &Electorate<'_>, question: &str, matter: MatterItem) -> R
 fn tally_election(
     e: &Electorate<'_>,
     question: &Question,
-    seats: i64,
-    candidates: &BTreeMap<String, crate::model::Candidate>,
+    counter: ElectionCounter<'_>,
     notices: &mut Vec<Notice>,
 ) -> ElectionResult {
+    let ElectionCounter {
+        seats,
+        candidates,
+        counts: counted,
+        ..
+    } = counter;
     let mut participating = e.returned;
     let mut silent_moved = Measure::default();
     if e.policy != SilencePolicy::Strict {
@@ -888,17 +1428,7 @@ fn tally_election(
 
     let mut listed: Vec<&crate::model::Candidate> = candidates.values().collect();
     listed.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
-    // One pass over the ballots counts every candidate.
-    let mut counted = vec![VoteCounts::default(); listed.len()];
-    for &(ballot, area) in &e.returned_ballots {
-        let answer = ballot.answers.get(&question.id);
-        for (c, counts) in listed.iter().zip(counted.iter_mut()) {
-            let choice = answer
-                .and_then(|a| a.candidates.get(&c.id).copied())
-                .unwrap_or(Choice::Abstain);
-            counts.add(choice, area);
-        }
-    }
+    // `counted` holds each candidate's votes in this list order (see `count_answers`).
     let results: Vec<CandidateResult> = listed
         .into_iter()
         .zip(counted)
@@ -1005,39 +1535,17 @@ fn seat(results: &[CandidateResult], seats: i64) -> Seating {
     }
 }
 
-fn tally_survey(
-    e: &Electorate<'_>,
-    question: &str,
-    options: &BTreeMap<String, crate::model::SurveyOption>,
-    max_choices: i64,
-) -> SurveyResult {
-    let mut chosen: BTreeMap<&str, Measure> = BTreeMap::new();
-    let mut blank = Measure::default();
-    let mut over_chosen = Measure::default();
-    for &(ballot, area) in &e.returned_ballots {
-        // Unknown option ids are ignored and a repeated option counts once.
-        let picked: BTreeSet<&str> = ballot
-            .answers
-            .get(question)
-            .map(|a| {
-                a.options
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|o| options.contains_key(*o))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let limit = usize::try_from(max_choices).unwrap_or(0);
-        if picked.is_empty() {
-            blank.add_voter(area);
-        } else if limit > 0 && picked.len() > limit {
-            over_chosen.add_voter(area);
-        } else {
-            for o in picked {
-                chosen.entry(o).or_default().add_voter(area);
-            }
-        }
-    }
+fn tally_survey(e: &Electorate<'_>, counter: SurveyCounter<'_>) -> SurveyResult {
+    let SurveyCounter {
+        options,
+        max_choices,
+        ids,
+        chosen,
+        blank,
+        over_chosen,
+        ..
+    } = counter;
+    let chosen: BTreeMap<&str, Measure> = ids.into_iter().zip(chosen).collect();
     let mut listed: Vec<&crate::model::SurveyOption> = options.values().collect();
     listed.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
     let respondents = e.returned;
@@ -1447,5 +1955,157 @@ mod tests {
         assert_eq!(effect.moved, Measure::default());
         assert_eq!(effect.joined, None);
         assert_eq!(c.participating.headcount, 1);
+    }
+
+    fn tricky_ballot(id: &str, text: &str, supersedes: Option<&str>) -> Ballot {
+        let mut answers = BTreeMap::new();
+        answers.insert(
+            format!("q{text}"),
+            crate::model::Answer {
+                choice: Some(Choice::No),
+                candidates: [
+                    (format!("c{text}"), Choice::Yes),
+                    ("c2".to_string(), Choice::Abstain),
+                ]
+                .into_iter()
+                .collect(),
+                options: vec![text.to_string(), String::new(), "a".to_string()],
+            },
+        );
+        answers.insert("e".to_string(), crate::model::Answer::default());
+        Ballot {
+            id: id.to_string(),
+            voter_key: format!("P{text}"),
+            unit: text.to_string(),
+            answers,
+            collected_at: -1_234_567,
+            by: text.to_string(),
+            supersedes: supersedes.map(str::to_string),
+        }
+    }
+
+    /// The bytes `CanonicalInputs::write` gives, and those serde_json gives for the struct.
+    fn both_ways(inputs: &CanonicalInputs<'_>) -> (Vec<u8>, Vec<u8>, String) {
+        let (hash, fast) = canonical_json(inputs, true, |_| {});
+        let reference = serde_json::to_vec(inputs).unwrap_or_else(|e| panic!("serializes: {e}"));
+        (fast.unwrap_or_default(), reference, hash)
+    }
+
+    #[test]
+    fn canonical_inputs_are_written_exactly_as_serde_json_writes_them() {
+        let texts = [
+            "plain",
+            "quote \" backslash \\ slash /",
+            "controls \u{0} \u{1f} \n \r \t \u{8} \u{c} \u{7f}",
+            "汉字 ünïcödé 🗳️",
+            "",
+        ];
+        let ballots: Vec<Ballot> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| tricky_ballot(&format!("b{i}{t}"), t, (i % 2 == 0).then_some(*t)))
+            .collect();
+        let keys: Vec<String> = texts.iter().map(|t| format!("P{t}")).collect();
+        let mut effective: Vec<Returned<'_>> = keys
+            .iter()
+            .zip(&ballots)
+            .map(|(key, ballot)| Returned {
+                voter_key: key,
+                ballot,
+                area: 100,
+            })
+            .collect();
+        effective.sort_by(|a, b| a.voter_key.cmp(b.voter_key));
+        let deliveries: Vec<Delivery> = texts
+            .iter()
+            .map(|t| Delivery {
+                id: format!("d{t}"),
+                voter_key: format!("P{t}"),
+                unit: t.to_string(),
+                at: i64::MIN,
+                by: t.to_string(),
+            })
+            .collect();
+        let adjudications = [Adjudication {
+            id: "j\"1".into(),
+            voter_key: "P\n".into(),
+            considered: vec!["b0".into(), "b\\1".into()],
+            chosen: Some("b0".into()),
+            reason: "核实 \u{1}".into(),
+            at: i64::MAX,
+            by: "officer".into(),
+        }];
+        let campaign = Campaign {
+            id: "c\"1".into(),
+            community: "x".into(),
+            title: "t".into(),
+            kind: CampaignKind::Resolution,
+            binding: true,
+            scope: Scope::Building {
+                building: "1\\".into(),
+            },
+            rules: Rules::default(),
+            questions: BTreeMap::new(),
+            status: CampaignStatus::Closed,
+            status_times: BTreeMap::new(),
+            roll_hash: None,
+            rules_hash: None,
+        };
+        for (effective, deliveries, adjudications) in [
+            (
+                &effective[..],
+                deliveries.iter().collect(),
+                adjudications.iter().collect(),
+            ),
+            (&effective[..0], Vec::new(), Vec::new()),
+        ] {
+            let inputs = CanonicalInputs {
+                format: "doorstep/tally-inputs/v2",
+                campaign: &campaign.id,
+                kind: campaign.kind,
+                binding: campaign.binding,
+                scope: &campaign.scope,
+                closed_at: Some(-5),
+                roll_hash: "abc",
+                rules: &campaign.rules,
+                questions: &campaign.questions,
+                effective_ballots: EffectiveBallots(effective),
+                deliveries_used: deliveries,
+                adjudications,
+            };
+            let (fast, reference, hash) = both_ways(&inputs);
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&reference)
+            );
+            assert_eq!(fast, reference);
+            assert_eq!(hash, hex::encode(Sha256::digest(&reference)));
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        for n in [0, 1, -1, 9, 10, -10, 1_900_000_000_000, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            write_i64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_ballot_is_written_as_serde_json_writes_it(
+            id in ".*",
+            text in "\\PC*|[\\x00-\\x7f]{0,12}",
+            collected_at in proptest::num::i64::ANY,
+            supersedes in proptest::option::of(".*"),
+        ) {
+            let mut ballot = tricky_ballot(&id, &text, supersedes.as_deref());
+            ballot.collected_at = collected_at;
+            let mut fast = Vec::new();
+            write_ballot(&mut fast, &ballot);
+            let reference = serde_json::to_vec(&ballot).unwrap_or_default();
+            proptest::prop_assert_eq!(fast, reference);
+        }
     }
 }
