@@ -12,7 +12,7 @@ const root = resolve(import.meta.dirname, "..", "..");
 const target = process.env.CARGO_TARGET_DIR || join(root, "target");
 export const SERVER_BIN = process.env.DOORSTEP_SERVER_BIN || join(target, "debug", "doorstep-server");
 export const PHONE_BIN = process.env.DOORSTEP_PHONE_BIN || join(target, "debug", "examples", "field_phone");
-export const ADMIN_PASSWORD = "browser-test-admin-1";
+export const ADMIN_PASSWORD = "browser-test-passphrase-1";
 export const CAMPAIGN = "election-2025";
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
