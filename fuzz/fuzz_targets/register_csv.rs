@@ -1,0 +1,15 @@
+//! `cargo +nightly fuzz run register_csv`: see `src/register.rs` and docs/security.md, "Fuzzing".
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: {
+        doorstep_fuzz::known::install("register_csv");
+    },
+    |data: &[u8]| {
+        doorstep_fuzz::known::run(data, || {
+            doorstep_fuzz::register::run(data);
+        });
+    }
+);
