@@ -229,6 +229,42 @@ pub fn actor_device(actor: &ActorId) -> Option<uuid::Uuid> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Receiving from a peer.
+// ---------------------------------------------------------------------------------------------
+
+/// Receive a peer's sync message into `doc`: the one way doorstep applies changes it did not
+/// make (the server from phones, an admin accepting held work, the phone from the server).
+///
+/// automerge 0.12 (and hexane, its column codec) panics on some malformed changes and bundles
+/// instead of returning an error (`fuzz/crashers/sync_message_rules/`). Such a panic is caught
+/// here and returned as [`Error::Invalid`], so that it cannot end a thread that holds the
+/// document's lock. After any error `doc` may hold part of the message: the caller must drop it
+/// and load it again from storage.
+pub fn receive_sync_message(
+    doc: &mut AutoCommit,
+    state: &mut automerge::sync::State,
+    message: automerge::sync::Message,
+) -> Result<()> {
+    use automerge::sync::SyncDoc;
+    let received = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        doc.sync().receive_sync_message(state, message)
+    }));
+    match received {
+        Ok(applied) => Ok(applied?),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::Invalid(format!(
+                "the changes cannot be decoded (automerge failed on them: {what})"
+            )))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The handle.
 // ---------------------------------------------------------------------------------------------
 

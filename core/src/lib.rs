@@ -18,5 +18,7 @@ pub mod rules;
 pub mod store;
 pub mod sync;
 pub mod tally;
+#[cfg(feature = "xlsx")]
+pub mod xlsx;
 
 pub use error::{Error, Result};

@@ -345,7 +345,28 @@ pub enum Written {
 }
 
 /// Decide whether every change after `before` in `doc` is allowed for `ctx`.
+///
+/// Changes that automerge 0.12 received without complaint can still make it panic when they
+/// are read back (`fuzz/crashers/sync_message_rules/change-collector`): such a panic is caught
+/// and refused as [`Rule::MalformedChange`]; the caller drops the document, as after any
+/// refusal.
 pub fn check_changes(
+    ctx: &Context<'_>,
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+) -> Result<Checked, Violation> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_changes_of(ctx, doc, before)
+    }))
+    .unwrap_or_else(|_| {
+        deny(
+            Rule::MalformedChange,
+            "the changes are malformed: automerge cannot read them back",
+        )
+    })
+}
+
+fn check_changes_of(
     ctx: &Context<'_>,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
@@ -1166,16 +1187,19 @@ fn check_order_events(
         assignee: None,
         ..order.clone()
     });
-    let mut new_events: Vec<_> = order
-        .events
-        .values()
-        .filter(|e| !state.events.contains_key(&e.id))
-        .collect();
+    // New events are those under a key the order's history did not have; each must be stored
+    // under its own id, so that an event cannot hide behind the id of an old one.
+    let mut new_events = Vec::new();
+    for (key, event) in &order.events {
+        if !state.events.contains_key(key) {
+            check_record_key(key, &event.id)?;
+            new_events.push(event);
+        }
+    }
     new_events.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
     let assignee_changed = prev.is_some_and(|p| p.assignee != order.assignee)
         || (prev.is_none() && order.assignee.is_some());
     for event in new_events {
-        check_record_key(&event.id, &event.id)?;
         check_author(ctx, &event.by)?;
         let from = state.status();
         if !order_transition_allowed(from, event.to) {

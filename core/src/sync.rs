@@ -775,9 +775,7 @@ fn apply_reply(
                         .get_mut(&id)
                         .ok_or_else(|| Error::NotFound(id.to_string()))?;
                     let before = doc.heads();
-                    doc.automerge()
-                        .sync()
-                        .receive_sync_message(&mut slot.state, message)?;
+                    crate::doc::receive_sync_message(doc.automerge(), &mut slot.state, message)?;
                     if doc.heads() != before {
                         report.docs_changed += 1;
                     }

@@ -23,17 +23,8 @@ mod rules;
 mod xlsx;
 
 /// Crashers of bugs not fixed yet, as `(target, file)`; each bug has an ignored test below.
-const UNFIXED: &[(&str, &str)] = &[
-    ("register_xlsx", "cell-reference-overflow"),
-    ("register_xlsx", "cells-far-apart"),
-    ("register_xlsx", "shared-string-out-of-range"),
-    ("sync_message_rules", "bundle-chunk-columns"),
-    ("sync_message_rules", "bundle-chunk-rle-run"),
-    ("sync_message_rules", "change-actor-index"),
-    ("sync_message_rules", "change-collector"),
-    ("sync_message_rules", "change-missing-object"),
-    ("sync_message_rules", "order-event-under-another-key"),
-];
+/// Empty: every bug the fuzzers found so far is fixed.
+const UNFIXED: &[(&str, &str)] = &[];
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -89,20 +80,6 @@ fn replay(target: &str, harness: fn(&[u8])) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Some unfixed crashers of `target`: each must end without a panic once its bug is fixed.
-fn replay_unfixed(target: &str, names: &[&str], harness: fn(&[u8])) {
-    let failures: Vec<String> = names
-        .iter()
-        .filter_map(|name| {
-            let path = fuzz_dir().join("crashers").join(target).join(name);
-            replay_one(&path, harness)
-                .err()
-                .map(|why| format!("crashers/{target}/{name}: {why}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
 fn sync_message_rules(data: &[u8]) {
     // Every outcome is an answer; only a panic is a failure.
     let _ = rules::run(data);
@@ -126,54 +103,4 @@ fn the_register_xlsx_import_survives_its_seeds_and_crashers() {
 #[test]
 fn the_sync_message_rules_survive_their_seeds_and_crashers() {
     replay("sync_message_rules", sync_message_rules);
-}
-
-#[test]
-#[ignore = "unfixed: calamine 0.31.0 panics on malformed sheets, so the server's xlsx_rows \
-            (server/src/admin/register.rs) does too: a shared-string cell with no shared \
-            strings, a cell reference with a row past u32; docs/security.md, Fuzzing"]
-fn crashers_calamine_panics() {
-    replay_unfixed(
-        "register_xlsx",
-        &["shared-string-out-of-range", "cell-reference-overflow"],
-        xlsx::run,
-    );
-}
-
-#[test]
-#[ignore = "unfixed and heavy (3.2 GB): calamine 0.31.0 allocates every cell between the first \
-            and the last (Range::from_sparse), so xlsx_rows (server/src/admin/register.rs) does \
-            for two cells A1 and A99999999; docs/security.md, Fuzzing"]
-fn crasher_calamine_cells_far_apart() {
-    replay_unfixed("register_xlsx", &["cells-far-apart"], xlsx::run);
-}
-
-#[test]
-#[ignore = "unfixed: automerge 0.12.0 (and hexane 1.0.0-alpha.5) panic inside \
-            receive_sync_message on malformed bundles and changes, which server/src/sync.rs \
-            work_one runs unguarded under the document's lock; docs/security.md, Fuzzing"]
-fn crashers_automerge_panics_on_malformed_changes() {
-    replay_unfixed(
-        "sync_message_rules",
-        &[
-            "bundle-chunk-columns",
-            "bundle-chunk-rle-run",
-            "change-actor-index",
-            "change-collector",
-            "change-missing-object",
-        ],
-        sync_message_rules,
-    );
-}
-
-#[test]
-#[ignore = "unfixed: rules::check_order_events (core/src/rules.rs) checks nothing of a new \
-            work-order event whose id is already in the order's history under another key, \
-            so any writer of the order can append any status; docs/security.md, Fuzzing"]
-fn crasher_order_event_under_another_key() {
-    replay_unfixed(
-        "sync_message_rules",
-        &["order-event-under-another-key"],
-        sync_message_rules,
-    );
 }

@@ -559,6 +559,22 @@ fn work_orders_follow_their_lifecycle() {
     })
     .expect("the dispatcher dispatches");
 
+    // An event stored under a new key but carrying an old event's id is still a new event,
+    // and is refused (it may not hide a jump to closed behind an old id).
+    let mut hidden = order.clone();
+    let old_id = order.events.keys().next().expect("an event").clone();
+    let jump = OrderEvent {
+        id: old_id,
+        ..event(OrderStatus::Closed, 5, "head3", "")
+    };
+    hidden.events.insert(new_record_id(), jump);
+    assert_refused(
+        attempt(&mut w.orders, &w.head, None, 5, |d| {
+            d.put_record("orders", &order.id, &hidden).expect("put")
+        }),
+        Rule::InvalidRecord,
+    );
+
     // Skipping in_progress is refused; the assignee works and completes.
     let mut skip = order.clone();
     let e = event(OrderStatus::Closed, 5, "head3", "");

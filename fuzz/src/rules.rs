@@ -727,11 +727,7 @@ pub fn receive(ctx: &Context<'_>, doc: &mut AutoCommit, bytes: &[u8]) -> Outcome
         return Outcome::Malformed;
     };
     let mut received = am_sync::State::new();
-    if doc
-        .sync()
-        .receive_sync_message(&mut received, message)
-        .is_err()
-    {
+    if doorstep_core::doc::receive_sync_message(doc, &mut received, message).is_err() {
         return Outcome::Unapplicable;
     }
     // Changes still waiting for their dependencies evict the document on the server.

@@ -1,6 +1,5 @@
 //! `register_xlsx`: a register uploaded as an XLSX workbook, read as the server reads it
-//! (`xlsx_rows` in `server/src/admin/register.rs`, copied below because it is crate-private),
-//! then imported with `import::parse_rows`.
+//! (`doorstep_core::xlsx::xlsx_rows`), then imported with `import::parse_rows`.
 //!
 //! The bytes are used two ways. Bytes starting with `PK` are the upload itself. Any other bytes
 //! are the text of a workbook's parts (the sheet, then its shared strings, styles and workbook
@@ -8,9 +7,7 @@
 //! calamine's XML reading instead of failing zip checksums.
 //!
 //! Shared by the fuzz target and `core/tests/fuzz_crashers.rs` (included there with `#[path]`
-//! next to `register.rs`), so it uses only doorstep-core and calamine.
-
-use std::io::Cursor;
+//! next to `register.rs`), so it uses only doorstep-core.
 
 use doorstep_core::import;
 
@@ -23,41 +20,13 @@ pub fn run(data: &[u8]) {
     } else {
         workbook(data)
     };
-    if let Ok(rows) = xlsx_rows(bytes) {
+    if let Ok(rows) = doorstep_core::xlsx::xlsx_rows(&bytes) {
         register::check(import::parse_rows(
             register::COMMUNITY,
             register::NAME,
             rows,
         ));
     }
-}
-
-/// The server's `xlsx_rows`, with its errors as words.
-pub fn xlsx_rows(bytes: Vec<u8>) -> Result<Vec<Vec<String>>, String> {
-    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
-    let mut book: Xlsx<_> =
-        open_workbook_from_rs(Cursor::new(bytes)).map_err(|e| format!("not a workbook: {e}"))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| "the workbook has no sheet".to_string())?
-        .map_err(|e| format!("unreadable sheet: {e}"))?;
-    Ok(range
-        .rows()
-        .map(|row| {
-            row.iter()
-                .map(|cell| match cell {
-                    Data::Empty => String::new(),
-                    Data::String(s) => s.clone(),
-                    Data::Int(n) => n.to_string(),
-                    // Integral floats (floors, counts) print without a fraction.
-                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
-                        format!("{}", *f as i64)
-                    }
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .collect())
 }
 
 const WORKBOOK: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>

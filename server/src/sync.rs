@@ -734,7 +734,75 @@ pub fn handle(
 }
 
 /// Receive, check and answer one document.
+///
+/// automerge can panic on crafted input where doorstep does not call it guarded (core's
+/// `doc::receive_sync_message` and `rules::check_changes` catch what the fuzzers found). Any
+/// other panic while this document is worked on is refused like unapplicable changes and the
+/// document leaves memory, so that it can never take down the request's thread while it holds
+/// the document's lock, nor keep a half-received document cached.
 fn work_one(
+    state: &AppState,
+    ctx: &Context<'_>,
+    device_actor: &str,
+    loaded: &mut crate::docs::Loaded,
+    w: &Work,
+    stored_state: Option<&[u8]>,
+) -> Outcome {
+    let before = loaded.doc.get_heads();
+    let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        work_one_unguarded(state, ctx, device_actor, loaded, w, stored_state)
+    }));
+    worked.unwrap_or_else(|_| {
+        let reason = "the changes cannot be applied: automerge failed on them".to_string();
+        let payload = w.msg.clone().unwrap_or_default();
+        rejected(
+            ctx,
+            device_actor,
+            before,
+            &payload,
+            "unapplicable_changes",
+            reason,
+        )
+    })
+}
+
+/// A refused document: its heads unchanged, the payload quarantined, the refusal audited, the
+/// document dropped from memory.
+fn rejected(
+    ctx: &Context<'_>,
+    device_actor: &str,
+    before: Vec<ChangeHash>,
+    payload: &[u8],
+    code: &'static str,
+    reason: String,
+) -> Outcome {
+    tracing::warn!(doc = %ctx.doc_id, device = %device_actor, code, %reason, "sync rejected");
+    Outcome {
+        status: DocStatus::Rejected,
+        reason: Some(reason.clone()),
+        code: Some(code),
+        heads: sorted(before),
+        msg: None,
+        accepted: None,
+        evict: true,
+        state: None,
+        quarantine: Some(QuarantineWrite {
+            doc: ctx.doc_id.clone(),
+            code,
+            reason: reason.clone(),
+            payload: payload.to_vec(),
+            keep_whole: crate::admin::held::ACCEPTABLE.contains(&code),
+            audit: NewAuditEvent::new(
+                device_actor,
+                "sync.rejected",
+                ctx.doc_id.to_string(),
+                serde_json::json!({ "account": ctx.writer.account, "code": code, "reason": reason }),
+            ),
+        }),
+    }
+}
+
+fn work_one_unguarded(
     state: &AppState,
     ctx: &Context<'_>,
     device_actor: &str,
@@ -761,10 +829,11 @@ fn work_one(
             )),
             Ok(message) => {
                 let mut received = sync_state.clone();
-                let applied = loaded
-                    .doc
-                    .sync()
-                    .receive_sync_message(&mut received, message);
+                let applied = doorstep_core::doc::receive_sync_message(
+                    &mut loaded.doc,
+                    &mut received,
+                    message,
+                );
                 match applied {
                     Err(e) => {
                         evict = true;
@@ -808,30 +877,9 @@ fn work_one(
             }
         };
         if let Some((code, reason)) = rejection {
-            tracing::warn!(doc = %ctx.doc_id, device = %device_actor, code, %reason, "sync rejected");
-            return Outcome {
-                status: DocStatus::Rejected,
-                reason: Some(reason.clone()),
-                code: Some(code),
-                heads: sorted(before),
-                msg: None,
-                accepted: None,
-                evict,
-                state: None,
-                quarantine: Some(QuarantineWrite {
-                    doc: ctx.doc_id.clone(),
-                    code,
-                    reason: reason.clone(),
-                    payload: bytes.clone(),
-                    keep_whole: crate::admin::held::ACCEPTABLE.contains(&code),
-                    audit: NewAuditEvent::new(
-                        device_actor,
-                        "sync.rejected",
-                        ctx.doc_id.to_string(),
-                        serde_json::json!({ "account": ctx.writer.account, "code": code, "reason": reason }),
-                    ),
-                }),
-            };
+            let mut outcome = rejected(ctx, device_actor, before, bytes, code, reason);
+            outcome.evict = evict;
+            return outcome;
         }
     }
 

@@ -476,3 +476,54 @@ fn a_twenty_megabyte_work_order_is_refused_on_the_phone_and_on_the_server() -> R
     assert_eq!(server.heads(&orders("3"))?, server_before);
     Ok(())
 }
+
+#[test]
+fn changes_that_make_automerge_panic_are_refused_and_the_building_keeps_syncing() -> Result<()> {
+    // Sync messages made from the fuzzers' crashers `bundle-chunk-*`
+    // (fuzz/crashers/sync_message_rules/, their chunk sent as `fuzz/src/rules.rs`'s
+    // `chunk_message` sends it): automerge 0.12's column decoder panics on them in
+    // `receive_sync_message`, whatever the document.
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/automerge-panics");
+    let mut messages: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|e| Ok(e?.path()))
+        .collect::<Result<_>>()?;
+    messages.sort();
+    assert_eq!(messages.len(), 2);
+    let server = TestServer::start()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let token = head.enrollment.device_token.clone();
+    let before: FieldDoc = server.read(&field("3"))?;
+    for (i, path) in messages.iter().enumerate() {
+        let (status, code) = raw_sync(&server, &token, &field("3"), std::fs::read(path)?)?;
+        assert_eq!(status, 200, "{}: {code}", path.display());
+        let kept = server.storage().quarantine(100)?;
+        assert_eq!(
+            kept.len(),
+            i + 1,
+            "{}: refused and quarantined",
+            path.display()
+        );
+        let code = kept[0].code.as_deref();
+        assert!(
+            matches!(code, Some("unapplicable_changes" | "malformed_change")),
+            "{}: {code:?}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        server.read::<FieldDoc>(&field("3"))?,
+        before,
+        "nothing of them is kept"
+    );
+
+    // The document is not stuck: the head's next visit syncs and arrives.
+    let units = units_of(&server, "3")?;
+    head.replica
+        .record_visit(demo::CAMPAIGN, &units[0], DoorOutcome::NotHome, "")?;
+    let report = head.sync()?;
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let after: FieldDoc = server.read(&field("3"))?;
+    assert!(after.visits.values().any(|v| v.unit == units[0]));
+    Ok(())
+}

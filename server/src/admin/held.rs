@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 
-use automerge::sync::SyncDoc as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use doorstep_core::doc::DocId;
@@ -128,8 +127,11 @@ pub fn accept_held(st: &AppState, session: &AdminSession, id: i64) -> AppResult<
         &actor,
         &format!("held work {id} accepted"),
         |fork| {
-            fork.sync()
-                .receive_sync_message(&mut automerge::sync::State::new(), message)?;
+            doorstep_core::doc::receive_sync_message(
+                fork,
+                &mut automerge::sync::State::new(),
+                message,
+            )?;
             if wanted.iter().any(|h| fork.get_change_by_hash(h).is_none()) {
                 return Err(doorstep_core::Error::Invalid(
                     "the held changes depend on changes the server never got".into(),

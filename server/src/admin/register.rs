@@ -2,8 +2,6 @@
 //! (phones masked for non-admins), edit a household as the server, list household field
 //! conflicts. Work orders live in [`super::orders`].
 
-use std::io::Cursor;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -34,32 +32,16 @@ pub struct ImportQuery {
     pub name: String,
 }
 
-/// The rows of the first sheet of an XLSX workbook, as text cells.
-pub(crate) fn xlsx_rows(bytes: Vec<u8>) -> AppResult<Vec<Vec<String>>> {
-    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
-    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes))
-        .map_err(|e| AppError::bad_request("invalid_xlsx", format!("not a workbook: {e}")))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| AppError::bad_request("invalid_xlsx", "the workbook has no sheet"))?
-        .map_err(|e| AppError::bad_request("invalid_xlsx", format!("unreadable sheet: {e}")))?;
-    Ok(range
-        .rows()
-        .map(|row| {
-            row.iter()
-                .map(|cell| match cell {
-                    Data::Empty => String::new(),
-                    Data::String(s) => s.clone(),
-                    Data::Int(n) => n.to_string(),
-                    // Integral floats (floors, counts) print without a fraction.
-                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
-                        format!("{}", *f as i64)
-                    }
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .collect())
+/// The rows of the first sheet of an XLSX workbook, as text cells (bounded and panic-free:
+/// `doorstep_core::xlsx`); `invalid_xlsx` when it cannot be read.
+pub(crate) fn xlsx_rows(bytes: &[u8]) -> AppResult<Vec<Vec<String>>> {
+    doorstep_core::xlsx::xlsx_rows(bytes).map_err(|e| {
+        let why = match e {
+            doorstep_core::Error::Invalid(why) => why,
+            other => other.to_string(),
+        };
+        AppError::bad_request("invalid_xlsx", why)
+    })
 }
 
 /// The two file formats a register comes in.
@@ -105,7 +87,7 @@ pub(crate) fn parse_register(
     // Core's import checks the community id and every unit code against the document ids'
     // grammar, so nothing it accepts can make a document id that does not read back.
     Ok(match format {
-        RegisterFormat::Xlsx => import::parse_rows(community, name, xlsx_rows(bytes.to_vec())?)?,
+        RegisterFormat::Xlsx => import::parse_rows(community, name, xlsx_rows(bytes)?)?,
         RegisterFormat::Csv => import::parse_csv(community, name, bytes)?,
     })
 }

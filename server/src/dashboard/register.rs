@@ -518,7 +518,7 @@ pub async fn upload(
     let session = user.session.clone();
     let result = crate::admin::blocking(&state, move |st| {
         let rows = match format {
-            RegisterFormat::Xlsx => Ok(xlsx_rows(upload.bytes.clone())?),
+            RegisterFormat::Xlsx => Ok(xlsx_rows(&upload.bytes)?),
             RegisterFormat::Csv => csv_rows(&upload.bytes),
         };
         let (problems, cut) = match rows {
