@@ -47,7 +47,7 @@ use doorstep_core::replica::Replica;
 use doorstep_core::store::Store;
 use doorstep_core::sync::{self, HttpTransport, SyncReport, Transport};
 use doorstep_server::storage::{
-    Account, Assignment, Batch, DeviceSyncWrite, NewAccount, NewDevice, SqliteStorage,
+    Account, Assignment, Batch, Communities, DeviceSyncWrite, NewAccount, NewDevice, SqliteStorage,
 };
 use doorstep_server::{AppState, Config, auth, demo, ops};
 use serde_json::{Value, json};
@@ -835,6 +835,7 @@ fn heads_with_phones(
                         login: login.clone(),
                         display_name: format!("{building}号楼楼栋长"),
                         roles: vec![Role::BuildingHead],
+                        communities: Communities::All,
                         password_hash: None,
                     },
                     admin_actor,
@@ -1093,6 +1094,7 @@ fn build_district(db: &Path, units: usize, buildings: usize, syncs: usize) -> Re
         "admin",
         "街道管理员",
         vec![Role::Admin],
+        Communities::All,
         ADMIN_PASSWORD,
         "server",
     )
@@ -1103,6 +1105,7 @@ fn build_district(db: &Path, units: usize, buildings: usize, syncs: usize) -> Re
         "officer",
         "计票人",
         vec![Role::CountingOfficer],
+        Communities::All,
         ADMIN_PASSWORD,
         &actor,
     )
@@ -1497,6 +1500,7 @@ fn storm_setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String
                     login: format!("{community}-head-{building}"),
                     display_name: String::new(),
                     roles: vec![Role::BuildingHead],
+                    communities: Communities::one(&community),
                     password_hash: None,
                 },
                 &actor,

@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::guard::{ClientAddr, Key};
 use crate::state::AppState;
 use crate::storage::{
-    Account, Device, NewAccount, NewAuditEvent, NewDevice, Storage, StorageError,
+    Account, Communities, Device, NewAccount, NewAuditEvent, NewDevice, Storage, StorageError,
 };
 
 /// The alphabet of enrollment codes: Crockford's base32, no I, L, O or U to misread.
@@ -224,6 +224,7 @@ pub fn create_password_account(
     login: &str,
     display_name: &str,
     roles: Vec<Role>,
+    communities: Communities,
     password: &str,
     actor: &str,
 ) -> Result<Account, AppError> {
@@ -234,6 +235,7 @@ pub fn create_password_account(
             login: login.to_string(),
             display_name: display_name.to_string(),
             roles,
+            communities,
             password_hash: Some(hash),
         },
         actor,
@@ -294,6 +296,40 @@ impl AdminSession {
     /// 403 unless the user is an admin.
     pub fn require_admin(&self) -> AppResult<()> {
         self.require_any(&[Role::Admin])
+    }
+
+    /// Whether the user's roles apply in `community`.
+    pub fn sees(&self, community: &str) -> bool {
+        self.account.communities.includes(community)
+    }
+
+    /// 404 unless the user's roles apply in `community`: another community's things answer
+    /// exactly as things that do not exist, so that not even their existence shows.
+    pub fn require_community(&self, community: &str) -> AppResult<()> {
+        if self.sees(community) {
+            Ok(())
+        } else {
+            Err(AppError::not_found(format!("no community {community}")))
+        }
+    }
+
+    /// Whether the user may see and manage `account`: every community it works in is theirs.
+    pub fn sees_account(&self, account: &Account) -> bool {
+        self.account.communities.covers(&account.communities)
+    }
+
+    /// 404 unless the user may see `account` (see [`Self::sees_account`]).
+    pub fn require_account(&self, account: &Account) -> AppResult<()> {
+        if self.sees_account(account) {
+            Ok(())
+        } else {
+            Err(AppError::not_found(format!("no account {}", account.id)))
+        }
+    }
+
+    /// Whether the user works across every community of the server (a 街道's staff).
+    pub fn street_wide(&self) -> bool {
+        self.account.communities == Communities::All
     }
 }
 

@@ -15,7 +15,7 @@ use crate::auth;
 use crate::error::{AppError, AppResult};
 use crate::ops;
 use crate::state::AppState;
-use crate::storage::{Assignment, NewAccount};
+use crate::storage::{Assignment, Communities, NewAccount};
 
 /// The sample register (a copy of `shared/data/taipingyang-garden.csv`).
 pub const SAMPLE_CSV: &[u8] = include_bytes!("../data/taipingyang-garden.csv");
@@ -112,6 +112,8 @@ pub fn setup(state: &AppState, admin_password: Option<&str>) -> AppResult<DemoIn
                 ADMIN_LOGIN,
                 "社区管理员",
                 vec![Role::Admin],
+                // The server's first admin, who would add the 街道's other communities.
+                Communities::All,
                 &password,
                 "server",
             )?
@@ -128,6 +130,7 @@ pub fn setup(state: &AppState, admin_password: Option<&str>) -> AppResult<DemoIn
             OFFICER_LOGIN,
             "计票人",
             vec![Role::CountingOfficer],
+            Communities::one(COMMUNITY),
             &password,
             &actor,
         )?;
@@ -160,6 +163,7 @@ pub fn setup(state: &AppState, admin_password: Option<&str>) -> AppResult<DemoIn
                     login: login.clone(),
                     display_name: format!("{building}号楼楼栋长"),
                     roles: vec![Role::BuildingHead],
+                    communities: Communities::one(COMMUNITY),
                     password_hash: None,
                 },
                 &actor,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use doorstep_core::model::Role;
-use doorstep_server::storage::{SqliteStorage, Storage};
+use doorstep_server::storage::{Communities, SqliteStorage, Storage};
 use doorstep_server::{AppState, Config, auth, demo};
 
 #[derive(Debug, Parser)]
@@ -64,6 +64,10 @@ enum Command {
         db: PathBuf,
         #[arg(long, default_value = "admin")]
         login: String,
+        /// A community the admin administers (repeat for several); without it, every community
+        /// on the server (a 街道's admin).
+        #[arg(long = "community")]
+        communities: Vec<String>,
     },
     /// Recreate every projection table from the stored documents.
     RebuildProjections {
@@ -166,7 +170,17 @@ async fn main() -> Result<()> {
             });
             run_serve(listen, db, config, exposure, tls).await
         }
-        Command::CreateAdmin { db, login } => {
+        Command::CreateAdmin {
+            db,
+            login,
+            communities,
+        } => {
+            let communities = if communities.is_empty() {
+                Communities::All
+            } else {
+                Communities::from_list(&communities)
+                    .context("--community takes community ids (no '*', spaces or '/')")?
+            };
             let storage = SqliteStorage::open(&db).context("opening the database")?;
             let (password, generated) = match admin_password_from_env() {
                 Some(p) => (p, false),
@@ -177,6 +191,7 @@ async fn main() -> Result<()> {
                 &login,
                 "管理员",
                 vec![Role::Admin],
+                communities,
                 &password,
                 "server",
             )
@@ -256,6 +271,7 @@ async fn run_serve(
                     "admin",
                     "管理员",
                     vec![Role::Admin],
+                    Communities::All,
                     &password,
                     "server",
                 )

@@ -12,7 +12,7 @@ use doorstep_core::model::{DoorOutcome, Role};
 use doorstep_core::protocol;
 use doorstep_server::auth;
 use doorstep_server::demo;
-use doorstep_server::storage::{Assignment, NewAccount};
+use doorstep_server::storage::{Assignment, Communities, NewAccount};
 
 fn deputy_code(server: &TestServer, building: &str) -> Result<String> {
     let storage = server.storage();
@@ -21,6 +21,7 @@ fn deputy_code(server: &TestServer, building: &str) -> Result<String> {
             login: format!("deputy-{building}"),
             display_name: "副楼栋长".into(),
             roles: vec![Role::BuildingHead],
+            communities: Communities::one("tpy"),
             password_hash: None,
         },
         "server",

@@ -13,7 +13,7 @@ use doorstep_core::model::{Answer, Campaign, Choice, DoorOutcome, Role};
 use doorstep_core::replica::{HouseholdEdit, Replica};
 use doorstep_core::store::Store;
 use doorstep_core::sync::{self, SyncReport, Transport};
-use doorstep_server::storage::{Assignment, NewAccount};
+use doorstep_server::storage::{Assignment, Communities, NewAccount};
 use doorstep_server::{AppState, auth, demo, ops};
 
 /// How much work a day brings, each record its own action (one commit, one transaction).
@@ -100,6 +100,7 @@ pub fn setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String)>
                     login: format!("{community}-head-{building}"),
                     display_name: String::new(),
                     roles: vec![Role::BuildingHead],
+                    communities: Communities::one(&community),
                     password_hash: None,
                 },
                 &actor,

@@ -1,6 +1,12 @@
 //! Accounts, building assignments, enrollment codes and devices. Admins only; every change is
 //! audited by storage (account.created / account.updated / assignment.* / enrollment.* /
 //! device.revoked).
+//!
+//! Tenancy: an admin sees and manages only the accounts whose communities are all theirs (and
+//! those accounts' codes, assignments and devices); anything else answers 404 as if it did not
+//! exist. An admin grants only communities they have themselves.
+
+use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -14,7 +20,7 @@ use crate::auth::{self, AdminSession};
 use crate::error::{AppError, AppResult};
 use crate::json::JsonBody;
 use crate::state::AppState;
-use crate::storage::{Account, Assignment, Device, EnrollmentCode, NewAccount};
+use crate::storage::{Account, Assignment, Communities, Device, EnrollmentCode, NewAccount};
 
 /// `GET /accounts`.
 pub async fn list(
@@ -23,8 +29,40 @@ pub async fn list(
 ) -> AppResult<Json<Vec<Account>>> {
     session.require_admin()?;
     Ok(Json(
-        blocking(&state, |st| Ok(st.storage().accounts()?)).await?,
+        blocking(&state, move |st| visible_accounts(st, &session)).await?,
     ))
+}
+
+/// The accounts `session` may see, by login.
+pub(crate) fn visible_accounts(st: &AppState, session: &AdminSession) -> AppResult<Vec<Account>> {
+    let mut accounts = st.storage().accounts()?;
+    accounts.retain(|a| session.sees_account(a));
+    Ok(accounts)
+}
+
+/// Account `id` when `session` may see it; 404 otherwise, as for an account that does not exist.
+pub(crate) fn visible_account(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+) -> AppResult<Account> {
+    let account = st
+        .storage()
+        .account(id)?
+        .ok_or_else(|| AppError::not_found(format!("no account {id}")))?;
+    session.require_account(&account)?;
+    Ok(account)
+}
+
+/// 403 unless `session` has every one of `communities` to give.
+fn require_grantable(session: &AdminSession, communities: &Communities) -> AppResult<()> {
+    if session.account.communities.covers(communities) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "you may only give an account communities you administer",
+        ))
+    }
 }
 
 /// The body of `POST /accounts`.
@@ -34,6 +72,9 @@ pub struct NewAccountBody {
     pub login: String,
     pub display_name: String,
     pub roles: Vec<Role>,
+    /// Where the roles apply (`["*"]`: every community); the creating admin's own when absent.
+    #[serde(default)]
+    pub communities: Option<Communities>,
     /// Needed to log in to the dashboard; building heads who only use a phone have none.
     pub password: Option<String>,
 }
@@ -88,6 +129,11 @@ pub(crate) fn create_account_as(
     if body.display_name.chars().count() > 64 {
         return Err(AppError::invalid("display_name is at most 64 characters"));
     }
+    let communities = body
+        .communities
+        .clone()
+        .unwrap_or_else(|| session.account.communities.clone());
+    require_grantable(session, &communities)?;
     let created = {
         let actor = session.actor();
         match &body.password {
@@ -96,6 +142,7 @@ pub(crate) fn create_account_as(
                 &body.login,
                 &body.display_name,
                 body.roles.clone(),
+                communities,
                 password,
                 &actor,
             ),
@@ -106,6 +153,7 @@ pub(crate) fn create_account_as(
                         login: body.login.clone(),
                         display_name: body.display_name.clone(),
                         roles: body.roles.clone(),
+                        communities,
                         password_hash: None,
                     },
                     &actor,
@@ -122,11 +170,12 @@ pub(crate) fn create_account_as(
     })
 }
 
-/// The body of `PATCH /accounts/{id}`: a role change or (dis)abling.
+/// The body of `PATCH /accounts/{id}`: a change of roles or communities, or (dis)abling.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     pub roles: Option<Vec<Role>>,
+    pub communities: Option<Communities>,
     pub disabled: Option<bool>,
 }
 
@@ -145,15 +194,16 @@ pub async fn update(
         return Err(AppError::invalid("you cannot disable your own account"));
     }
     let account = blocking(&state, move |st| {
-        let current = st
-            .storage()
-            .account(&id)?
-            .ok_or_else(|| AppError::not_found(format!("no account {id}")))?;
+        let current = visible_account(st, &session, &id)?;
+        if let Some(communities) = &patch.communities {
+            require_grantable(&session, communities)?;
+        }
         let roles = patch.roles.unwrap_or(current.roles);
+        let communities = patch.communities.unwrap_or(current.communities);
         let disabled = patch.disabled.unwrap_or(current.disabled);
         Ok(st
             .storage()
-            .update_account(&id, &roles, disabled, &session.actor())?)
+            .update_account(&id, &roles, &communities, disabled, &session.actor())?)
     })
     .await?;
     Ok(Json(account))
@@ -192,10 +242,7 @@ pub(crate) fn reset_password_as(
     password: &str,
 ) -> AppResult<()> {
     session.require_admin()?;
-    let account = st
-        .storage()
-        .account(id)?
-        .ok_or_else(|| AppError::not_found(format!("no account {id}")))?;
+    let account = visible_account(st, session, id)?;
     auth::set_password(st.storage(), &account, password, &session.actor())
 }
 
@@ -248,9 +295,7 @@ pub(crate) fn issue_code_for(
 ) -> AppResult<IssuedCode> {
     session.require_admin()?;
     {
-        if st.storage().account(id)?.is_none() {
-            return Err(AppError::not_found(format!("no account {id}")));
-        }
+        visible_account(st, session, id)?;
         let (code, record) = auth::issue_enrollment_code(
             st.storage(),
             id,
@@ -276,7 +321,10 @@ pub async fn codes(
     session.require_admin()?;
     Ok(Json(
         blocking(&state, move |st| {
-            Ok(st.storage().enrollment_codes(query.account.as_deref())?)
+            let visible = visible_ids(st, &session)?;
+            let mut codes = st.storage().enrollment_codes(query.account.as_deref())?;
+            codes.retain(|c| visible.contains(&c.account_id));
+            Ok(codes)
         })
         .await?,
     ))
@@ -291,10 +339,31 @@ pub async fn assignments(
     session.require_admin()?;
     Ok(Json(
         blocking(&state, move |st| {
-            Ok(st.storage().assignments(query.account.as_deref())?)
+            visible_assignments(st, &session, query.account.as_deref())
         })
         .await?,
     ))
+}
+
+/// The ids of the accounts `session` may see.
+fn visible_ids(st: &AppState, session: &AdminSession) -> AppResult<BTreeSet<String>> {
+    Ok(visible_accounts(st, session)?
+        .into_iter()
+        .map(|a| a.id)
+        .collect())
+}
+
+/// The assignments (of `account`, or all) `session` may see: in its communities, of accounts it
+/// may see.
+pub(crate) fn visible_assignments(
+    st: &AppState,
+    session: &AdminSession,
+    account: Option<&str>,
+) -> AppResult<Vec<Assignment>> {
+    let visible = visible_ids(st, session)?;
+    let mut assignments = st.storage().assignments(account)?;
+    assignments.retain(|a| session.sees(&a.community) && visible.contains(&a.account_id));
+    Ok(assignments)
 }
 
 /// The body of `POST /assignments`.
@@ -326,10 +395,12 @@ pub(crate) fn assign_as(
 ) -> AppResult<Assignment> {
     session.require_admin()?;
     {
-        if st.storage().account(&body.account_id)?.is_none() {
-            return Err(AppError::not_found(format!(
-                "no account {}",
-                body.account_id
+        let account = visible_account(st, session, &body.account_id)?;
+        session.require_community(&body.community)?;
+        if !account.communities.includes(&body.community) {
+            return Err(AppError::invalid(format!(
+                "{} does not work in community {}: add it to the account's communities first",
+                account.login, body.community
             )));
         }
         let building = doorstep_core::doc::DocId::Building {
@@ -373,6 +444,8 @@ pub(crate) fn unassign_as(
     assignment: &Assignment,
 ) -> AppResult<()> {
     session.require_admin()?;
+    visible_account(st, session, &assignment.account_id)?;
+    session.require_community(&assignment.community)?;
     st.storage().unassign(assignment, &session.actor())?;
     Ok(())
 }
@@ -395,17 +468,21 @@ pub async fn devices(
     session: AdminSession,
 ) -> AppResult<Json<Vec<DeviceRow>>> {
     session.require_admin()?;
-    Ok(Json(blocking(&state, device_rows).await?))
+    Ok(Json(
+        blocking(&state, move |st| device_rows(st, &session)).await?,
+    ))
 }
 
-/// Every phone with its owner's login: what `GET /devices` and the dashboard's 设备 list show.
-pub(crate) fn device_rows(st: &AppState) -> AppResult<Vec<DeviceRow>> {
-    let accounts = st.storage().accounts()?;
+/// The phones of the accounts `session` may see, with their owner's login: what
+/// `GET /devices` and the dashboard's 设备 list show.
+pub(crate) fn device_rows(st: &AppState, session: &AdminSession) -> AppResult<Vec<DeviceRow>> {
+    let accounts = visible_accounts(st, session)?;
     let now = st.now();
     Ok(st
         .storage()
         .devices()?
         .into_iter()
+        .filter(|device| accounts.iter().any(|a| a.id == device.account_id))
         .map(|device| DeviceRow {
             login: accounts
                 .iter()
@@ -424,13 +501,35 @@ pub async fn revoke(
     session: AdminSession,
     Path(id): Path<String>,
 ) -> AppResult<Json<Device>> {
-    session.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::invalid("a device id is a UUID"))?;
-    let device = blocking(&state, move |st| {
-        Ok(st.storage().revoke_device(&id, &session.actor())?)
-    })
-    .await?;
+    let device = blocking(&state, move |st| revoke_as(st, &session, &id)).await?;
     Ok(Json(device))
+}
+
+/// Device `id` when `session` may see its account; 404 otherwise.
+fn visible_device(st: &AppState, session: &AdminSession, id: &Uuid) -> AppResult<Device> {
+    let device = st
+        .storage()
+        .device(id)?
+        .ok_or_else(|| AppError::not_found(format!("no device {id}")))?;
+    visible_account(st, session, &device.account_id)
+        .map_err(|_| AppError::not_found(format!("no device {id}")))?;
+    Ok(device)
+}
+
+/// Revoke device `id` as `session` (admins only): the API's and the dashboard's one
+/// implementation.
+pub(crate) fn revoke_as(st: &AppState, session: &AdminSession, id: &Uuid) -> AppResult<Device> {
+    session.require_admin()?;
+    visible_device(st, session, id)?;
+    Ok(st.storage().revoke_device(id, &session.actor())?)
+}
+
+/// Let device `id` sync again after `quarantine_full`, as `session` (admins only).
+pub(crate) fn release_as(st: &AppState, session: &AdminSession, id: &Uuid) -> AppResult<Device> {
+    session.require_admin()?;
+    visible_device(st, session, id)?;
+    Ok(st.storage().release_quarantine(id, &session.actor())?)
 }
 
 /// `POST /devices/{id}/release`: a phone stopped for sending more refused work than its
@@ -440,11 +539,7 @@ pub async fn release(
     session: AdminSession,
     Path(id): Path<String>,
 ) -> AppResult<Json<Device>> {
-    session.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::invalid("a device id is a UUID"))?;
-    let device = blocking(&state, move |st| {
-        Ok(st.storage().release_quarantine(&id, &session.actor())?)
-    })
-    .await?;
+    let device = blocking(&state, move |st| release_as(st, &session, &id)).await?;
     Ok(Json(device))
 }

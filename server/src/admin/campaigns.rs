@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::figures::{CampaignFigures, figures};
 use super::register::put_record;
-use super::{READERS, blocking, no_campaign, writer_of};
+use super::{READERS, blocking, campaign_of, writer_of};
 use crate::auth::AdminSession;
 use crate::error::{AppError, AppResult};
 use crate::json::JsonBody;
@@ -49,11 +49,21 @@ pub async fn list(
     session: AdminSession,
 ) -> AppResult<Json<Vec<CampaignRow>>> {
     session.require_any(READERS)?;
-    Ok(Json(blocking(&state, campaign_rows).await?))
+    Ok(Json(
+        blocking(&state, move |st| campaign_rows(st, &session)).await?,
+    ))
 }
 
-/// Every campaign, by id: what `GET /campaigns` and the dashboard list.
-pub(crate) fn campaign_rows(st: &AppState) -> AppResult<Vec<CampaignRow>> {
+/// The campaigns of the communities `session` works in, by id: what `GET /campaigns` and the
+/// dashboard list.
+pub(crate) fn campaign_rows(st: &AppState, session: &AdminSession) -> AppResult<Vec<CampaignRow>> {
+    let mut rows = all_campaign_rows(st)?;
+    rows.retain(|r| session.sees(&r.community));
+    Ok(rows)
+}
+
+/// Every campaign of the server, by id (the live cards, filtered per page).
+pub(crate) fn all_campaign_rows(st: &AppState) -> AppResult<Vec<CampaignRow>> {
     Ok(st.db().read(|c| {
         let mut stmt = c.prepare_cached(
             "SELECT campaign, community, title, kind, status, closed_at, roll_hash
@@ -83,10 +93,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Json<Campaign>> {
     session.require_any(READERS)?;
-    let campaign = blocking(&state, move |st| {
-        st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))
-    })
-    .await?;
+    let campaign = blocking(&state, move |st| campaign_of(st, &session, &id)).await?;
     Ok(Json(campaign))
 }
 
@@ -157,6 +164,7 @@ pub(crate) fn create_draft_as(
 ) -> AppResult<Campaign> {
     session.require_admin()?;
     let draft = body.into_campaign()?;
+    session.require_community(&draft.community)?;
     let register = DocId::Register {
         community: draft.community.clone(),
     };
@@ -195,7 +203,7 @@ pub(crate) fn edit_draft_as(
         return Err(AppError::invalid("the body's id must match the path"));
     }
     let draft = body.into_campaign()?;
-    let current = st.docs().campaign(id)?.ok_or_else(|| no_campaign(id))?;
+    let current = campaign_of(st, session, id)?;
     if current.status != CampaignStatus::Draft {
         return Err(AppError::conflict(
             "not_a_draft",
@@ -262,7 +270,7 @@ pub(crate) fn run_action(
         ))
     })?;
     {
-        let current = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let current = campaign_of(st, session, &id)?;
         if current.status.next() != Some(to) {
             return Err(AppError::conflict(
                 "wrong_status",
@@ -280,7 +288,7 @@ pub(crate) fn run_action(
             ops::publish_campaign(st.docs(), &id, &writer, &actor)?
         } else {
             if to == CampaignStatus::Tallied {
-                let figures = figures(st, &id)?;
+                let figures = figures(st, session, &id)?;
                 let tally = &figures.tally;
                 if !tally.conflicts.is_empty() {
                     return Err(AppError::conflict(
@@ -359,14 +367,18 @@ pub async fn conflicts(
 ) -> AppResult<Json<ConflictsReply>> {
     session.require_any(READERS)?;
     Ok(Json(
-        blocking(&state, move |st| conflicts_of(st, &id)).await?,
+        blocking(&state, move |st| conflicts_of(st, &session, &id)).await?,
     ))
 }
 
 /// The conflicts of campaign `id` read from its field documents: what `GET .../conflicts` and
 /// the dashboard's 冲突 queue show.
-pub(crate) fn conflicts_of(st: &AppState, id: &str) -> AppResult<ConflictsReply> {
-    let figures = figures(st, id)?;
+pub(crate) fn conflicts_of(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+) -> AppResult<ConflictsReply> {
+    let figures = figures(st, session, id)?;
     let resolution = &figures.resolution;
     let conflicts = resolution
         .conflicts
@@ -439,7 +451,7 @@ pub(crate) fn adjudicate_as(
     }
     let id = id.to_string();
     {
-        let figures = figures(st, &id)?;
+        let figures = figures(st, session, &id)?;
         let Some(conflict) = figures
             .resolution
             .conflicts
@@ -565,7 +577,10 @@ pub async fn tally(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     session.require_any(READERS)?;
-    let json = blocking(&state, move |st| Ok(figures(st, &id)?.tally.to_json())).await?;
+    let json = blocking(&state, move |st| {
+        Ok(figures(st, &session, &id)?.tally.to_json())
+    })
+    .await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -628,14 +643,19 @@ pub async fn progress(
 ) -> AppResult<Json<Progress>> {
     session.require_any(READERS)?;
     Ok(Json(
-        blocking(&state, move |st| progress_of(st, &id)).await?,
+        blocking(&state, move |st| progress_of(st, &session, &id)).await?,
     ))
 }
 
 /// Per building visited units and ballots collected of campaign `id`, and its returned ballots
 /// against the 2/3 lines: what `GET .../progress` and the dashboard's overview show.
-pub(crate) fn progress_of(st: &AppState, id: &str) -> AppResult<Progress> {
-    let figures = figures(st, id)?;
+pub(crate) fn progress_of(st: &AppState, session: &AdminSession, id: &str) -> AppResult<Progress> {
+    let figures = figures(st, session, id)?;
+    progress_from(id, &figures)
+}
+
+/// The progress of campaign `id` shown by its figures.
+pub(crate) fn progress_from(id: &str, figures: &CampaignFigures) -> AppResult<Progress> {
     let tally = &figures.tally;
     let mut buildings = figures.buildings.clone();
     buildings.sort_by_key(|b| {

@@ -672,6 +672,7 @@ pub(crate) fn export_file(
     file: &str,
 ) -> AppResult<(&'static str, Vec<u8>)> {
     session.require_any(READERS)?;
+    super::require_campaign(st, session, campaign)?;
     let Some(&(_, kind, format)) = FILES.iter().find(|(name, _, _)| *name == file) else {
         return Err(AppError::not_found(format!(
             "no such export; use one of {}",
@@ -753,6 +754,18 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
+/// 403 unless `session` works across every community: the audit chain is one for the whole
+/// server, and its entries name accounts, documents and devices of every community.
+pub(crate) fn require_street_wide(session: &AdminSession) -> AppResult<()> {
+    if session.street_wide() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "the audit log covers every community; only a 街道-wide account reads it",
+        ))
+    }
+}
+
 /// `GET /audit?after=0&limit=100`: audit events oldest first, with their chain hashes.
 pub async fn audit(
     State(state): State<AppState>,
@@ -760,6 +773,7 @@ pub async fn audit(
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Json<Vec<AuditEvent>>> {
     session.require_any(READERS)?;
+    require_street_wide(&session)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(
         blocking(&state, move |st| {

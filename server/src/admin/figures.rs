@@ -17,6 +17,7 @@ use doorstep_core::tally::Tally;
 
 use super::campaigns::{AreaHeadcount, BuildingProgress};
 use super::no_campaign;
+use crate::auth::AdminSession;
 use crate::error::AppResult;
 use crate::projections::{self, ProjectionError, TallyInputs};
 use crate::state::AppState;
@@ -96,8 +97,20 @@ fn projection(e: ProjectionError) -> StorageError {
     StorageError::Projection(e.to_string())
 }
 
-/// The figures of `campaign` as of its latest committed change.
-pub(crate) fn figures(st: &AppState, campaign: &str) -> AppResult<Arc<CampaignFigures>> {
+/// The figures of `campaign` as of its latest committed change, for `session` (404 unless it
+/// works in the campaign's community).
+pub(crate) fn figures(
+    st: &AppState,
+    session: &AdminSession,
+    campaign: &str,
+) -> AppResult<Arc<CampaignFigures>> {
+    super::require_campaign(st, session, campaign)?;
+    figures_unscoped(st, campaign)
+}
+
+/// The figures of `campaign`, for whoever already checked the reader may see it (the live
+/// cards, which are filtered per page).
+pub(crate) fn figures_unscoped(st: &AppState, campaign: &str) -> AppResult<Arc<CampaignFigures>> {
     let version = || {
         st.db()
             .read(|c| projections::campaign_version(c, campaign).map_err(projection))

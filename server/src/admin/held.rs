@@ -57,14 +57,32 @@ impl HeldWork {
     }
 }
 
-/// The held work an admin can accept, newest first (accepted ones stay listed, marked).
-pub fn held_work(st: &AppState) -> AppResult<Vec<HeldWork>> {
-    Ok(st
+/// The held work `session` can accept (in the communities it works in), newest first
+/// (accepted ones stay listed, marked).
+pub fn held_work(st: &AppState, session: &AdminSession) -> AppResult<Vec<HeldWork>> {
+    let mut held = Vec::new();
+    for work in st
         .storage()
         .quarantine(LIST_LIMIT)?
         .into_iter()
         .filter_map(HeldWork::of)
-        .collect())
+    {
+        if in_scope(st, session, &work.doc)? {
+            held.push(work);
+        }
+    }
+    Ok(held)
+}
+
+/// Whether document `doc` belongs to a community `session` works in.
+fn in_scope(st: &AppState, session: &AdminSession, doc: &str) -> AppResult<bool> {
+    let Ok(id) = doc.parse::<DocId>() else {
+        return Ok(false);
+    };
+    Ok(st
+        .storage()
+        .document_meta(&id)?
+        .is_some_and(|meta| session.sees(&meta.community)))
 }
 
 /// `GET /held` (admins).
@@ -73,7 +91,9 @@ pub async fn list(
     session: AdminSession,
 ) -> AppResult<Json<Vec<HeldWork>>> {
     session.require_admin()?;
-    Ok(Json(blocking(&state, held_work).await?))
+    Ok(Json(
+        blocking(&state, move |st| held_work(st, &session)).await?,
+    ))
 }
 
 /// What accepting did.
@@ -96,6 +116,9 @@ pub fn accept_held(st: &AppState, session: &AdminSession, id: i64) -> AppResult<
         .find(|q| q.id == id)
         .and_then(HeldWork::of)
         .ok_or_else(|| AppError::not_found(format!("no held work {id}")))?;
+    if !in_scope(st, session, &entry.doc)? {
+        return Err(AppError::not_found(format!("no held work {id}")));
+    }
     if entry.accepted_at.is_some() {
         return Err(AppError::conflict(
             "already_accepted",

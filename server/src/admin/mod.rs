@@ -22,6 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use doorstep_core::model::Role;
 use doorstep_core::rules::Writer;
+use rusqlite::OptionalExtension;
 
 use crate::auth::AdminSession;
 use crate::error::{AppError, AppResult};
@@ -144,6 +145,35 @@ pub fn mask_name(name: &str) -> String {
 /// 404 for an unknown campaign.
 pub(crate) fn no_campaign(id: &str) -> AppError {
     AppError::not_found(format!("no campaign {id}"))
+}
+
+/// Campaign `id` when `session` works in its community; 404 otherwise, exactly as for a
+/// campaign that does not exist.
+pub(crate) fn campaign_of(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+) -> AppResult<doorstep_core::model::Campaign> {
+    st.docs()
+        .campaign(id)?
+        .filter(|c| session.sees(&c.community))
+        .ok_or_else(|| no_campaign(id))
+}
+
+/// 404 unless campaign `id` exists in a community `session` works in (read from the
+/// projection, without loading the document).
+pub(crate) fn require_campaign(st: &AppState, session: &AdminSession, id: &str) -> AppResult<()> {
+    let community: Option<String> = st.db().read(|c| {
+        Ok(
+            c.prepare_cached("SELECT community FROM p_campaigns WHERE campaign = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?,
+        )
+    })?;
+    match community {
+        Some(community) if session.sees(&community) => Ok(()),
+        _ => Err(no_campaign(id)),
+    }
 }
 
 #[cfg(test)]

@@ -90,14 +90,31 @@ pub async fn list(
 ) -> AppResult<Json<Vec<OrderRow>>> {
     session.require_any(ORDER_ROLES)?;
     let rows = blocking(&state, move |st| {
-        order_rows(st, query.community.as_deref(), query.building.as_deref())
+        order_rows(
+            st,
+            &session,
+            query.community.as_deref(),
+            query.building.as_deref(),
+        )
     })
     .await?;
     Ok(Json(rows))
 }
 
-/// The projected work orders, oldest first: what `GET /orders` lists.
+/// The projected work orders of the communities `session` works in, oldest first: what
+/// `GET /orders` lists.
 pub(crate) fn order_rows(
+    st: &AppState,
+    session: &AdminSession,
+    community: Option<&str>,
+    building: Option<&str>,
+) -> AppResult<Vec<OrderRow>> {
+    let mut rows = all_order_rows(st, community, building)?;
+    rows.retain(|r| session.sees(&r.community));
+    Ok(rows)
+}
+
+fn all_order_rows(
     st: &AppState,
     community: Option<&str>,
     building: Option<&str>,
@@ -170,6 +187,7 @@ fn orders_doc_id(community: &str, building: &str) -> DocId {
 /// documents with its history, oldest first.
 pub(crate) fn order_details(
     st: &AppState,
+    session: &AdminSession,
     community: Option<&str>,
     building: Option<&str>,
 ) -> AppResult<Vec<OrderDetail>> {
@@ -182,7 +200,8 @@ pub(crate) fn order_details(
         else {
             continue;
         };
-        if community.is_some_and(|x| x != c) || building.is_some_and(|x| x != b) {
+        if !session.sees(c) || community.is_some_and(|x| x != c) || building.is_some_and(|x| x != b)
+        {
             continue;
         }
         if let Some(doc) = st.docs().hydrate::<OrdersDoc>(&meta.id)? {
@@ -193,13 +212,17 @@ pub(crate) fn order_details(
     Ok(out)
 }
 
-/// One work order with its history.
+/// One work order with its history (404 outside the communities `session` works in).
 pub(crate) fn order_detail(
     st: &AppState,
+    session: &AdminSession,
     community: &str,
     building: &str,
     id: &str,
 ) -> AppResult<OrderDetail> {
+    if !session.sees(community) {
+        return Err(no_order(id));
+    }
     let doc = st
         .docs()
         .hydrate::<OrdersDoc>(&orders_doc_id(community, building))?
@@ -221,7 +244,7 @@ pub async fn show(
     session.require_any(ORDER_ROLES)?;
     Ok(Json(
         blocking(&state, move |st| {
-            order_detail(st, &community, &building, &id)
+            order_detail(st, &session, &community, &building, &id)
         })
         .await?,
     ))
@@ -288,6 +311,7 @@ pub(crate) fn create_order_as(
     body: NewOrderBody,
 ) -> AppResult<OrderDetail> {
     session.require_any(ORDER_ROLES)?;
+    session.require_community(&body.community)?;
     let title = body.title.trim().to_string();
     if title.is_empty() {
         return Err(AppError::invalid("a work order needs a title"));
@@ -421,7 +445,7 @@ pub(crate) fn move_order_as(
     body: MoveBody,
 ) -> AppResult<OrderDetail> {
     session.require_any(ORDER_ROLES)?;
-    let current = order_detail(st, community, building, id)?;
+    let current = order_detail(st, session, community, building, id)?;
     let from = current.status;
     if let Some(seen) = body.from
         && seen != from

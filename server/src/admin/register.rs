@@ -104,6 +104,11 @@ pub(crate) fn import_register_as(
     format: RegisterFormat,
 ) -> AppResult<(ImportSummary, import::ImportedRegister)> {
     session.require_admin()?;
+    if !session.sees(community) {
+        return Err(AppError::forbidden(format!(
+            "you do not administer community {community}"
+        )));
+    }
     let imported = parse_register(community, name, bytes, format)?;
     let writer = writer_of(st, session)?;
     let summary = ops::import_register(st.docs(), &imported, &writer, &session.actor())?;
@@ -173,15 +178,19 @@ pub async fn buildings(
     session.require_any(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
     Ok(Json(
         blocking(&state, move |st| {
-            building_rows(st, query.community.as_deref())
+            building_rows(st, &session, query.community.as_deref())
         })
         .await?,
     ))
 }
 
-/// The buildings of one community (or all) with units, area and assigned heads: what
-/// `GET /buildings` and the dashboard's 楼栋 page list.
-pub(crate) fn building_rows(st: &AppState, community: Option<&str>) -> AppResult<Vec<BuildingRow>> {
+/// The buildings of one community (or of every community `session` works in) with units,
+/// area and assigned heads: what `GET /buildings` and the dashboard's 楼栋 page list.
+pub(crate) fn building_rows(
+    st: &AppState,
+    session: &AdminSession,
+    community: Option<&str>,
+) -> AppResult<Vec<BuildingRow>> {
     let community = community.map(str::to_string);
     {
         let assignments = st.storage().assignments(None)?;
@@ -216,6 +225,7 @@ pub(crate) fn building_rows(st: &AppState, community: Option<&str>) -> AppResult
                 .map(|a| a.account_id.clone())
                 .collect();
         }
+        rows.retain(|r| session.sees(&r.community));
         rows.sort_by_key(|r| (r.community.clone(), natural(&r.building)));
         Ok(rows)
     }
@@ -248,12 +258,21 @@ pub async fn units(
 ) -> AppResult<Json<Vec<UnitRow>>> {
     session.require_any(READERS)?;
     Ok(Json(
-        blocking(&state, move |st| unit_rows(st, &community, &building)).await?,
+        blocking(&state, move |st| {
+            unit_rows(st, &session, &community, &building)
+        })
+        .await?,
     ))
 }
 
 /// The units of one building as projected: what `GET .../units` and the dashboard list.
-pub(crate) fn unit_rows(st: &AppState, community: &str, building: &str) -> AppResult<Vec<UnitRow>> {
+pub(crate) fn unit_rows(
+    st: &AppState,
+    session: &AdminSession,
+    community: &str,
+    building: &str,
+) -> AppResult<Vec<UnitRow>> {
+    session.require_community(community)?;
     Ok(st.db().read(|c| {
         let mut stmt = c.prepare_cached(
             "SELECT unit, building, entrance, floor, room, area, area_source, sale_status,
@@ -314,6 +333,7 @@ pub(crate) fn household_rows(
     community: &str,
     building: &str,
 ) -> AppResult<Vec<HouseholdRow>> {
+    session.require_community(community)?;
     let full = session.account.is(Role::Admin);
     {
         Ok(st.db().read(|c| {
@@ -359,6 +379,7 @@ pub async fn edit_household(
     JsonBody(patch): JsonBody<HouseholdPatch>,
 ) -> AppResult<Json<Household>> {
     session.require_admin()?;
+    session.require_community(&community)?;
     let household = blocking(&state, move |st| {
         let building: Option<String> = st.db().read(|c| {
             Ok(c.query_row(
@@ -461,6 +482,10 @@ pub(crate) fn household_conflict_rows(
         crate::projections::household_conflicts(c, community, building)
             .map_err(|e| crate::storage::StorageError::Projection(e.to_string()))
     })?;
+    out.retain(|c| {
+        matches!(c.doc.parse::<DocId>(), Ok(DocId::Building { community, .. })
+            if session.sees(&community))
+    });
     if !full {
         for c in &mut out {
             c.shown = mask_phone(&c.shown);

@@ -26,7 +26,7 @@ use super::results::kind_zh;
 use super::session::Posted;
 use super::{Chrome, DashUser, PageError, PageResult, blocking, render};
 use crate::admin::campaigns::{DraftBody, create_draft_as, edit_draft_as};
-use crate::admin::no_campaign;
+use crate::auth::AdminSession;
 use crate::error::AppError;
 use crate::projections::enum_name;
 use crate::state::AppState;
@@ -726,10 +726,12 @@ struct DraftPage {
     unfit: Option<String>,
 }
 
-fn registers(st: &AppState) -> Result<Vec<RegisterDoc>, AppError> {
+/// The registers of the communities `session` works in.
+fn registers(st: &AppState, session: &AdminSession) -> Result<Vec<RegisterDoc>, AppError> {
     let mut out = Vec::new();
     for meta in st.storage().documents()? {
         if meta.id.kind() == DocKind::Register
+            && session.sees(&meta.community)
             && let Some(r) = st.docs().hydrate::<RegisterDoc>(&meta.id)?
         {
             out.push(r);
@@ -815,8 +817,9 @@ async fn draft_page(
     };
     let chrome = Chrome::new(user, title, "/campaigns");
     let code = rendered.code;
+    let session = user.session.clone();
     let page = blocking(state, move |st| {
-        let registers = registers(st)?;
+        let registers = registers(st, &session)?;
         let mut form = rendered.form;
         if form.community.is_empty()
             && let Some(r) = registers.first()
@@ -894,8 +897,9 @@ pub async fn edit_page(
 ) -> PageResult {
     user.require(&[Role::Admin])?;
     let id2 = id.clone();
+    let session = user.session.clone();
     let campaign = blocking(&state, move |st| {
-        st.docs().campaign(&id2)?.ok_or_else(|| no_campaign(&id2))
+        crate::admin::campaign_of(st, &session, &id2)
     })
     .await?;
     if campaign.status != CampaignStatus::Draft {

@@ -98,7 +98,8 @@ fn format_of(file: &str) -> &'static str {
 async fn page(State(state): State<AppState>, user: DashUser) -> PageResult {
     user.require(READERS)?;
     let chrome = Chrome::new(&user, "导出", "/exports");
-    let rows = blocking(&state, campaign_rows).await?;
+    let session = user.session.clone();
+    let rows = blocking(&state, move |st| campaign_rows(st, &session)).await?;
     let campaigns = rows
         .into_iter()
         .map(|r| {

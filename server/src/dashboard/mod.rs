@@ -149,6 +149,8 @@ impl Chrome {
         let menu = SCREENS
             .iter()
             .filter(|(_, _, roles)| roles.iter().any(|r| account.is(*r)))
+            // The audit chain spans every community: 街道-wide accounts only.
+            .filter(|(href, _, _)| *href != "/audit" || user.session.street_wide())
             .map(|(href, label, _)| MenuItem {
                 href,
                 label,
@@ -158,12 +160,21 @@ impl Chrome {
         Chrome {
             title: title.into(),
             user: account.display_name.clone(),
-            roles: account
-                .roles
-                .iter()
-                .map(|r| role_zh(*r))
-                .collect::<Vec<_>>()
-                .join("、"),
+            roles: format!(
+                "{} · {}",
+                account
+                    .roles
+                    .iter()
+                    .map(|r| role_zh(*r))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                match &account.communities {
+                    crate::storage::Communities::All => "全部小区".to_string(),
+                    crate::storage::Communities::Only(set) => {
+                        set.iter().cloned().collect::<Vec<_>>().join("、")
+                    }
+                }
+            ),
             menu,
             csrf: user.csrf.clone(),
             rendered_at: format::clock(doorstep_core::model::now_millis()),

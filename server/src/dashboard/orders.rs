@@ -227,8 +227,8 @@ fn page_of(
     error: Option<Refusal>,
     draft: NewOrderForm,
 ) -> Result<OrdersPage, AppError> {
-    let all = order_details(st, None, None)?;
-    let building_list = building_rows(st, None)?;
+    let all = order_details(st, &user.session, None, None)?;
+    let building_list = building_rows(st, &user.session, None)?;
     let accounts = st.storage().accounts()?;
     let name = |id: &str| {
         accounts

@@ -1,6 +1,7 @@
 //! The dashboard's screens. Each handler checks the role, reads through the functions the JSON
 //! API uses (`crate::admin::…`), shapes the numbers for people and renders a template.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect};
+use doorstep_core::doc::DocId;
 use doorstep_core::model::{Answer, CampaignStatus, Choice, Millis, Question, QuestionKind, Role};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
@@ -21,12 +23,13 @@ use super::session::Posted;
 use super::{Chrome, DashUser, PageError, PageResult, blocking, render};
 use crate::admin::accounts::{DeviceRow, device_rows, issue_code_for};
 use crate::admin::campaigns::{
-    AdjudicateBody, CampaignRow, ConflictsReply, Progress, adjudicate_as, campaign_rows,
-    conflicts_of, progress_of, run_action as admin_run_action,
+    AdjudicateBody, CampaignRow, ConflictsReply, Progress, adjudicate_as, all_campaign_rows,
+    campaign_rows, conflicts_of, progress_from, progress_of, run_action as admin_run_action,
 };
 use crate::admin::figures::figures;
 use crate::admin::register::{BuildingRow, UnitRow, building_rows, household_rows, unit_rows};
-use crate::admin::{READERS, no_campaign};
+use crate::admin::{READERS, campaign_of, no_campaign};
+use crate::auth::AdminSession;
 use crate::state::AppState;
 use crate::storage::{Account, AuditEvent};
 
@@ -117,13 +120,16 @@ struct CardFragment {
 }
 
 /// Campaigns worth a card: everything not archived (drafts have no roll to measure).
-fn live_campaigns(st: &AppState) -> Result<Vec<(CampaignRow, Progress)>, crate::AppError> {
+fn live_campaigns(
+    st: &AppState,
+    session: &AdminSession,
+) -> Result<Vec<(CampaignRow, Progress)>, crate::AppError> {
     let mut out = Vec::new();
-    for row in campaign_rows(st)? {
+    for row in campaign_rows(st, session)? {
         if row.status == "archived" || row.status == "draft" {
             continue;
         }
-        let progress = progress_of(st, &row.campaign)?;
+        let progress = progress_of(st, session, &row.campaign)?;
         out.push((row, progress));
     }
     Ok(out)
@@ -132,11 +138,12 @@ fn live_campaigns(st: &AppState) -> Result<Vec<(CampaignRow, Progress)>, crate::
 /// The building lines of a campaign's progress with the heads' phones.
 fn building_lines(
     st: &AppState,
+    session: &AdminSession,
     progress: &Progress,
 ) -> Result<Vec<BuildingLine>, crate::AppError> {
-    let buildings = building_rows(st, None)?;
-    let accounts = st.storage().accounts()?;
-    let devices = device_rows(st)?;
+    let buildings = building_rows(st, session, None)?;
+    let accounts = crate::admin::accounts::visible_accounts(st, session)?;
+    let devices = device_rows(st, session)?;
     let now = st.now();
     Ok(progress
         .buildings
@@ -183,10 +190,11 @@ pub async fn overview(State(state): State<AppState>, user: DashUser) -> PageResu
     }
     user.require(READERS)?;
     let chrome = Chrome::new(&user, "总览", "/");
+    let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaigns = live_campaigns(st)?;
+        let campaigns = live_campaigns(st, &session)?;
         let cards = campaigns.iter().map(|(r, p)| card_of(r, p)).collect();
-        let devices = device_rows(st)?;
+        let devices = device_rows(st, &session)?;
         let now = st.now();
         let today = format::start_of_day(now);
         let stale = devices
@@ -199,7 +207,10 @@ pub async fn overview(State(state): State<AppState>, user: DashUser) -> PageResu
             })
             .collect();
         let (table_campaign, lines) = match campaigns.first() {
-            Some((row, progress)) => (Some(row.campaign.clone()), building_lines(st, progress)?),
+            Some((row, progress)) => (
+                Some(row.campaign.clone()),
+                building_lines(st, &session, progress)?,
+            ),
             None => (None, Vec::new()),
         };
         Ok(OverviewPage {
@@ -222,12 +233,13 @@ pub async fn campaign_card(
     Path(id): Path<String>,
 ) -> PageResult {
     user.require(READERS)?;
+    let session = user.session.clone();
     let card = blocking(&state, move |st| {
-        let row = campaign_rows(st)?
+        let row = campaign_rows(st, &session)?
             .into_iter()
             .find(|r| r.campaign == id)
             .ok_or_else(|| no_campaign(&id))?;
-        let progress = progress_of(st, &id)?;
+        let progress = progress_of(st, &session, &id)?;
         Ok(card_of(&row, &progress))
     })
     .await?;
@@ -241,14 +253,15 @@ pub(crate) fn render_cards(
     campaigns: &[String],
 ) -> Result<Vec<CardUpdate>, crate::AppError> {
     let mut out = Vec::new();
-    for row in campaign_rows(st)? {
+    for row in all_campaign_rows(st)? {
         if row.status == "archived" || row.status == "draft" {
             continue;
         }
         if !campaigns.is_empty() && !campaigns.contains(&row.campaign) {
             continue;
         }
-        let progress = progress_of(st, &row.campaign)?;
+        let figures = crate::admin::figures::figures_unscoped(st, &row.campaign)?;
+        let progress = progress_from(&row.campaign, &figures)?;
         let html = CardFragment {
             card: card_of(&row, &progress),
         }
@@ -278,32 +291,119 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
 ) -> PageResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     user.require(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
-    let changes = stream::unfold(state.live().subscribe(), |mut rx| async move {
-        let event = match rx.recv().await {
-            Ok(change) => Event::default()
-                .event("change")
-                .json_data(&change)
-                .unwrap_or_else(|_| Event::default().event("reload").data("encode")),
-            // Fell behind: the page reloads its live parts rather than missing changes.
-            Err(RecvError::Lagged(n)) => Event::default().event("reload").data(n.to_string()),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), rx))
-    });
+    // Only what concerns the communities this user works in reaches the page.
+    let scope = Scope {
+        st: state.clone(),
+        session: user.session.clone(),
+        seen: HashMap::new(),
+    };
+    let changes = stream::unfold(
+        (state.live().subscribe(), scope),
+        |(mut rx, mut scope)| async move {
+            loop {
+                let event = match rx.recv().await {
+                    Ok(change) => match scope.change_visible(&change) {
+                        Some(false) => continue,
+                        Some(true) => Event::default()
+                            .event("change")
+                            .json_data(&change)
+                            .unwrap_or_else(|_| Event::default().event("reload").data("encode")),
+                        // Storage could not say: the page reloads (and shows the error).
+                        None => Event::default().event("reload").data("scope"),
+                    },
+                    // Fell behind: the page reloads its live parts rather than missing changes.
+                    Err(RecvError::Lagged(n)) => {
+                        Event::default().event("reload").data(n.to_string())
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok(event), (rx, scope)));
+            }
+        },
+    );
     // Cards show figures: only for the roles that read them.
     let wants_cards = q.cards.as_deref() == Some("1") && READERS.iter().any(|r| user.is(*r));
     let cards = wants_cards.then(|| state.cards().subscribe(&state));
-    let cards = stream::unfold(cards, |rx| async move {
+    let scope = Scope {
+        st: state.clone(),
+        session: user.session.clone(),
+        seen: HashMap::new(),
+    };
+    let cards = stream::unfold((cards, scope), |(rx, mut scope)| async move {
         let mut rx = rx?;
-        let event = match rx.recv().await {
-            Ok(card) => Event::default().event("card").data(&*card.html),
-            Err(RecvError::Lagged(n)) => Event::default().event("reload").data(n.to_string()),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), Some(rx)))
+        loop {
+            let event = match rx.recv().await {
+                Ok(card) => match scope.campaign_visible(&card.campaign) {
+                    Some(false) => continue,
+                    Some(true) => Event::default().event("card").data(&*card.html),
+                    None => Event::default().event("reload").data("scope"),
+                },
+                Err(RecvError::Lagged(n)) => Event::default().event("reload").data(n.to_string()),
+                Err(RecvError::Closed) => return None,
+            };
+            return Some((Ok(event), (Some(rx), scope)));
+        }
     });
     let stream = stream::select(changes, cards);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// What of the live feed one page may see: the changes and cards of the communities its user
+/// works in, each looked up once.
+struct Scope {
+    st: AppState,
+    session: AdminSession,
+    /// Document, device or campaign id → whether it is visible.
+    seen: HashMap<String, bool>,
+}
+
+impl Scope {
+    /// Whether `change` concerns this user's communities; `None` when storage cannot say.
+    fn change_visible(&mut self, change: &crate::live::Change) -> Option<bool> {
+        if self.session.street_wide() {
+            return Some(true);
+        }
+        if let Some(&known) = self.seen.get(&change.id) {
+            return Some(known);
+        }
+        let storage = self.st.storage();
+        let visible = if change.kind == "device" {
+            let Ok(id) = uuid::Uuid::parse_str(&change.id) else {
+                return Some(false);
+            };
+            match storage.device(&id).ok()? {
+                Some(device) => storage
+                    .account(&device.account_id)
+                    .ok()?
+                    .is_some_and(|a| self.session.sees_account(&a)),
+                None => false,
+            }
+        } else {
+            let Ok(id) = change.id.parse::<DocId>() else {
+                return Some(false);
+            };
+            storage
+                .document_meta(&id)
+                .ok()?
+                .is_some_and(|meta| self.session.sees(&meta.community))
+        };
+        self.seen.insert(change.id.clone(), visible);
+        Some(visible)
+    }
+
+    /// Whether campaign `id` is in this user's communities; `None` when storage cannot say.
+    fn campaign_visible(&mut self, id: &str) -> Option<bool> {
+        if let Some(&known) = self.seen.get(id) {
+            return Some(known);
+        }
+        let visible = match crate::admin::require_campaign(&self.st, &self.session, id) {
+            Ok(()) => true,
+            Err(e) if e.status == StatusCode::NOT_FOUND => false,
+            Err(_) => return None,
+        };
+        self.seen.insert(id.to_string(), visible);
+        Some(visible)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,7 +428,8 @@ struct CampaignsPage {
 pub async fn campaigns(State(state): State<AppState>, user: DashUser) -> PageResult {
     user.require(READERS)?;
     let chrome = Chrome::new(&user, "投票/议题", "/campaigns");
-    let campaigns = blocking(&state, campaign_rows).await?;
+    let session = user.session.clone();
+    let campaigns = blocking(&state, move |st| campaign_rows(st, &session)).await?;
     let campaigns = campaigns
         .into_iter()
         .map(|r| CampaignLine {
@@ -409,12 +510,13 @@ pub async fn campaign(
     user.require(READERS)?;
     let chrome = Chrome::new(&user, "投票/议题", "/campaigns");
     let can_act = user.is(Role::Admin);
+    let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let campaign = campaign_of(st, &session, &id)?;
         let results = if campaign.status == CampaignStatus::Draft {
             None
         } else {
-            Some(TallyView::of(&figures(st, &id)?.tally))
+            Some(TallyView::of(&figures(st, &session, &id)?.tally))
         };
         let order = [
             CampaignStatus::Published,
@@ -488,8 +590,9 @@ pub async fn confirm_action(
 ) -> PageResult {
     user.require(&[Role::Admin])?;
     let chrome = Chrome::new(&user, "确认操作", "/campaigns");
+    let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let campaign = campaign_of(st, &session, &id)?;
         let step = step_of(campaign.status)
             .filter(|s| s.action == action)
             .ok_or_else(|| {
@@ -642,10 +745,11 @@ fn answer_zh(question: Option<&Question>, answer: &Answer) -> String {
 
 fn conflicts_view(
     st: &AppState,
+    session: &AdminSession,
     id: &str,
     reply: &ConflictsReply,
 ) -> Result<(String, Vec<ConflictView>, Vec<DecidedView>), crate::AppError> {
-    let campaign = st.docs().campaign(id)?.ok_or_else(|| no_campaign(id))?;
+    let campaign = campaign_of(st, session, id)?;
     let accounts = st.storage().accounts()?;
     let receipts = crate::admin::activity::ballot_receipts(st, id)?;
     let name = |account: &str| -> String {
@@ -722,13 +826,9 @@ async fn conflicts_page(
     let can_decide = user.is(Role::CountingOfficer);
     let session = user.session.clone();
     let page = blocking(state, move |st| {
-        let reply = conflicts_of(st, &id)?;
-        let (title, conflicts, decided) = conflicts_view(st, &id, &reply)?;
-        let community = st
-            .docs()
-            .campaign(&id)?
-            .map(|c| c.community)
-            .ok_or_else(|| no_campaign(&id))?;
+        let reply = conflicts_of(st, &session, &id)?;
+        let (title, conflicts, decided) = conflicts_view(st, &session, &id, &reply)?;
+        let community = campaign_of(st, &session, &id)?.community;
         let edits = edit_conflict_lines(crate::admin::register::household_conflict_rows(
             st,
             &session,
@@ -826,12 +926,13 @@ struct BuildingsPage {
 pub async fn buildings(State(state): State<AppState>, user: DashUser) -> PageResult {
     user.require(READERS)?;
     let chrome = Chrome::new(&user, "楼栋", "/buildings");
+    let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaigns = live_campaigns(st)?;
+        let campaigns = live_campaigns(st, &session)?;
         let (campaign, lines) = match campaigns.first() {
             Some((row, progress)) => (
                 Some((row.campaign.clone(), row.title.clone())),
-                building_lines(st, progress)?,
+                building_lines(st, &session, progress)?,
             ),
             None => (None, Vec::new()),
         };
@@ -839,7 +940,7 @@ pub async fn buildings(State(state): State<AppState>, user: DashUser) -> PageRes
             chrome,
             campaign,
             lines,
-            plain: building_rows(st, None)?,
+            plain: building_rows(st, &session, None)?,
         })
     })
     .await?;
@@ -879,7 +980,7 @@ pub async fn building(
     let chrome = Chrome::new(&user, format!("{building} 号楼"), "/buildings");
     let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let units: Vec<UnitRow> = unit_rows(st, &community, &building)?;
+        let units: Vec<UnitRow> = unit_rows(st, &session, &community, &building)?;
         let households = household_rows(st, &session, &community, &building)?;
         let visits = crate::admin::activity::unit_visits(st, &community, &building)?;
         let units = units
@@ -997,7 +1098,7 @@ pub async fn household(
     let chrome = Chrome::new(&user, format!("住户 {unit}"), "/buildings");
     let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let row = unit_rows(st, &community, &building)?
+        let row = unit_rows(st, &session, &community, &building)?
             .into_iter()
             .find(|u| u.unit == unit)
             .ok_or_else(|| crate::AppError::not_found(format!("no unit {unit}")))?;
@@ -1312,9 +1413,10 @@ async fn devices_page_with(
         None => (None, NewAccountForm::default()),
     };
     let chrome = Chrome::new(user, "设备与楼栋长", "/devices");
+    let session = user.session.clone();
     let page = blocking(state, move |st| {
-        let accounts = st.storage().accounts()?;
-        let assignments = st.storage().assignments(None)?;
+        let accounts = crate::admin::accounts::visible_accounts(st, &session)?;
+        let assignments = crate::admin::accounts::visible_assignments(st, &session, None)?;
         let mut visit_times = crate::admin::activity::visit_times_by_account(st)?;
         let mut accounts = accounts;
         // Office accounts first, then heads as people count them: head-2 before head-10.
@@ -1346,7 +1448,7 @@ async fn devices_page_with(
             })
             .collect();
         let now = st.now();
-        let devices = device_rows(st)?
+        let devices = device_rows(st, &session)?
             .into_iter()
             .map(|d| DeviceLine {
                 id: d.device.id.to_string(),
@@ -1360,7 +1462,7 @@ async fn devices_page_with(
                 stopped: d.device.quarantine_full_at.is_some(),
             })
             .collect();
-        let buildings: Vec<(String, String, String)> = building_rows(st, None)?
+        let buildings: Vec<(String, String, String)> = building_rows(st, &session, None)?
             .into_iter()
             .map(|b| (b.community, b.building, b.label))
             .collect();
@@ -1370,7 +1472,7 @@ async fn devices_page_with(
             .into_iter()
             .map(|a| (a.id, a.login))
             .collect();
-        let held = crate::admin::held::held_work(st)?
+        let held = crate::admin::held::held_work(st, &session)?
             .into_iter()
             .map(|h| {
                 Ok(HeldLine {
@@ -1506,6 +1608,8 @@ pub async fn create_account(
         login: form.login.trim().to_string(),
         display_name: form.name.trim().to_string(),
         roles: role_of(&form.role).into_iter().collect(),
+        // The admin's own communities.
+        communities: None,
         password: (!form.password.is_empty()).then(|| form.password.clone()),
     };
     let session = user.session.clone();
@@ -1633,7 +1737,7 @@ pub async fn revoke(
     blocking(&state, move |st| {
         let id = uuid::Uuid::parse_str(&id)
             .map_err(|_| crate::AppError::invalid("a device id is a UUID"))?;
-        Ok(st.storage().revoke_device(&id, &session.actor())?)
+        crate::admin::accounts::revoke_as(st, &session, &id)
     })
     .await?;
     Ok(Redirect::to("/devices").into_response())
@@ -1650,7 +1754,7 @@ pub async fn release(
     blocking(&state, move |st| {
         let id = uuid::Uuid::parse_str(&id)
             .map_err(|_| crate::AppError::invalid("a device id is a UUID"))?;
-        Ok(st.storage().release_quarantine(&id, &session.actor())?)
+        crate::admin::accounts::release_as(st, &session, &id)
     })
     .await?;
     Ok(Redirect::to("/devices").into_response())
@@ -1809,6 +1913,7 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> PageResult {
     user.require(READERS)?;
+    crate::admin::exports::require_street_wide(&user.session)?;
     let chrome = Chrome::new(&user, "审计", "/audit");
     let page = blocking(&state, move |st| {
         let chain = match st.storage().verify_audit_chain() {

@@ -13,7 +13,7 @@ use super::session::Posted;
 use super::{DashUser, PageError, PageResult, assets, blocking, format, render};
 use crate::admin::accounts::issue_code_for;
 use crate::admin::figures::figures;
-use crate::admin::{READERS, no_campaign};
+use crate::admin::{READERS, campaign_of};
 use crate::state::AppState;
 
 /// Which of the three notices.
@@ -73,15 +73,16 @@ pub async fn notice(
     user.require(READERS)?;
     let form = Form::parse(&form)
         .ok_or_else(|| PageError::from(crate::AppError::not_found("没有这种公示")))?;
+    let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaign = st.docs().campaign(&id)?.ok_or_else(|| no_campaign(&id))?;
+        let campaign = campaign_of(st, &session, &id)?;
         if campaign.status == CampaignStatus::Draft {
             return Err(crate::AppError::conflict(
                 "wrong_status",
                 "草稿尚未发布，没有可公示的内容",
             ));
         }
-        let figures = figures(st, &id)?;
+        let figures = figures(st, &session, &id)?;
         let tally = &figures.tally;
         let community = st
             .docs()
@@ -176,9 +177,9 @@ pub async fn card_sheet(
     let session = user.session.clone();
     let address = server.clone();
     let cards = blocking(&state, move |st| {
-        let assignments = st.storage().assignments(None)?;
+        let assignments = crate::admin::accounts::visible_assignments(st, &session, None)?;
         let mut cards = Vec::new();
-        for account in st.storage().accounts()? {
+        for account in crate::admin::accounts::visible_accounts(st, &session)? {
             let mine: Vec<String> = assignments
                 .iter()
                 .filter(|a| a.account_id == account.id)

@@ -21,6 +21,7 @@ use doorstep_core::model::Role;
 use super::format;
 use super::{Chrome, DashUser, PageError, PageResult, blocking, render};
 use crate::admin::register::{RegisterFormat, import_register_as, xlsx_rows};
+use crate::auth::AdminSession;
 use crate::error::AppError;
 use crate::ops::ImportSummary;
 use crate::state::AppState;
@@ -304,10 +305,11 @@ struct RegisterPage {
     error: Option<(String, String, String)>,
 }
 
-fn stored_registers(st: &AppState) -> Result<Vec<RegisterLine>, AppError> {
+/// The registers of the communities `session` works in.
+fn stored_registers(st: &AppState, session: &AdminSession) -> Result<Vec<RegisterLine>, AppError> {
     let mut out = Vec::new();
     for meta in st.storage().documents()? {
-        if meta.id.kind() != DocKind::Register {
+        if meta.id.kind() != DocKind::Register || !session.sees(&meta.community) {
             continue;
         }
         if let Some(r) = st.docs().hydrate::<RegisterDoc>(&meta.id)? {
@@ -343,8 +345,9 @@ async fn register_page(
     status: StatusCode,
 ) -> PageResult {
     let chrome = Chrome::new(user, "名册", "/register");
+    let session = user.session.clone();
     let page = blocking(state, move |st| {
-        let registers = stored_registers(st)?;
+        let registers = stored_registers(st, &session)?;
         let mut outcome = outcome;
         if outcome.community.is_empty()
             && let Some(r) = registers.first()

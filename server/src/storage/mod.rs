@@ -10,6 +10,8 @@
 //! documents, sync states, quarantine rows, audit events and projection updates land together or
 //! not at all.
 
+use std::collections::BTreeSet;
+
 use automerge::{AutoCommit, ChangeHash};
 use doorstep_core::doc::DocId;
 use doorstep_core::model::{Millis, Role};
@@ -51,6 +53,73 @@ pub enum StorageError {
 /// Shorthand for storage results.
 pub type StorageResult<T> = Result<T, StorageError>;
 
+/// The communities (小区) an account's roles apply in: some, or every community on the server
+/// (a 街道's staff). Written `["tpy", …]`, and `["*"]` for all, in the JSON API and in storage.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Communities {
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Communities {
+    /// The one community `id`.
+    pub fn one(id: &str) -> Communities {
+        Communities::Only(BTreeSet::from([id.to_string()]))
+    }
+
+    /// Whether `community` is among them.
+    pub fn includes(&self, community: &str) -> bool {
+        match self {
+            Communities::All => true,
+            Communities::Only(set) => set.contains(community),
+        }
+    }
+
+    /// Whether every community of `other` is among them.
+    pub fn covers(&self, other: &Communities) -> bool {
+        match (self, other) {
+            (Communities::All, _) => true,
+            (Communities::Only(_), Communities::All) => false,
+            (Communities::Only(mine), Communities::Only(theirs)) => theirs.is_subset(mine),
+        }
+    }
+
+    /// The list form: community ids, or `["*"]`.
+    pub fn to_list(&self) -> Vec<String> {
+        match self {
+            Communities::All => vec!["*".to_string()],
+            Communities::Only(set) => set.iter().cloned().collect(),
+        }
+    }
+
+    /// From the list form; `None` when it is empty or mixes `*` with ids.
+    pub fn from_list(list: &[String]) -> Option<Communities> {
+        if list.iter().any(|c| c == "*") {
+            return (list.len() == 1).then_some(Communities::All);
+        }
+        let set: BTreeSet<String> = list.iter().map(|c| c.trim().to_string()).collect();
+        (!set.is_empty() && set.iter().all(|c| doorstep_core::doc::is_id_segment(c)))
+            .then_some(Communities::Only(set))
+    }
+}
+
+impl Serialize for Communities {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_list().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Communities {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<String>::deserialize(d)?;
+        Communities::from_list(&list).ok_or_else(|| {
+            serde::de::Error::custom(
+                "communities is a non-empty list of community ids, or [\"*\"] for all",
+            )
+        })
+    }
+}
+
 /// An account: a person who logs in to the dashboard and/or whose phones sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
@@ -60,6 +129,8 @@ pub struct Account {
     /// Shown on the dashboard only; personal data, never logged.
     pub display_name: String,
     pub roles: Vec<Role>,
+    /// Where the roles apply: every admin endpoint, export and page shows only these.
+    pub communities: Communities,
     /// The argon2 PHC string; `None` for accounts that only sync from phones.
     #[serde(skip)]
     pub password_hash: Option<String>,
@@ -79,6 +150,7 @@ pub struct NewAccount {
     pub login: String,
     pub display_name: String,
     pub roles: Vec<Role>,
+    pub communities: Communities,
     pub password_hash: Option<String>,
 }
 
@@ -373,6 +445,7 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         id: &str,
         roles: &[Role],
+        communities: &Communities,
         disabled: bool,
         actor: &str,
     ) -> StorageResult<Account>;

@@ -155,6 +155,11 @@ ALTER TABLE quarantine ADD COLUMN size INTEGER;
 ALTER TABLE devices ADD COLUMN quarantined_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN quarantine_full_at INTEGER;
 "#,
+    r#"
+-- Tenancy: the communities an account's roles apply in, as a JSON list (["*"]: all). Accounts
+-- from before had global roles, so they keep every community.
+ALTER TABLE accounts ADD COLUMN communities TEXT NOT NULL DEFAULT '["*"]';
+"#,
 ];
 
 /// The SQLite storage: one file, one writer, several readers.
@@ -369,7 +374,8 @@ fn uuid_from(text: &str) -> rusqlite::Result<Uuid> {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "id, login, display_name, roles, password_hash, created_at, disabled";
+const ACCOUNT_COLUMNS: &str =
+    "id, login, display_name, roles, password_hash, created_at, disabled, communities";
 
 fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     let roles: String = row.get(3)?;
@@ -381,7 +387,18 @@ fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
         password_hash: row.get(4)?,
         created_at: row.get(5)?,
         disabled: row.get(6)?,
+        communities: communities_from_text(&row.get::<_, String>(7)?)?,
     })
+}
+
+fn communities_from_text(text: &str) -> rusqlite::Result<Communities> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn communities_to_text(communities: &Communities) -> StorageResult<String> {
+    serde_json::to_string(communities).map_err(|e| StorageError::Invalid(e.to_string()))
 }
 
 const DEVICE_COLUMNS: &str = "id, account_id, label, enrolled_at, revoked_at, last_sync_at, \
@@ -950,11 +967,13 @@ impl Storage for SqliteStorage {
             login: login.to_string(),
             display_name: new.display_name.clone(),
             roles: new.roles.clone(),
+            communities: new.communities.clone(),
             password_hash: new.password_hash.clone(),
             created_at: self.now(),
             disabled: false,
         };
         let roles = roles_to_text(&account.roles)?;
+        let communities = communities_to_text(&account.communities)?;
         self.write(|tx| {
             let taken = tx
                 .query_row("SELECT 1 FROM accounts WHERE login = ?1", [login], |_| {
@@ -966,15 +985,17 @@ impl Storage for SqliteStorage {
                 return Err(StorageError::Conflict(format!("login {login:?} is taken")));
             }
             tx.execute(
-                "INSERT INTO accounts (id, login, display_name, roles, password_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO accounts (id, login, display_name, roles, password_hash, created_at,
+                                       communities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 rusqlite::params![
                     account.id,
                     account.login,
                     account.display_name,
                     roles,
                     account.password_hash,
-                    account.created_at
+                    account.created_at,
+                    communities
                 ],
             )?;
             append_audit_tx(
@@ -984,7 +1005,10 @@ impl Storage for SqliteStorage {
                     account_actor(actor),
                     "account.created",
                     format!("account:{}", account.id),
-                    serde_json::json!({ "roles": account.roles }),
+                    serde_json::json!({
+                        "roles": account.roles,
+                        "communities": account.communities,
+                    }),
                 )],
             )?;
             Ok(account.clone())
@@ -1021,15 +1045,17 @@ impl Storage for SqliteStorage {
         &self,
         id: &str,
         roles: &[Role],
+        communities: &Communities,
         disabled: bool,
         actor: &str,
     ) -> StorageResult<Account> {
         let roles_text = roles_to_text(roles)?;
+        let communities_text = communities_to_text(communities)?;
         self.write(|tx| {
             let admins_before = active_admins(tx)?;
             let changed = tx.execute(
-                "UPDATE accounts SET roles = ?2, disabled = ?3 WHERE id = ?1",
-                rusqlite::params![id, roles_text, disabled],
+                "UPDATE accounts SET roles = ?2, disabled = ?3, communities = ?4 WHERE id = ?1",
+                rusqlite::params![id, roles_text, disabled, communities_text],
             )?;
             if changed == 0 {
                 return Err(StorageError::NotFound(format!("account {id}")));
@@ -1046,7 +1072,11 @@ impl Storage for SqliteStorage {
                     account_actor(actor),
                     "account.updated",
                     format!("account:{id}"),
-                    serde_json::json!({ "roles": roles, "disabled": disabled }),
+                    serde_json::json!({
+                        "roles": roles,
+                        "communities": communities,
+                        "disabled": disabled,
+                    }),
                 )],
             )?;
             one_account(tx, id)?.ok_or_else(|| StorageError::NotFound(format!("account {id}")))
