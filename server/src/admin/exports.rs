@@ -761,7 +761,8 @@ pub(crate) fn require_street_wide(session: &AdminSession) -> AppResult<()> {
         Ok(())
     } else {
         Err(AppError::forbidden(
-            "the audit log covers every community; only a 街道-wide account reads it",
+            "审计日志涵盖全部小区，只有街道级账号可以查看（the audit log covers every community; \
+             only a 街道-wide account reads it）",
         ))
     }
 }
