@@ -16,6 +16,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod demo;
 pub mod docs;
+pub mod drain;
 pub mod error;
 pub mod guard;
 pub mod json;
@@ -77,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(config.tls, security_headers))
+        .layer(middleware::from_fn(drain::drain_refused_bodies))
         .layer(
             // Method, path, status and latency only: paths carry ids, never names or phones.
             TraceLayer::new_for_http(),

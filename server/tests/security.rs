@@ -682,3 +682,78 @@ fn a_stored_bad_id_never_makes_a_listing_fail() -> Result<()> {
     assert_eq!(status, StatusCode::OK);
     Ok(())
 }
+
+/// Send `body` to `path` over a real socket the way a naive client does (no `Expect:
+/// 100-continue`: write everything, then read), and return the status line and the body.
+fn over_tcp(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> Result<(String, Value)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n{auth}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    // Every byte is written before anything is read: before the fix the server answered after
+    // 64 KiB or 16 MiB and reset the connection, and this write failed.
+    stream.write_all(body)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.lines().next().unwrap_or_default().to_string();
+    let json = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| serde_json::from_str(b).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    Ok((status, json))
+}
+
+#[test]
+fn a_client_that_sends_an_oversized_body_without_waiting_reads_the_413() -> Result<()> {
+    let server = TestServer::start()?;
+    let phone = Phone::enroll(&server, &server.code("3"))?;
+    let listener = server
+        .rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = server.rt.spawn(doorstep_server::serve(
+        server.state.clone(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let limit = server.state.config().sync_body_limit;
+    let (status, body) = over_tcp(
+        addr,
+        doorstep_core::protocol::SYNC_PATH,
+        doorstep_core::protocol::CONTENT_TYPE,
+        Some(&phone.enrollment.device_token),
+        &vec![0x42; limit + 4 * 1024 * 1024],
+    )?;
+    assert!(status.contains(" 413 "), "{status}");
+    assert_eq!(body["error"]["code"], "body_too_large");
+    let (status, body) = over_tcp(
+        addr,
+        "/api/v1/auth/login",
+        "application/json",
+        None,
+        &vec![b' '; 20 * 1024 * 1024],
+    )?;
+    assert!(status.contains(" 413 "), "{status}");
+    assert_eq!(body["error"]["code"], "body_too_large");
+    let _ = stop.send(());
+    server.rt.block_on(serving)??;
+    Ok(())
+}
