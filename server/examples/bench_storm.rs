@@ -13,13 +13,13 @@
 
 #[path = "support/phones.rs"]
 mod phones;
+#[path = "support/server.rs"]
+mod server;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use automerge::{AutoCommit, ChangeHash};
@@ -29,11 +29,10 @@ use doorstep_server::storage::{SqliteStorage, Storage};
 use doorstep_server::{AppState, Config};
 use phones::{Day, Phone, day_of_work, enroll, percentile, setup};
 use serde_json::json;
+use server::Server;
 
 /// Buildings per community in the sample register.
 const BUILDINGS: usize = 11;
-/// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
-const TICKS: f64 = 100.0;
 
 fn main() -> Result<()> {
     let mut sizes = Vec::new();
@@ -237,92 +236,4 @@ fn verify(db: &std::path::Path, phones: &[Phone]) -> Result<(usize, usize)> {
         }
     }
     Ok((checked, lost))
-}
-
-/// `doorstep-server serve` as a child process.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(db: &std::path::Path) -> Result<Server> {
-        let exe = std::env::current_exe()?;
-        let bin = exe
-            .parent()
-            .and_then(|examples| examples.parent())
-            .map(|dir| dir.join("doorstep-server"))
-            .context("the target directory")?;
-        if !bin.exists() {
-            bail!(
-                "{} is missing: cargo build --release -p doorstep-server --bins --examples",
-                bin.display()
-            );
-        }
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args(["serve", "--db"])
-            .arg(db)
-            .args(["--listen", &listen])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let server = Server {
-            child,
-            url: format!("http://{listen}"),
-        };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(&listen).is_err() {
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("the server did not start listening on {listen}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-
-    fn proc(&self, file: &str) -> Result<String> {
-        Ok(std::fs::read_to_string(format!(
-            "/proc/{}/{file}",
-            self.child.id()
-        ))?)
-    }
-
-    /// User + system CPU time the server process has used so far.
-    fn cpu_seconds(&self) -> Result<f64> {
-        let stat = self.proc("stat")?;
-        // Fields after the command name (which is in parentheses): utime is the 14th field of
-        // the line, stime the 15th.
-        let rest = stat.rsplit_once(')').context("/proc stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = fields.get(11).context("utime")?.parse()?;
-        let stime: f64 = fields.get(12).context("stime")?.parse()?;
-        Ok((utime + stime) / TICKS)
-    }
-
-    fn peak_rss_kib(&self) -> Result<u64> {
-        self.proc("status")?
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .context("VmHWM")?
-            .parse()
-            .map_err(Into::into)
-    }
-
-    fn kill(&mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -46,7 +46,7 @@ enum Command {
         #[arg(long, default_value_t = 60, env = "DOORSTEP_REQUEST_TIMEOUT")]
         timeout_secs: u64,
         /// Largest sync request body in MiB.
-        #[arg(long, default_value_t = 32, env = "DOORSTEP_SYNC_LIMIT_MIB")]
+        #[arg(long, default_value_t = 16, env = "DOORSTEP_SYNC_LIMIT_MIB")]
         sync_limit_mib: usize,
         #[command(flatten)]
         exposure: Exposure,
