@@ -33,7 +33,19 @@ pub const DEVELOPER_VOTER_KEY: &str = "DEVELOPER";
 // ---------------------------------------------------------------------------------------------
 
 /// Which record an exclusive area comes from (登记 > 实测 > 合同), kept with the area.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AreaSource {
     /// 不动产登记簿: the registered area, preferred.
@@ -45,7 +57,19 @@ pub enum AreaSource {
 }
 
 /// Whether a unit was sold; unsold or undelivered units all belong to the developer's voter key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SaleStatus {
     Sold,
@@ -92,7 +116,19 @@ impl Unit {
 }
 
 /// Whether anyone lives in a unit and who.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Occupancy {
     Unknown,
@@ -129,7 +165,19 @@ pub struct Building {
 // ---------------------------------------------------------------------------------------------
 
 /// What a campaign is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignKind {
     /// 选举业主委员会: candidates and seats.
@@ -156,6 +204,7 @@ pub enum CampaignKind {
     Deserialize,
     Hydrate,
     Reconcile,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
@@ -218,7 +267,19 @@ impl Scope {
 }
 
 /// How owners who did not return a ballot are counted (议事规则), frozen at publication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SilencePolicy {
     /// Not returned = not participating (the default and the law's reading).
@@ -335,7 +396,19 @@ impl Campaign {
 // ---------------------------------------------------------------------------------------------
 
 /// A door's outcome on a visit (a closed list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DoorOutcome {
     /// 无人应门
@@ -364,20 +437,7 @@ pub enum DoorOutcome {
 
 impl DoorOutcome {
     /// Every outcome, in the order the app lists them.
-    pub const ALL: [DoorOutcome; 12] = [
-        DoorOutcome::NotHome,
-        DoorOutcome::Refused,
-        DoorOutcome::ComeBack,
-        DoorOutcome::Vacant,
-        DoorOutcome::Moved,
-        DoorOutcome::TenantOnly,
-        DoorOutcome::OwnerElsewhere,
-        DoorOutcome::Delivered,
-        DoorOutcome::Collected,
-        DoorOutcome::Barrier,
-        DoorOutcome::DoNotContact,
-        DoorOutcome::Other,
-    ];
+    pub const ALL: &'static [DoorOutcome] = <DoorOutcome as strum::VariantArray>::VARIANTS;
 }
 
 /// One knock on one door (append-only fact).
@@ -403,7 +463,19 @@ pub struct Delivery {
 }
 
 /// 同意 / 反对 / 弃权.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Choice {
     Yes,
@@ -469,7 +541,19 @@ pub struct RollEntry {
 // ---------------------------------------------------------------------------------------------
 
 /// The lifecycle of a 微心愿 (居民点单、支部派单、楼长接单).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Submitted,
@@ -527,7 +611,7 @@ impl WorkOrder {
 // ---------------------------------------------------------------------------------------------
 
 /// The roles of PRODUCT.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::VariantArray)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 社区/居委会 staff, 筹备组: register, campaigns, assignments.

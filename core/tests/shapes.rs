@@ -129,6 +129,29 @@ fn document_shapes_are_stable() {
         supersedes: None,
     };
     field.ballots.insert(ballot.id.clone(), ballot);
+    let delivery = Delivery {
+        id: "0190a000-0000-7000-8000-0000000000e1".into(),
+        voter_key: "P0002".into(),
+        unit: "9-1-0102".into(),
+        at: 1_700_000_100_500,
+        by: "head9".into(),
+    };
+    field.deliveries.insert(delivery.id.clone(), delivery);
+    let adjudication = Adjudication {
+        id: "0190a000-0000-7000-8000-0000000000f1".into(),
+        voter_key: "P0001".into(),
+        considered: vec![
+            "0190a000-0000-7000-8000-0000000000b1".into(),
+            "0190a000-0000-7000-8000-0000000000b2".into(),
+        ],
+        chosen: Some("0190a000-0000-7000-8000-0000000000b1".into()),
+        reason: "本人到场确认".into(),
+        at: 1_700_000_400_000,
+        by: "officer1".into(),
+    };
+    field
+        .adjudications
+        .insert(adjudication.id.clone(), adjudication);
     let mut field_doc = Document::new(
         DocId::Field {
             campaign: publication.campaign.id.clone(),
@@ -174,4 +197,61 @@ fn document_shapes_are_stable() {
         })
         .expect("write");
     insta::assert_json_snapshot!("orders", json(&mut orders));
+}
+
+/// The variants of a campaign's scope and question kinds that the election above does not use:
+/// a resolution and a survey on one building.
+#[test]
+fn campaign_variant_shapes_are_stable() {
+    let device = Uuid::nil();
+    let reg = parse_csv("demo", "示例小区", CSV.as_bytes()).expect("csv");
+    let mut draft = campaign();
+    draft.kind = CampaignKind::Resolution;
+    draft.scope = Scope::Building {
+        building: "9".into(),
+    };
+    draft.questions = BTreeMap::from([
+        (
+            "q1".to_string(),
+            Question {
+                id: "q1".into(),
+                order: 1,
+                text: "使用维修资金更换电梯".into(),
+                kind: QuestionKind::Resolution { matter: 6 },
+            },
+        ),
+        (
+            "q2".to_string(),
+            Question {
+                id: "q2".into(),
+                order: 2,
+                text: "电梯品牌".into(),
+                kind: QuestionKind::Survey {
+                    options: BTreeMap::from([(
+                        "o1".to_string(),
+                        SurveyOption {
+                            id: "o1".into(),
+                            label: "品牌甲".into(),
+                            order: 1,
+                        },
+                    )]),
+                    max_choices: 1,
+                },
+            },
+        ),
+    ]);
+    let publication = publish(&draft, &reg.buildings, 1_700_000_000_000).expect("publish");
+    let mut campaign_doc = Document::new(
+        DocId::Campaign {
+            campaign: publication.campaign.id.clone(),
+        },
+        &device,
+    );
+    campaign_doc
+        .write(&CampaignDoc {
+            schema: 1,
+            campaign: publication.campaign.clone(),
+        })
+        .expect("write");
+    insta::assert_json_snapshot!("campaign_variants", json(&mut campaign_doc));
 }

@@ -1124,7 +1124,7 @@ fn typed(
                 &Visit {
                     id,
                     unit,
-                    outcome: input.pick(&DoorOutcome::ALL),
+                    outcome: input.pick(DoorOutcome::ALL),
                     note: input.text(world),
                     at,
                     by,
