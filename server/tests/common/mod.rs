@@ -60,6 +60,37 @@ impl TestServer {
         })
     }
 
+    /// A server on a copy of the database file `fixture` (never changed itself), as a
+    /// server started on that file would be: opening it migrates it.
+    pub fn open_copy(fixture: &std::path::Path) -> Result<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("server.sqlite");
+        std::fs::copy(fixture, &db).with_context(|| format!("copying {}", fixture.display()))?;
+        let clock = doorstep_core::clock::OffsetClock::new();
+        let storage = SqliteStorage::open(&db)?.with_clock(clock.clone());
+        let state = AppState::new(storage, Config::default());
+        let router = doorstep_server::app(state.clone());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        Ok(TestServer {
+            state,
+            clock,
+            router,
+            rt: Arc::new(rt),
+            info: DemoInfo {
+                admin_login: demo::ADMIN_LOGIN.into(),
+                generated_admin_password: None,
+                officer_login: demo::OFFICER_LOGIN.into(),
+                generated_officer_password: None,
+                heads: Vec::new(),
+                campaign: demo::CAMPAIGN.into(),
+            },
+            dir,
+        })
+    }
+
     pub fn storage(&self) -> &dyn Storage {
         self.state.storage()
     }
