@@ -9,8 +9,9 @@ use doorstep_core::replica::Replica;
 use crate::error::{ApiError, guard};
 use crate::transport::{Foreign, SyncTransport};
 use crate::types::{
-    Answer, Attention, Building, CampaignSummary, DoorOutcome, HouseholdEdit, Identity, Notice,
-    OrderStatus, SyncReport, TimelineEntry, UnitView, WorkOrder, core_answers, survey_answers,
+    Answer, Attention, Building, CampaignSummary, CollectionMethod, DoorOutcome, HouseholdEdit,
+    Identity, Notice, OrderStatus, SyncReport, TimelineEntry, UnitView, WorkOrder, core_answers,
+    survey_answers,
 };
 
 /// The version reported to the server at enrollment and with every sync.
@@ -162,17 +163,25 @@ impl DoorstepReplica {
     }
 
     /// Record a returned ballot from the owner of `unit` (question id → answer); returns its id.
-    /// A correction by the same owner names the ballot it replaces in `supersedes`.
+    /// A correction by the same owner names the ballot it replaces in `supersedes`. `method`
+    /// says how it came back; left out, the owner signed at the door.
+    #[uniffi::method(default(method = None))]
     pub fn record_ballot(
         &self,
         campaign: String,
         unit: String,
         answers: HashMap<String, Answer>,
         supersedes: Option<String>,
+        method: Option<CollectionMethod>,
     ) -> Result<String, ApiError> {
         guard(|| {
-            self.replica
-                .record_ballot(&campaign, &unit, core_answers(answers), supersedes)
+            self.replica.record_ballot_by(
+                &campaign,
+                &unit,
+                core_answers(answers),
+                supersedes,
+                method.unwrap_or(CollectionMethod::Door),
+            )
         })
     }
 

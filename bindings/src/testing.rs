@@ -275,7 +275,7 @@ mod tests {
                 ..Answer::default()
             },
         )]);
-        replica.record_ballot(seed.resolution.clone(), unit.clone(), answers, None)?;
+        replica.record_ballot(seed.resolution.clone(), unit.clone(), answers, None, None)?;
         let after = replica.units("1".into(), Some(seed.resolution))?;
         assert_eq!(after[0].visits, 1);
         assert!(after[0].ballot_recorded);

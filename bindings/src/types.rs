@@ -16,8 +16,8 @@ use doorstep_core::replica::{self, TimelineKind};
 // ---------------------------------------------------------------------------------------------
 
 pub use doorstep_core::model::{
-    AreaSource, CampaignKind, CampaignStatus, Choice, DoorOutcome, Occupancy, OrderStatus, Role,
-    SaleStatus, Scope, SilencePolicy,
+    AreaSource, CampaignKind, CampaignStatus, Choice, CollectionMethod, DoorOutcome, Occupancy,
+    OrderStatus, Role, SaleStatus, Scope, SilencePolicy,
 };
 
 /// Which record an exclusive area comes from (登记 > 实测 > 合同).
@@ -98,6 +98,16 @@ pub enum DoorOutcome {
     Barrier,
     DoNotContact,
     Other,
+}
+
+/// How a ballot came back: 入户收取 (at the door), 委托代签 (a proxy with the owner's written
+/// authorisation signed), 现场投票 (at the polling place), 书面投回 (returned to the box).
+#[uniffi::remote(Enum)]
+pub enum CollectionMethod {
+    Door,
+    Proxy,
+    Station,
+    Returned,
 }
 
 /// 同意 / 反对 / 弃权.

@@ -163,6 +163,7 @@ fn ballot(i: usize, code: &str) -> Ballot {
         collected_at: T0 + i as i64 * 320_000,
         by: "head-7".into(),
         supersedes: None,
+        method: None,
     }
 }
 

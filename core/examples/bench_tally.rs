@@ -235,6 +235,7 @@ fn ballot(id: String, voter_key: &str, rng: &mut Rng) -> Ballot {
         collected_at: 1_900_000_000_000,
         by: "head".into(),
         supersedes: None,
+        method: None,
     }
 }
 

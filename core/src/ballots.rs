@@ -586,6 +586,7 @@ mod tests {
             collected_at: 1000,
             by: "head".into(),
             supersedes: supersedes.map(str::to_string),
+            method: None,
         }
     }
 

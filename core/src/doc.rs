@@ -19,8 +19,15 @@ use crate::model::{
     WorkOrder,
 };
 
-/// The shape version every document carries at its root under `schema`.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The shape version every document carries at its root under `schema`, and that the phone
+/// names in its sync requests.
+///
+/// - 1: the first release.
+/// - 2: a ballot records how it came back (`Ballot::method`: at the door, by a written proxy,
+///   at the polling place, returned to the box). Schema-1 ballots have no such key and read
+///   as collected at the door; the server lifts the `schema` of what it stores to 2 when it
+///   starts (`doorstep_server::upgrade`).
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Names one document. Its string form (`Display` / `FromStr`) is what the wire and the stores use.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -494,6 +494,34 @@ pub struct Answer {
     pub options: Vec<String>,
 }
 
+/// How a ballot came back (schema 2). Schema 1 recorded only ballots a building head collected
+/// at the owner's door, so a ballot without a method (`None`) was collected at the door.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionMethod {
+    /// 入户收取: the owner filled it in and signed at the door.
+    Door,
+    /// 委托代签: someone the owner authorised in writing signed it (the authorisation is kept
+    /// with the paper ballot).
+    Proxy,
+    /// 现场投票: cast at the polling place (投票站).
+    Station,
+    /// 书面投回: returned to the ballot box or the office.
+    Returned,
+}
+
 /// A returned ballot (表决票): a unique legal record per (campaign, voter key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
 pub struct Ballot {
@@ -507,6 +535,18 @@ pub struct Ballot {
     pub by: String,
     /// A correction by the same owner names the ballot it replaces.
     pub supersedes: Option<String>,
+    /// How it came back (schema 2). Ballots schema 1 wrote have no such key: they read as
+    /// `None`, collected at the door (see [`Ballot::method`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[autosurgeon(missing = "Default::default")]
+    pub method: Option<CollectionMethod>,
+}
+
+impl Ballot {
+    /// How it came back, reading a schema-1 ballot (no method) as collected at the door.
+    pub fn method(&self) -> CollectionMethod {
+        self.method.unwrap_or(CollectionMethod::Door)
+    }
 }
 
 /// A counting officer's (计票人) choice between competing ballots of one voter key.

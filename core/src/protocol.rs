@@ -51,7 +51,11 @@ pub const REQUEST_CODES: &[&str] = &[
 
 /// The oldest document schema a phone may write and still sync; older phones get
 /// `upgrade_required` for every document and keep their local changes until they upgrade.
-pub const MIN_CLIENT_SCHEMA: u64 = 1;
+///
+/// Schema 2 is required at once: an app of schema 1 cannot say how a ballot came back, and a
+/// proxy's signature must be on record for every ballot collected from now on. What such an
+/// app recorded before its update is accepted after it (docs/protocol.md §12.1).
+pub const MIN_CLIENT_SCHEMA: u64 = 2;
 
 /// The media type of both the request and the successful reply.
 pub const CONTENT_TYPE: &str = "application/cbor";

@@ -22,8 +22,8 @@ use crate::doc::{
 use crate::encryption::StoreKey;
 use crate::error::{Error, Result};
 use crate::model::{
-    Answer, Ballot, Building, Campaign, Delivery, DoorOutcome, Household, Millis, Occupancy,
-    OrderEvent, OrderStatus, Role, Unit, Visit, WorkOrder, new_record_id,
+    Answer, Ballot, Building, Campaign, CollectionMethod, Delivery, DoorOutcome, Household, Millis,
+    Occupancy, OrderEvent, OrderStatus, Role, Unit, Visit, WorkOrder, new_record_id,
 };
 use crate::roll::Roll;
 use crate::rules::{Context, Writer, check_changes};
@@ -490,14 +490,27 @@ impl Replica {
         })
     }
 
-    /// Record a returned ballot from the owner of `unit`; `supersedes` names the ballot a
-    /// correction by the same owner replaces.
+    /// Record a returned ballot the owner of `unit` filled in at the door; `supersedes` names
+    /// the ballot a correction by the same owner replaces.
     pub fn record_ballot(
         &self,
         campaign: &str,
         unit: &str,
         answers: BTreeMap<String, Answer>,
         supersedes: Option<String>,
+    ) -> Result<String> {
+        self.record_ballot_by(campaign, unit, answers, supersedes, CollectionMethod::Door)
+    }
+
+    /// [`Replica::record_ballot`], saying how the ballot came back (schema 2): at the door,
+    /// signed by the owner's written proxy, at the polling place or returned to the box.
+    pub fn record_ballot_by(
+        &self,
+        campaign: &str,
+        unit: &str,
+        answers: BTreeMap<String, Answer>,
+        supersedes: Option<String>,
+        method: CollectionMethod,
     ) -> Result<String> {
         self.field_action(campaign, unit, "record ballot", |identity, roll, now| {
             let ballot = Ballot {
@@ -508,6 +521,7 @@ impl Replica {
                 collected_at: now,
                 by: identity.account.clone(),
                 supersedes,
+                method: Some(method),
             };
             Ok(("ballots", ballot.id.clone(), Record::Ballot(ballot)))
         })

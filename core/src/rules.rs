@@ -390,6 +390,7 @@ fn check_changes_of(
     let doc: &AutoCommit = doc;
     let old = At { doc, heads: before };
     let mut records = Records::new();
+    check_schema_step(ctx, &touches, &old, doc)?;
     match ctx.doc_id.kind() {
         DocKind::Register => admin_only(ctx, "the register"),
         DocKind::Campaign => check_campaign(ctx, &old, doc),
@@ -579,6 +580,40 @@ fn read<T: Hydrate, D: autosurgeon::ReadDoc>(doc: &D, what: &str) -> Result<T, V
             format!("{what} does not have the expected shape: {e}"),
         )
     })
+}
+
+/// True for a write to the document's root `schema`.
+fn is_schema(touch: &Touch) -> bool {
+    touch.path.len() == 1 && touch.path[0] == "schema"
+}
+
+/// The root `schema` moves only up, only to a schema this code knows, and only by an admin
+/// (the server lifts what it stores when it upgrades: `doorstep_server::upgrade`).
+fn check_schema_step(
+    ctx: &Context<'_>,
+    touches: &[Touch],
+    before: &At<'_>,
+    after: &AutoCommit,
+) -> Result<(), Violation> {
+    if !touches.iter().any(is_schema) || before.is_new() {
+        return Ok(());
+    }
+    admin_only(ctx, "a document's schema")?;
+    let schema = |doc: &dyn Fn() -> Result<u64, autosurgeon::HydrateError>| {
+        doc().map_err(|e| malformed(format!("the document's schema: {e}")))
+    };
+    let old = schema(&|| hydrate_prop(before, ROOT, "schema"))?;
+    let new = schema(&|| hydrate_prop(after, ROOT, "schema"))?;
+    if new < old || new > crate::doc::SCHEMA_VERSION {
+        return deny(
+            Rule::MalformedChange,
+            format!(
+                "a document's schema moves up to at most {} (from {old} to {new})",
+                crate::doc::SCHEMA_VERSION
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn admin_only(ctx: &Context<'_>, what: &str) -> Result<(), Violation> {
@@ -811,6 +846,8 @@ fn check_field(
                 }
                 admin_only(ctx, "the roll")?;
             }
+            // Checked by `check_schema_step`.
+            _ if is_schema(touch) && writer.is_admin() => {}
             _ => {
                 if !(writer.is_admin() && creating) {
                     return deny(

@@ -807,7 +807,18 @@ fn apply_reply(
             DocStatus::UpgradeRequired => {
                 report.upgrade_required = true;
                 settled.insert(id.clone());
-                statuses.push((id, status(Verdict::UpgradeRequired)));
+                // The server applied nothing and said nothing of its heads: what it had before
+                // stays what this phone has delivered (its pending count does not jump).
+                let had = store::server_status(store.conn(), &id)?
+                    .map(|s| s.server_heads)
+                    .unwrap_or_default();
+                statuses.push((
+                    id,
+                    ServerStatus {
+                        server_heads: had,
+                        ..status(Verdict::UpgradeRequired)
+                    },
+                ));
             }
         }
     }

@@ -54,8 +54,9 @@ use crate::ballots::{
     AdjudicatedConflict, BallotConflict, InvalidBallot, UnusedAdjudication, resolve_indexed,
 };
 use crate::model::{
-    Adjudication, Ballot, Campaign, CampaignKind, CampaignStatus, Choice, Delivery, MatterItem,
-    Millis, Question, QuestionKind, Rules, Scope, SilencePolicy, is_supermajority_matter,
+    Adjudication, Ballot, Campaign, CampaignKind, CampaignStatus, Choice, CollectionMethod,
+    Delivery, MatterItem, Millis, Question, QuestionKind, Rules, Scope, SilencePolicy,
+    is_supermajority_matter,
 };
 use crate::roll::{Keyed, Roll, Totals, cmp_keyed, keyed};
 
@@ -706,6 +707,7 @@ fn write_ballot(out: &mut Vec<u8>, ballot: &Ballot) {
         collected_at,
         by,
         supersedes,
+        method,
     } = ballot;
     out.extend_from_slice(b"{\"id\":");
     write_str(out, id);
@@ -756,6 +758,17 @@ fn write_ballot(out: &mut Vec<u8>, ballot: &Ballot) {
     match supersedes {
         Some(s) => write_str(out, s),
         None => out.extend_from_slice(b"null"),
+    }
+    // Absent, not null, when not recorded: a schema-1 ballot's inputs keep their bytes (and
+    // the 公示's inputs hash) after the upgrade.
+    if let Some(method) = method {
+        out.extend_from_slice(b",\"method\":");
+        out.extend_from_slice(match method {
+            CollectionMethod::Door => b"\"door\"".as_slice(),
+            CollectionMethod::Proxy => b"\"proxy\"".as_slice(),
+            CollectionMethod::Station => b"\"station\"".as_slice(),
+            CollectionMethod::Returned => b"\"returned\"".as_slice(),
+        });
     }
     out.push(b'}');
 }
@@ -1981,6 +1994,7 @@ mod tests {
             collected_at: -1_234_567,
             by: text.to_string(),
             supersedes: supersedes.map(str::to_string),
+            method: None,
         }
     }
 

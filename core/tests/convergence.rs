@@ -226,6 +226,7 @@ fn ballot(p: &Phone, entry: &RollEntry, choice: usize, supersedes: Option<String
         collected_at: 4_000,
         by: p.writer.account.clone(),
         supersedes,
+        method: None,
     }
 }
 

@@ -233,6 +233,7 @@ fn the_enum_table_lists_every_value_in_both_spellings() {
         ("SilencePolicy", all_spellings::<SilencePolicy>()),
         ("DoorOutcome", all_spellings::<DoorOutcome>()),
         ("Choice", all_spellings::<Choice>()),
+        ("CollectionMethod", all_spellings::<CollectionMethod>()),
         ("OrderStatus", all_spellings::<OrderStatus>()),
     ]
     .into_iter()

@@ -205,6 +205,7 @@ fn ballot(by: &str, unit: &str, voter_key: &str, collected_at: Millis) -> Ballot
         collected_at,
         by: by.into(),
         supersedes: None,
+        method: None,
     }
 }
 
@@ -652,4 +653,93 @@ fn oversized_texts_keys_and_change_sets_are_refused_before_anything_is_kept() {
         Rule::TooLarge,
     );
     assert_eq!(Rule::from_code("too_large"), Some(Rule::TooLarge));
+}
+
+#[test]
+fn only_an_admin_lifts_a_documents_schema_and_never_lowers_it() {
+    use automerge::ROOT;
+    use automerge::transaction::Transactable as _;
+    use doorstep_core::doc::SCHEMA_VERSION;
+    let mut w = world();
+    let c = w.campaign.clone();
+    let set = |schema: u64| {
+        move |d: &mut Document| {
+            d.automerge()
+                .put(ROOT, "schema", schema)
+                .expect("put schema");
+        }
+    };
+    // Documents at schema 1 (the work orders are built so here) and at the current schema.
+    for doc in [&mut w.field, &mut w.building, &mut w.orders] {
+        let schema: u64 =
+            autosurgeon::hydrate_prop(&*doc.automerge(), ROOT, "schema").expect("schema");
+        assert_refused(
+            attempt(doc, &w.head, Some(&c), 3_000, set(schema + 1)),
+            Rule::AdminOnly,
+        );
+        assert_refused(
+            attempt(doc, &w.admin, Some(&c), 3_000, set(SCHEMA_VERSION + 1)),
+            Rule::MalformedChange,
+        );
+        assert_refused(
+            attempt(doc, &w.admin, Some(&c), 3_000, set(0)),
+            Rule::MalformedChange,
+        );
+        attempt(doc, &w.admin, Some(&c), 3_000, set(SCHEMA_VERSION)).expect("lifted");
+        let lifted: u64 =
+            autosurgeon::hydrate_prop(&*doc.automerge(), ROOT, "schema").expect("schema");
+        assert_eq!(lifted, SCHEMA_VERSION);
+    }
+}
+
+#[test]
+fn a_ballot_says_how_it_came_back_and_one_schema_one_wrote_reads_as_collected_at_the_door() {
+    let mut w = world();
+    let c = w.campaign.clone();
+    let voter = w.field.read::<FieldDoc>().expect("read").roll["3-1-0101"]
+        .voter_key
+        .clone();
+    let proxy = Ballot {
+        method: Some(CollectionMethod::Proxy),
+        ..ballot("head3", "3-1-0101", &voter, 3_000)
+    };
+    attempt(&mut w.field, &w.head, Some(&c), 3_000, |d| {
+        d.put_record("ballots", &proxy.id, &proxy).expect("put");
+    })
+    .expect("a proxy's ballot");
+    // A ballot as schema 1 wrote it: no `method` key at all.
+    #[derive(autosurgeon::Reconcile)]
+    struct BallotV1 {
+        id: String,
+        voter_key: String,
+        unit: String,
+        answers: BTreeMap<String, Answer>,
+        collected_at: Millis,
+        by: String,
+        supersedes: Option<String>,
+    }
+    let b = ballot("head3", "3-1-0102", &voter_of(&mut w, "3-1-0102"), 3_000);
+    let old = BallotV1 {
+        id: b.id.clone(),
+        voter_key: b.voter_key,
+        unit: b.unit,
+        answers: b.answers,
+        collected_at: b.collected_at,
+        by: b.by,
+        supersedes: None,
+    };
+    attempt(&mut w.field, &w.head, Some(&c), 3_000, |d| {
+        d.put_record("ballots", &old.id, &old).expect("put");
+    })
+    .expect("a schema-1 ballot is still accepted");
+    let field = w.field.read::<FieldDoc>().expect("read");
+    assert_eq!(field.ballots[&proxy.id].method(), CollectionMethod::Proxy);
+    assert_eq!(field.ballots[&old.id].method, None);
+    assert_eq!(field.ballots[&old.id].method(), CollectionMethod::Door);
+}
+
+fn voter_of(w: &mut World, unit: &str) -> String {
+    w.field.read::<FieldDoc>().expect("read").roll[unit]
+        .voter_key
+        .clone()
 }

@@ -127,6 +127,7 @@ fn document_shapes_are_stable() {
         collected_at: 1_700_000_100_000,
         by: "head9".into(),
         supersedes: None,
+        method: Some(CollectionMethod::Proxy),
     };
     field.ballots.insert(ballot.id.clone(), ballot);
     let delivery = Delivery {

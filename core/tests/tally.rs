@@ -197,6 +197,7 @@ fn ballot(id: &str, voter_key: &str, answers: &[(&str, Choice)]) -> Ballot {
         collected_at: 1_000,
         by: "head-1".into(),
         supersedes: None,
+        method: None,
     }
 }
 

@@ -870,6 +870,7 @@ fn build(case: &RandomCase, policy: SilencePolicy, scope: Scope) -> Built {
             collected_at: if rb.late { CLOSED_AT + 1 } else { CLOSED_AT },
             by: "head".into(),
             supersedes: rb.supersedes.map(|s| format!("b{s:02}")),
+            method: None,
         };
         match rb.copies {
             1 => ballots.push(ballot.clone()),
@@ -1148,6 +1149,7 @@ fn the_reference_reads_the_issue_examples_as_product_md_decides() {
         collected_at: 0,
         by: "head".into(),
         supersedes: None,
+        method: None,
     };
     let ballots = [
         ballot(0, Choice::Yes),

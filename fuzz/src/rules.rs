@@ -381,6 +381,7 @@ fn build() -> World {
         collected_at: T_WORK,
         by: "head3".into(),
         supersedes: None,
+        method: None,
     };
     record(&mut field, "ballots", BALLOT, &ballot);
     field.commit_at("ballot", T_WORK);
@@ -392,6 +393,7 @@ fn build() -> World {
         collected_at: T_WORK,
         by: "head3".into(),
         supersedes: None,
+        method: None,
     };
     record(&mut field, "ballots", BALLOT_2, &ballot_2);
     field.commit_at("ballot", T_WORK);
@@ -1169,6 +1171,7 @@ fn typed(
                         collected_at: at,
                         by,
                         supersedes,
+                        method: None,
                     },
                 )?
             }

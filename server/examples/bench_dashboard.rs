@@ -716,6 +716,7 @@ fn building_field_work(
                 collected_at: 0,
                 by: by.clone(),
                 supersedes: None,
+                method: None,
             };
             let first_id = first.id.clone();
             records.push(Record::Ballot(first));
@@ -729,6 +730,7 @@ fn building_field_work(
                     collected_at: 0,
                     by: by.clone(),
                     supersedes: Some(first_id),
+                    method: None,
                 }));
             } else if rng.permille(2) {
                 stats.conflicts += 1;
@@ -740,6 +742,7 @@ fn building_field_work(
                     collected_at: 0,
                     by: by.clone(),
                     supersedes: None,
+                    method: None,
                 }));
             }
         }

@@ -28,6 +28,7 @@ pub mod state;
 pub mod storage;
 pub mod sync;
 pub mod tls;
+pub mod upgrade;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -213,9 +213,28 @@ async fn main() -> Result<()> {
     }
 }
 
+/// Lift stored documents to the current schema before serving (`doorstep_server::upgrade`).
+async fn upgrade(state: &AppState) -> Result<()> {
+    let st = state.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        doorstep_server::upgrade::upgrade_documents(&st)
+            .map_err(|e| anyhow::anyhow!("upgrading the stored documents: {e}"))
+    })
+    .await??;
+    if done.documents > 0 {
+        tracing::info!(
+            documents = done.documents,
+            schema = doorstep_core::doc::SCHEMA_VERSION,
+            "stored documents upgraded"
+        );
+    }
+    Ok(())
+}
+
 async fn run_demo(listen: SocketAddr, db: PathBuf, exposure: Exposure) -> Result<()> {
     let storage = SqliteStorage::open(&db).context("opening the database")?;
     let state = AppState::new(storage, exposure.apply(Config::default()));
+    upgrade(&state).await?;
     exposure.spawn_metrics(&state).await?;
     let password = admin_password_from_env();
     let st = state.clone();
@@ -284,6 +303,7 @@ async fn run_serve(
         }
     }
     let state = AppState::new(storage, config);
+    upgrade(&state).await?;
     exposure.spawn_metrics(&state).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

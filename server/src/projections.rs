@@ -127,6 +127,7 @@ CREATE TABLE IF NOT EXISTS p_ballots (
     answers      TEXT NOT NULL,
     received_at  INTEGER NOT NULL,
     late_synced  INTEGER NOT NULL,
+    method       TEXT,
     PRIMARY KEY (campaign, building, id)
 );
 CREATE INDEX IF NOT EXISTS p_ballots_voter ON p_ballots(campaign, voter_key);
@@ -189,7 +190,7 @@ CREATE TABLE IF NOT EXISTS ballot_receipts (
 /// what a document projects to changes: on open, a database projected by another version is
 /// rebuilt from its documents (see [`migrate`]), so no table is ever silently left empty or
 /// short of a column.
-pub const PROJECTION_VERSION: i64 = 2;
+pub const PROJECTION_VERSION: i64 = 3;
 
 /// Every projection table, in the order [`clear`] empties them. `p_campaign_versions` is not
 /// among them: a campaign's change counter only ever grows, across rebuilds too, so a cache
@@ -215,13 +216,24 @@ pub const TABLES: [&str; 12] = [
 /// caller rebuilds and then calls [`mark_current`].
 pub fn migrate(tx: &Transaction<'_>) -> Result<bool, ProjectionError> {
     use rusqlite::OptionalExtension;
-    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS p_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    )?;
     let stored: Option<i64> = tx
         .query_row("SELECT value FROM p_meta WHERE key = 'version'", [], |r| {
             r.get(0)
         })
         .optional()?;
-    Ok(stored != Some(PROJECTION_VERSION))
+    let stale = stored != Some(PROJECTION_VERSION);
+    if stale {
+        // Another shape: the tables are made again (`CREATE TABLE IF NOT EXISTS` alone would
+        // keep an old table without a new column) and the caller rebuilds them.
+        for table in TABLES {
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
+        }
+    }
+    tx.execute_batch(SCHEMA)?;
+    Ok(stale)
 }
 
 /// Record that the projections now have this code's shape.
@@ -818,10 +830,10 @@ fn upsert_ballot(
     .execute(params![campaign, b.id, now])?;
     tx.prepare_cached(
         "INSERT OR REPLACE INTO p_ballots (campaign, building, id, voter_key, unit, collected_at,
-             by, supersedes, answers, received_at, late_synced)
+             by, supersedes, answers, received_at, late_synced, method)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, r.received_at,
              COALESCE((SELECT r.received_at > c.closed_at FROM p_campaigns c
-                       WHERE c.campaign = ?1 AND c.closed_at IS NOT NULL), 0)
+                       WHERE c.campaign = ?1 AND c.closed_at IS NOT NULL), 0), ?10
          FROM ballot_receipts r WHERE r.campaign = ?1 AND r.ballot = ?3",
     )?
     .execute(params![
@@ -833,7 +845,8 @@ fn upsert_ballot(
         b.collected_at,
         b.by,
         b.supersedes,
-        to_json(&b.answers)?
+        to_json(&b.answers)?,
+        b.method.as_ref().map(enum_name)
     ])?;
     Ok(())
 }
@@ -991,8 +1004,8 @@ pub fn tally_inputs(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let ballots = conn
         .prepare_cached(
-            "SELECT id, voter_key, unit, answers, collected_at, by, supersedes FROM p_ballots
-             WHERE campaign = ?1 ORDER BY id, building",
+            "SELECT id, voter_key, unit, answers, collected_at, by, supersedes, method
+             FROM p_ballots WHERE campaign = ?1 ORDER BY id, building",
         )?
         .query_map([campaign], |r| {
             Ok(Ballot {
@@ -1003,6 +1016,10 @@ pub fn tally_inputs(
                 collected_at: r.get(4)?,
                 by: r.get(5)?,
                 supersedes: r.get(6)?,
+                method: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|m| json_column(&format!("\"{m}\"")))
+                    .transpose()?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -98,3 +98,111 @@ fn a_previous_releases_phone_delivers_its_undelivered_work_after_the_upgrade() -
     );
     Ok(())
 }
+
+/// The app of the previous release: the same requests, naming schema 1.
+struct SchemaOne(std::sync::Arc<common::InProcess>);
+
+impl doorstep_core::sync::Transport for SchemaOne {
+    fn post(
+        &self,
+        body: Vec<u8>,
+        token: &str,
+    ) -> Result<Vec<u8>, doorstep_core::sync::TransportError> {
+        let mut request =
+            doorstep_core::protocol::decode_request(&body).expect("the phone's own request");
+        request.schema = 1;
+        self.0
+            .post(doorstep_core::protocol::encode(&request), token)
+    }
+
+    fn enroll(&self, body: Vec<u8>) -> Result<Vec<u8>, doorstep_core::sync::TransportError> {
+        self.0.enroll(body)
+    }
+}
+
+#[test]
+fn a_phone_still_on_schema_one_is_told_to_upgrade_and_loses_nothing() -> Result<()> {
+    let server = TestServer::open_copy(&fixture("server", "sqlite"))?;
+    let token = admin_token(&server)?;
+    let before = tally(&server, &token)?;
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("phone.sqlite");
+    std::fs::copy(fixture("phone", "sqlite"), &store)?;
+    let phone = Replica::open(&store)?;
+    let pending = phone.pending_changes()?;
+
+    let report = phone.sync(&SchemaOne(server.transport()), "old-app/1")?;
+    assert!(report.upgrade_required, "{report:?}");
+    assert!(report.rejected.is_empty(), "{report:?}");
+    assert_eq!(phone.pending_changes()?, pending, "every record is kept");
+    assert_eq!(tally(&server, &token)?, before, "nothing was applied");
+
+    // After the update the same store delivers it all.
+    let report = phone.sync(server.transport().as_ref(), "new-app/2")?;
+    assert!(report.complete && !report.upgrade_required, "{report:?}");
+    assert_eq!(phone.pending_changes()?, 0);
+    Ok(())
+}
+
+/// Every stored document's root `schema`.
+fn schemas(server: &TestServer) -> Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    for meta in server.storage().documents()? {
+        let schema = server
+            .state
+            .docs()
+            .read(&meta.id, |doc| {
+                autosurgeon::hydrate_prop::<_, u64, _, _>(&*doc, automerge::ROOT, "schema")
+            })?
+            .context("stored")??;
+        out.push((meta.id.to_string(), schema));
+    }
+    Ok(out)
+}
+
+#[test]
+fn the_servers_upgrade_lifts_every_document_and_resumes_after_an_interruption() -> Result<()> {
+    use doorstep_core::doc::SCHEMA_VERSION;
+    use doorstep_server::upgrade::{upgrade_at_most, upgrade_documents};
+    // Uninterrupted: every document of the old database is lifted, once.
+    let whole = TestServer::open_copy(&fixture("server", "sqlite"))?;
+    let lifted = schemas(&whole)?;
+    assert!(lifted.len() > 20, "{lifted:?}");
+    assert!(
+        lifted.iter().all(|(_, s)| *s == SCHEMA_VERSION),
+        "{lifted:?}"
+    );
+    let again = upgrade_documents(&whole.state)?;
+    assert_eq!(
+        again.documents, 0,
+        "an upgraded document is not touched again"
+    );
+    let events = whole.storage().audit_events(0, 100_000)?;
+    let upgrades = events
+        .iter()
+        .filter(|e| e.actor == doorstep_server::upgrade::ACTOR)
+        .count();
+    assert_eq!(upgrades, lifted.len(), "one audited change per document");
+
+    // Interrupted after 7 documents (as a killed process leaves it), then started again.
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("server.sqlite");
+    std::fs::copy(fixture("server", "sqlite"), &db)?;
+    {
+        let state = doorstep_server::AppState::new(
+            doorstep_server::storage::SqliteStorage::open(&db)?,
+            doorstep_server::Config::default(),
+        );
+        assert_eq!(upgrade_at_most(&state, 7)?.documents, 7);
+    }
+    let resumed = TestServer::open_copy(&db)?;
+    assert_eq!(schemas(&resumed)?, lifted);
+    let token = admin_token(&resumed)?;
+    assert_eq!(tally(&resumed, &token)?, saved_tally()?);
+    assert_eq!(
+        common::projections(&resumed)?,
+        common::projections(&whole)?,
+        "the same projections as an uninterrupted upgrade"
+    );
+    Ok(())
+}

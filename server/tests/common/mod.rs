@@ -61,7 +61,8 @@ impl TestServer {
     }
 
     /// A server on a copy of the database file `fixture` (never changed itself), as a
-    /// server started on that file would be: opening it migrates it.
+    /// server started on that file would be: opening it migrates it, and the stored documents
+    /// are lifted to the current schema.
     pub fn open_copy(fixture: &std::path::Path) -> Result<TestServer> {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("server.sqlite");
@@ -69,6 +70,7 @@ impl TestServer {
         let clock = doorstep_core::clock::OffsetClock::new();
         let storage = SqliteStorage::open(&db)?.with_clock(clock.clone());
         let state = AppState::new(storage, Config::default());
+        doorstep_server::upgrade::upgrade_documents(&state).map_err(|e| anyhow!("{e}"))?;
         let router = doorstep_server::app(state.clone());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
