@@ -118,9 +118,13 @@ fun scenarioTests(r: Runner, serverBinary: String, work: File) {
                     check(door.record(DoorOutcome.OTHER, "见面") == null)
                     check(door.state.value.lines.single().mark == "⏳待同步") { door.state.value.lines }
                 }
-                for (unit in doors.take(25)) {
-                    val result = collect(BallotViewModel(head, "1", campaign, unit, core))
+                for ((i, unit) in doors.take(25).withIndex()) {
+                    val vm = BallotViewModel(head, "1", campaign, unit, core)
+                    // The third owner is away: their daughter signs with a written authorisation.
+                    if (i == 2) vm.signedByProxy(true)
+                    val result = collect(vm)
                     check(result is BallotResult.Recorded) { "$unit: $result" }
+                    check(!vm.state.value.byProxy) { "the next paper starts as the owner's own" }
                 }
                 // The owner of the first door changes their mind: a second collection warns,
                 // and the correction replaces the first ballot.
@@ -152,6 +156,11 @@ fun scenarioTests(r: Runner, serverBinary: String, work: File) {
             check(after.visits - before.visits == 28 + 26) { "$before → $after" }
             check(after.ballots - before.ballots == 25) { "$before → $after" }
             check(after.superseded.size - before.superseded.size == 1) { "$before → $after" }
+            // The ballots export says how each came back: one by proxy, the rest at the door.
+            val ballots = server.getText("/api/v1/admin/campaigns/$campaign/exports/ballots.csv", server.adminToken())
+                .lines().filter { doors.take(25).any { d -> it.contains(",$d,") } }
+            check(ballots.count { it.contains(",proxy,") } == 1) { ballots }
+            check(ballots.count { it.contains(",door,") } >= 25) { ballots }
             val door = DoorViewModel(head, "1", campaign, doors[0], core)
             runBlocking { door.load() }
             check(door.state.value.lines.all { it.mark == "✓已同步" } && door.state.value.waiting == 0) { door.state.value.lines }

@@ -328,6 +328,7 @@ fn ballots_sheet(conn: &Connection, campaign: &str, tally: &Tally) -> AppResult<
         ("voter_key", "表决权人编号"),
         ("collected_at", "收集时间"),
         ("collected_by", "收集人账号"),
+        ("method", "收取方式"),
         ("supersedes", "更正的选票"),
         ("received_at", "服务器收到时间"),
         ("late_synced", "截止后同步"),
@@ -370,8 +371,8 @@ fn ballots_sheet(conn: &Connection, campaign: &str, tally: &Tally) -> AppResult<
     };
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, building, unit, voter_key, collected_at, by, COALESCE(supersedes, ''),
-                    received_at, late_synced, answers
+            "SELECT id, building, unit, voter_key, collected_at, by, COALESCE(method, 'door'),
+                    COALESCE(supersedes, ''), received_at, late_synced, answers
              FROM p_ballots WHERE campaign = ?1",
         )
         .map_err(StorageError::from)?;
@@ -386,10 +387,12 @@ fn ballots_sheet(conn: &Connection, campaign: &str, tally: &Tally) -> AppResult<
                 Cell::Text(r.get(3)?),
                 Cell::Time(r.get(4)?),
                 Cell::Text(r.get(5)?),
+                // Schema-1 ballots have no method: they were collected at the door.
                 Cell::Text(r.get(6)?),
-                Cell::Time(r.get(7)?),
-                Cell::Bool(r.get::<_, i64>(8)? != 0),
-                Cell::Text(r.get(9)?),
+                Cell::Text(r.get(7)?),
+                Cell::Time(r.get(8)?),
+                Cell::Bool(r.get::<_, i64>(9)? != 0),
+                Cell::Text(r.get(10)?),
             ])
         })
         .map_err(StorageError::from)?
@@ -400,7 +403,7 @@ fn ballots_sheet(conn: &Connection, campaign: &str, tally: &Tally) -> AppResult<
         .into_iter()
         .map(|mut row| {
             let status = row.remove(0);
-            row.insert(9, status);
+            row.insert(10, status);
             row
         })
         .collect();

@@ -17,6 +17,7 @@ import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.withContext
 import uniffi.doorstep_ffi.Answer
 import uniffi.doorstep_ffi.ApiException
+import uniffi.doorstep_ffi.CollectionMethod
 import uniffi.doorstep_ffi.CampaignStatus
 import uniffi.doorstep_ffi.CampaignSummary
 import uniffi.doorstep_ffi.Choice
@@ -100,6 +101,12 @@ data class BallotState(
     /** The owner has a ballot recorded (at this door or another door of theirs). */
     val ownerHasBallot: Boolean = false,
     val mode: BallotMode = BallotMode.COLLECT,
+    /**
+     * Who signs the paper being recorded: the owner at the door, or someone the owner
+     * authorised in writing (委托代签; the authorisation is kept with the paper). Back to the
+     * owner after each recording.
+     */
+    val byProxy: Boolean = false,
     /** Set when a second ballot was asked for: "该户已有选票…", with 更正 offered. */
     val warning: String? = null,
     /** What the last action did, in words (e.g. "已收回选票，待同步"). */
@@ -292,6 +299,11 @@ class BallotViewModel(
         return record(null, "已收回选票，待同步")
     }
 
+    /** Tap on 业主本人 / 委托代签: who signs the paper being recorded. */
+    fun signedByProxy(proxy: Boolean) {
+        mutable.value = state.value.copy(byProxy = proxy, error = null, notice = null)
+    }
+
     /** The head chose 更正 after the warning: the next recording replaces the earlier ballot. */
     fun startCorrection() {
         mutable.value = state.value.copy(mode = BallotMode.CORRECT, warning = null, error = null, notice = null)
@@ -318,7 +330,8 @@ class BallotViewModel(
     private suspend fun record(supersedes: String?, done: String): BallotResult {
         val answers = answers(state.value.rows)
         var id: String? = null
-        val refusal = act { id = replica.recordBallot(campaign, unit, answers, supersedes) }
+        val method = if (state.value.byProxy) CollectionMethod.PROXY else CollectionMethod.DOOR
+        val refusal = act { id = replica.recordBallot(campaign, unit, answers, supersedes, method) }
         if (refusal != null) {
             load()
             return refuse(refusal)
@@ -334,6 +347,7 @@ class BallotViewModel(
         val s = state.value
         mutable.value = s.copy(
             mode = BallotMode.COLLECT,
+            byProxy = false,
             warning = null,
             notice = done,
             rows = s.rows.map { it.copy(choice = null) },

@@ -233,6 +233,7 @@ class DoorstepApp(
                 val (question, candidate, choice) = arg.split(':')
                 ballot?.choose(question, candidate.ifEmpty { null }, Choice.valueOf(choice))
             }
+            "signer" -> ballot?.signedByProxy(arg == "proxy")
             "发票" -> ballot?.deliver()
             "收票" -> ballot?.collect()
             "更正选票" -> ballot?.startCorrection()
@@ -335,6 +336,7 @@ class DoorstepApp(
             go(Route.Ballot(building, unit)); shown("ballot")
             val row = ballot!!.state.value.rows.firstOrNull() ?: continue
             step("choose:${row.question}:${row.candidate ?: ""}:YES")
+            if (i == 1) step("signer:proxy")
             step("收票")
             if (i == 0) { step("收票"); step("更正选票"); step("choose:${row.question}:${row.candidate ?: ""}:NO"); step("保存更正") }
         }

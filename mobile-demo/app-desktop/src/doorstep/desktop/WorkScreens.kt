@@ -262,6 +262,13 @@ fun ballotScreen(state: BallotState, sync: SyncStatus, t: Theme, buildingLabel: 
     }
     if (state.rows.isEmpty() && !state.loading) c.put(para("这项投票没有需要在选票上回答的议题。", t, t.body, colour = Theme.MUTED), top = 8)
 
+    c.put(sectionTitle("谁在选票上签字", t), top = 16)
+    c.put(buttons(t, 2,
+        button((if (!state.byProxy) "✓ " else "") + "业主本人", t, if (!state.byProxy) ButtonStyle.SELECTED else ButtonStyle.SECONDARY, action = "signer:owner"),
+        button((if (state.byProxy) "✓ " else "") + "委托代签", t, if (state.byProxy) ButtonStyle.SELECTED else ButtonStyle.SECONDARY, action = "signer:proxy"),
+    ), top = 6)
+    if (state.byProxy) c.put(para("代签人须出示业主签字的书面委托书，委托书随选票一并收回。", t, t.small, colour = Theme.MUTED), top = 4)
+
     c.put(sectionTitle("该户的选票记录", t), top = 20)
     if (state.ballots.isEmpty()) {
         c.put(para(if (state.deliveries > 0) "已发票 ${state.deliveries} 次，还没有收回选票。" else "还没有发票，也没有收回选票。", t, t.body, colour = Theme.MUTED), top = 6)
