@@ -154,6 +154,9 @@ fun workScreenTests(r: Runner, phone: DoorstepReplica, seed: DemoSeed, shots: Fi
             check(p.pendingCount() == before) { "nothing was recorded" }
             check(warned.rows.single().choice == Choice.NO) { "the owner's choice is kept for the correction" }
             for (large in listOf(false, true)) checkScreen(shots, "ballot", large, ballotScreen(warned, strip(), Theme(large), "2号楼"))
+            // 委托代签: the paper being recorded is signed by the owner's written proxy.
+            val proxy = warned.copy(warning = null, byProxy = true)
+            checkScreen(shots, "ballot-proxy", false, ballotScreen(proxy, strip(), Theme(false), "2号楼"))
 
             ballots.startCorrection()
             check(ballots.state.value.mode == BallotMode.CORRECT && ballots.state.value.warning == null)
