@@ -5,13 +5,19 @@
 # `MigratedDatabaseFile` tests).
 #
 #   git worktree add /tmp/old <commit>
+#   cp core/examples/field_phone.rs /tmp/old/core/examples/   # when that release's lacks `correct`
 #   (cd /tmp/old && CARGO_TARGET_DIR=/tmp/old/target cargo build -p doorstep-server \
 #       --bin doorstep-server -p doorstep-core --example field_phone)
+#
+# (`field_phone` is a test harness that only calls the release's core; today's may be copied
+# into the release's tree when the release's lacks a command. Everything written to the files
+# is the release's own code.)
 #   scripts/make-upgrade-fixtures.sh /tmp/old/target/debug server/tests/fixtures/upgrade <commit>
 #
 # It runs that release's `doorstep-server demo` on a fresh database; two building heads' phones
-# (that release's `field_phone`) enroll, record visits and ballots and sync; building 3's head
-# then records more work offline that never syncs. The server's tally is saved as that release
+# (`field_phone` built on that release's core) enroll, record visits and ballots and sync;
+# building 3's head then records a day's work offline that never syncs: visits, ballots and a
+# correction of a ballot it delivered. The server's tally is saved as that release
 # answered it, the server is stopped (SIGTERM: the WAL is checkpointed) and the files are copied:
 #   server-<commit>.sqlite   the server database
 #   phone-<commit>.sqlite    building 3's phone store, with undelivered work
@@ -45,7 +51,9 @@ phone "$work/phone5.sqlite" enroll "$url" "$(code 5)" "5号楼手机" >/dev/null
 i=0
 for unit in $(first_units "$work/phone3.sqlite" 3 6); do
     phone "$work/phone3.sqlite" visit election-2025 "$unit" collected >/dev/null
-    phone "$work/phone3.sqlite" vote election-2025 "$unit" q1 cand-1 cand-$((2 + i % 3)) cand-5 >/dev/null
+    ballot=$(phone "$work/phone3.sqlite" vote election-2025 "$unit" q1 cand-1 cand-$((2 + i % 3)) cand-5 |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["ballot"])')
+    [ "$i" -eq 0 ] && { first_unit=$unit; first_ballot=$ballot; }
     i=$((i + 1))
 done
 for unit in $(first_units "$work/phone5.sqlite" 5 4); do
@@ -61,6 +69,8 @@ for unit in $(phone "$work/phone3.sqlite" units 3 | python3 -c "import json,sys;
     phone "$work/phone3.sqlite" vote election-2025 "$unit" q1 cand-1 cand-7 >/dev/null
 done
 phone "$work/phone3.sqlite" visit election-2025 "$(first_units "$work/phone3.sqlite" 3 10 | awk '{print $10}')" not_home >/dev/null
+# The first owner changes their mind: a correction superseding the ballot delivered earlier.
+phone "$work/phone3.sqlite" correct election-2025 "$first_unit" "$first_ballot" q1 cand-8 >/dev/null
 
 token=$(curl -sf -H 'content-type: application/json' \
     -d "{\"login\":\"admin\",\"password\":\"$password\"}" "$url/api/v1/auth/login" |

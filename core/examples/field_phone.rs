@@ -7,12 +7,14 @@
 //! cargo run -p doorstep-core --example field_phone -- STORE visit CAMPAIGN UNIT [OUTCOME]
 //! cargo run -p doorstep-core --example field_phone -- STORE deliver CAMPAIGN UNIT
 //! cargo run -p doorstep-core --example field_phone -- STORE vote CAMPAIGN UNIT QUESTION CANDIDATE...
+//! cargo run -p doorstep-core --example field_phone -- STORE correct CAMPAIGN UNIT BALLOT QUESTION CANDIDATE...
 //! cargo run -p doorstep-core --example field_phone -- STORE sync
 //! cargo run -p doorstep-core --example field_phone -- STORE units BUILDING
 //! ```
 //!
-//! `visit`, `deliver` and `vote` work offline (they only touch the phone's store); `vote` marks
-//! the named candidates yes on an election question. Exit status 1 with `{"error": …}` on a
+//! `visit`, `deliver`, `vote` and `correct` work offline (they only touch the phone's store);
+//! `vote` marks the named candidates yes on an election question, `correct` does the same as a
+//! correction that supersedes the owner's ballot `BALLOT`. Exit status 1 with `{"error": …}` on a
 //! refusal, so a caller can tell a rule's refusal from success.
 
 use std::collections::BTreeMap;
@@ -25,6 +27,18 @@ const APP_VERSION: &str = "field-phone/0.1";
 
 fn outcome(name: &str) -> anyhow::Result<DoorOutcome> {
     Ok(serde_json::from_value(json!(name))?)
+}
+
+/// An election answer approving `candidates` (the others left blank).
+fn approve(candidates: &[String]) -> Answer {
+    Answer {
+        choice: None,
+        candidates: candidates
+            .iter()
+            .map(|c| (c.clone(), Choice::Yes))
+            .collect(),
+        options: Vec::new(),
+    }
 }
 
 fn report_json(report: &doorstep_core::sync::SyncReport) -> serde_json::Value {
@@ -65,16 +79,13 @@ fn run(args: &[String]) -> anyhow::Result<serde_json::Value> {
             json!({ "delivery": replica.record_delivery(campaign, unit)? })
         }
         ("vote", [campaign, unit, question, candidates @ ..]) => {
-            let answer = Answer {
-                choice: None,
-                candidates: candidates
-                    .iter()
-                    .map(|c| (c.clone(), Choice::Yes))
-                    .collect(),
-                options: Vec::new(),
-            };
-            let answers = BTreeMap::from([(question.clone(), answer)]);
+            let answers = BTreeMap::from([(question.clone(), approve(candidates))]);
             json!({ "ballot": replica.record_ballot(campaign, unit, answers, None)? })
+        }
+        ("correct", [campaign, unit, ballot, question, candidates @ ..]) => {
+            let answers = BTreeMap::from([(question.clone(), approve(candidates))]);
+            let id = replica.record_ballot(campaign, unit, answers, Some(ballot.clone()))?;
+            json!({ "ballot": id })
         }
         ("units", [building]) => {
             let units: Vec<String> = replica

@@ -88,12 +88,19 @@ fn a_previous_releases_phone_delivers_its_undelivered_work_after_the_upgrade() -
     assert!(!report.upgrade_required, "{report:?}");
     assert_eq!(phone.pending_changes()?, 0);
 
-    // The three ballots it held are counted now; nothing else moved.
+    // The three ballots it held are counted now, and the correction replaced the first
+    // owner's earlier ballot; nothing else moved.
     let after = tally(&server, &token)?;
     let returned = |t: &Value| t["returned"]["headcount"].as_i64();
     assert_eq!(
         returned(&after).context("returned")?,
         returned(&before).context("returned")? + 3,
+        "{after}"
+    );
+    let superseded = |t: &Value| t["superseded"].as_array().map(Vec::len);
+    assert_eq!(
+        superseded(&after).context("superseded")?,
+        superseded(&before).context("superseded")? + 1,
         "{after}"
     );
     Ok(())
