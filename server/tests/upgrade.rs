@@ -151,6 +151,25 @@ fn a_phone_still_on_schema_one_is_told_to_upgrade_and_loses_nothing() -> Result<
     Ok(())
 }
 
+/// Set for the child process of the interrupted upgrade: the database it upgrades.
+const CHILD_DB: &str = "DOORSTEP_UPGRADE_CHILD_DB";
+
+/// Not a test of its own: the child process the interrupted-upgrade test kills. Lifts 7
+/// documents, then aborts.
+#[test]
+fn upgrade_killed_after_seven_documents() -> Result<()> {
+    let Some(db) = std::env::var_os(CHILD_DB) else {
+        return Ok(());
+    };
+    let state = doorstep_server::AppState::new(
+        doorstep_server::storage::SqliteStorage::open(db)?,
+        doorstep_server::Config::default(),
+    );
+    let done = doorstep_server::upgrade::upgrade_at_most(&state, 7)?;
+    assert_eq!(done.documents, 7);
+    std::process::abort();
+}
+
 /// Every stored document's root `schema`.
 fn schemas(server: &TestServer) -> Result<Vec<(String, u64)>> {
     let mut out = Vec::new();
@@ -170,7 +189,7 @@ fn schemas(server: &TestServer) -> Result<Vec<(String, u64)>> {
 #[test]
 fn the_servers_upgrade_lifts_every_document_and_resumes_after_an_interruption() -> Result<()> {
     use doorstep_core::doc::SCHEMA_VERSION;
-    use doorstep_server::upgrade::{upgrade_at_most, upgrade_documents};
+    use doorstep_server::upgrade::upgrade_documents;
     // Uninterrupted: every document of the old database is lifted, once.
     let whole = TestServer::open_copy(&fixture("server", "sqlite"))?;
     let lifted = schemas(&whole)?;
@@ -191,17 +210,25 @@ fn the_servers_upgrade_lifts_every_document_and_resumes_after_an_interruption() 
         .count();
     assert_eq!(upgrades, lifted.len(), "one audited change per document");
 
-    // Interrupted after 7 documents (as a killed process leaves it), then started again.
+    // A server process killed (SIGABRT, no cleanup) after lifting 7 documents, then started
+    // again on what it left.
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("server.sqlite");
     std::fs::copy(fixture("server", "sqlite"), &db)?;
-    {
-        let state = doorstep_server::AppState::new(
-            doorstep_server::storage::SqliteStorage::open(&db)?,
-            doorstep_server::Config::default(),
-        );
-        assert_eq!(upgrade_at_most(&state, 7)?.documents, 7);
-    }
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "upgrade_killed_after_seven_documents",
+            "--nocapture",
+        ])
+        .env(CHILD_DB, &db)
+        .status()?;
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "the child aborted after the 7th: {status}"
+    );
     let resumed = TestServer::open_copy(&db)?;
     assert_eq!(schemas(&resumed)?, lifted);
     let token = admin_token(&resumed)?;

@@ -60,8 +60,8 @@ impl TestServer {
         })
     }
 
-    /// A server on a copy of the database file `fixture` (never changed itself), as a
-    /// server started on that file would be: opening it migrates it, and the stored documents
+    /// A server on a copy of the database file `fixture` and its WAL (never changed
+    /// themselves), as a server started on that file would be: opening it migrates it, and the stored documents
     /// are lifted to the current schema.
     pub fn open_copy(fixture: &std::path::Path) -> Result<TestServer> {
         let dir = tempfile::tempdir()?;
