@@ -8,13 +8,15 @@
 //! cargo run -p doorstep-core --example field_phone -- STORE deliver CAMPAIGN UNIT
 //! cargo run -p doorstep-core --example field_phone -- STORE vote CAMPAIGN UNIT QUESTION CANDIDATE...
 //! cargo run -p doorstep-core --example field_phone -- STORE correct CAMPAIGN UNIT BALLOT QUESTION CANDIDATE...
+//! cargo run -p doorstep-core --example field_phone -- STORE proxy-vote CAMPAIGN UNIT QUESTION CANDIDATE...
 //! cargo run -p doorstep-core --example field_phone -- STORE sync
 //! cargo run -p doorstep-core --example field_phone -- STORE units BUILDING
 //! ```
 //!
 //! `visit`, `deliver`, `vote` and `correct` work offline (they only touch the phone's store);
 //! `vote` marks the named candidates yes on an election question, `correct` does the same as a
-//! correction that supersedes the owner's ballot `BALLOT`. Exit status 1 with `{"error": …}` on a
+//! correction that supersedes the owner's ballot `BALLOT`, `proxy-vote` as a ballot signed by
+//! the owner's written proxy (委托代签). Exit status 1 with `{"error": …}` on a
 //! refusal, so a caller can tell a rule's refusal from success.
 
 use std::collections::BTreeMap;
@@ -81,6 +83,17 @@ fn run(args: &[String]) -> anyhow::Result<serde_json::Value> {
         ("vote", [campaign, unit, question, candidates @ ..]) => {
             let answers = BTreeMap::from([(question.clone(), approve(candidates))]);
             json!({ "ballot": replica.record_ballot(campaign, unit, answers, None)? })
+        }
+        ("proxy-vote", [campaign, unit, question, candidates @ ..]) => {
+            let answers = BTreeMap::from([(question.clone(), approve(candidates))]);
+            let id = replica.record_ballot_by(
+                campaign,
+                unit,
+                answers,
+                None,
+                doorstep_core::model::CollectionMethod::Proxy,
+            )?;
+            json!({ "ballot": id })
         }
         ("correct", [campaign, unit, ballot, question, candidates @ ..]) => {
             let answers = BTreeMap::from([(question.clone(), approve(candidates))]);

@@ -620,3 +620,42 @@ fn an_unknown_file_or_campaign_is_not_found_and_names_the_files_there_are() -> R
     );
     Ok(())
 }
+
+#[test]
+fn a_ballot_signed_by_a_proxy_says_so_in_the_export_and_on_the_units_page() -> Result<()> {
+    use doorstep_core::model::CollectionMethod;
+    let server = TestServer::start()?;
+    let token = server.admin_token()?;
+    let head = Phone::enroll(&server, &server.code("3"))?;
+    let units = units_of(&server, "3")?;
+    head.replica
+        .record_ballot(demo::CAMPAIGN, &units[0], election_answers(&[1, 2]), None)?;
+    head.replica.record_ballot_by(
+        demo::CAMPAIGN,
+        &units[1],
+        election_answers(&[1, 3]),
+        None,
+        CollectionMethod::Proxy,
+    )?;
+    head.sync()?;
+
+    let csv = String::from_utf8(export(&server, demo::CAMPAIGN, "ballots.csv", &token)?)?;
+    let header = csv.lines().next().context("a header")?;
+    ensure!(header.contains(",method,"), "{header}");
+    let method_of = |unit: &str| {
+        csv.lines()
+            .find(|l| l.contains(&format!(",{unit},")))
+            .map(|l| l.contains(",proxy,"))
+    };
+    ensure!(method_of(&units[0]) == Some(false), "{csv}");
+    ensure!(method_of(&units[1]) == Some(true), "{csv}");
+
+    let path = |unit: &str| format!("/buildings/{}/3/units/{unit}", demo::COMMUNITY);
+    let (status, _, page) = get(&server, &path(&units[1]), Auth::Cookie(&token))?;
+    ensure!(status == StatusCode::OK, "{status}");
+    ensure!(String::from_utf8(page)?.contains("收回表决票·委托代签"));
+    let (_, _, page) = get(&server, &path(&units[0]), Auth::Cookie(&token))?;
+    let page = String::from_utf8(page)?;
+    ensure!(page.contains("收回表决票（") && !page.contains("委托代签"));
+    Ok(())
+}

@@ -87,6 +87,9 @@ pub(crate) struct UnitEvent {
     pub by: String,
     /// The visit's outcome, the ballot's id, or the adjudication's reason.
     pub detail: String,
+    /// How a ballot came back (`door`, `proxy`, `station`, `returned`; schema-1 ballots read
+    /// as `door`); `None` for the other kinds.
+    pub method: Option<String>,
 }
 
 /// Everything recorded in the field about one unit of `community`, oldest first: visits at its
@@ -101,18 +104,18 @@ pub(crate) fn unit_timeline(
 ) -> AppResult<Vec<UnitEvent>> {
     Ok(st.db().read(|c| {
         let mut stmt = c.prepare_cached(
-            "SELECT v.at, v.campaign, 'visit', v.by, v.outcome FROM p_visits v
+            "SELECT v.at, v.campaign, 'visit', v.by, v.outcome, NULL FROM p_visits v
                JOIN p_campaigns k ON k.campaign = v.campaign
               WHERE k.community = ?1 AND v.unit = ?2
              UNION ALL
-             SELECT d.at, d.campaign, 'delivery', d.by, d.unit FROM p_deliveries d
+             SELECT d.at, d.campaign, 'delivery', d.by, d.unit, NULL FROM p_deliveries d
                JOIN p_campaigns k ON k.campaign = d.campaign
               WHERE k.community = ?1 AND d.voter_key =
                     (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2)
              UNION ALL
              SELECT b.collected_at, b.campaign,
                     CASE WHEN b.supersedes IS NULL THEN 'ballot' ELSE 'correction' END,
-                    b.by, b.id FROM p_ballots b
+                    b.by, b.id, COALESCE(b.method, 'door') FROM p_ballots b
                JOIN p_campaigns k ON k.campaign = b.campaign
               WHERE k.community = ?1 AND b.rowid IN (
                     SELECT rowid FROM p_ballots WHERE unit = ?2
@@ -122,7 +125,7 @@ pub(crate) fn unit_timeline(
                      WHERE y.community = ?1 AND x.voter_key =
                            (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2))
              UNION ALL
-             SELECT a.at, a.campaign, 'adjudication', a.by, a.reason FROM p_adjudications a
+             SELECT a.at, a.campaign, 'adjudication', a.by, a.reason, NULL FROM p_adjudications a
                JOIN p_campaigns k ON k.campaign = a.campaign
               WHERE k.community = ?1 AND a.voter_key =
                     (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2)
@@ -143,6 +146,7 @@ pub(crate) fn unit_timeline(
                     },
                     by: r.get(3)?,
                     detail: r.get(4)?,
+                    method: r.get(5)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -1124,8 +1124,16 @@ pub async fn household(
                             what: match e.kind {
                                 "visit" => format!("走访：{}", outcome_zh(&e.detail)),
                                 "delivery" => "送达表决票".to_string(),
-                                "ballot" => format!("收回表决票（{}）", e.detail),
-                                "correction" => format!("更正表决票（新票 {}）", e.detail),
+                                "ballot" => format!(
+                                    "收回表决票{}（{}）",
+                                    method_zh(e.method.as_deref()),
+                                    e.detail
+                                ),
+                                "correction" => format!(
+                                    "更正表决票{}（新票 {}）",
+                                    method_zh(e.method.as_deref()),
+                                    e.detail
+                                ),
                                 _ => format!("计票人裁决：{}", e.detail),
                             },
                             by: name(&e.by),
@@ -1227,6 +1235,17 @@ fn sale_zh(status: &str) -> String {
         "developer_unsold" => "开发商未售".to_string(),
         "developer_undelivered" => "开发商未交付".to_string(),
         other => other.to_string(),
+    }
+}
+
+/// How a ballot came back, as the unit page names it after 收回表决票 (nothing for the door,
+/// the usual way).
+fn method_zh(method: Option<&str>) -> &'static str {
+    match method {
+        Some("proxy") => "·委托代签",
+        Some("station") => "·现场投票",
+        Some("returned") => "·书面投回",
+        _ => "",
     }
 }
 
