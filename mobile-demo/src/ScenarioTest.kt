@@ -31,6 +31,7 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import uniffi.doorstep_ffi.Choice
+import uniffi.doorstep_ffi.CollectionMethod
 import uniffi.doorstep_ffi.DoorOutcome
 import uniffi.doorstep_ffi.DoorstepReplica
 import uniffi.doorstep_ffi.SyncTransport
@@ -121,10 +122,10 @@ fun scenarioTests(r: Runner, serverBinary: String, work: File) {
                 for ((i, unit) in doors.take(25).withIndex()) {
                     val vm = BallotViewModel(head, "1", campaign, unit, core)
                     // The third owner is away: their daughter signs with a written authorisation.
-                    if (i == 2) vm.signedByProxy(true)
+                    if (i == 2) vm.collectedBy(CollectionMethod.PROXY)
                     val result = collect(vm)
                     check(result is BallotResult.Recorded) { "$unit: $result" }
-                    check(!vm.state.value.byProxy) { "the next paper starts as the owner's own" }
+                    check(vm.state.value.method == CollectionMethod.DOOR) { "the next paper starts as collected at the door" }
                 }
                 // The owner of the first door changes their mind: a second collection warns,
                 // and the correction replaces the first ballot.

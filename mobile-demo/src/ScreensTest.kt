@@ -48,6 +48,7 @@ import javax.swing.JLabel
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runBlocking
 import uniffi.doorstep_ffi.Choice
+import uniffi.doorstep_ffi.CollectionMethod
 import uniffi.doorstep_ffi.DemoSeed
 import uniffi.doorstep_ffi.DoorstepReplica
 import uniffi.doorstep_ffi.OrderStatus
@@ -155,7 +156,7 @@ fun workScreenTests(r: Runner, phone: DoorstepReplica, seed: DemoSeed, shots: Fi
             check(warned.rows.single().choice == Choice.NO) { "the owner's choice is kept for the correction" }
             for (large in listOf(false, true)) checkScreen(shots, "ballot", large, ballotScreen(warned, strip(), Theme(large), "2号楼"))
             // 委托代签: the paper being recorded is signed by the owner's written proxy.
-            val proxy = warned.copy(warning = null, byProxy = true)
+            val proxy = warned.copy(warning = null, method = CollectionMethod.PROXY)
             checkScreen(shots, "ballot-proxy", false, ballotScreen(proxy, strip(), Theme(false), "2号楼"))
 
             ballots.startCorrection()

@@ -102,11 +102,12 @@ data class BallotState(
     val ownerHasBallot: Boolean = false,
     val mode: BallotMode = BallotMode.COLLECT,
     /**
-     * Who signs the paper being recorded: the owner at the door, or someone the owner
-     * authorised in writing (委托代签; the authorisation is kept with the paper). Back to the
-     * owner after each recording.
+     * How the paper being recorded came back: the owner signed at the door (入户收取), someone
+     * the owner authorised in writing signed (委托代签; the authorisation is kept with the
+     * paper), cast at the polling place the head staffs (现场投票), or returned to the ballot
+     * box (书面投回). Back to the door after each recording.
      */
-    val byProxy: Boolean = false,
+    val method: CollectionMethod = CollectionMethod.DOOR,
     /** Set when a second ballot was asked for: "该户已有选票…", with 更正 offered. */
     val warning: String? = null,
     /** What the last action did, in words (e.g. "已收回选票，待同步"). */
@@ -299,9 +300,9 @@ class BallotViewModel(
         return record(null, "已收回选票，待同步")
     }
 
-    /** Tap on 业主本人 / 委托代签: who signs the paper being recorded. */
-    fun signedByProxy(proxy: Boolean) {
-        mutable.value = state.value.copy(byProxy = proxy, error = null, notice = null)
+    /** Tap on 入户收取 / 委托代签 / 现场投票 / 书面投回: how the paper being recorded came back. */
+    fun collectedBy(method: CollectionMethod) {
+        mutable.value = state.value.copy(method = method, error = null, notice = null)
     }
 
     /** The head chose 更正 after the warning: the next recording replaces the earlier ballot. */
@@ -330,7 +331,7 @@ class BallotViewModel(
     private suspend fun record(supersedes: String?, done: String): BallotResult {
         val answers = answers(state.value.rows)
         var id: String? = null
-        val method = if (state.value.byProxy) CollectionMethod.PROXY else CollectionMethod.DOOR
+        val method = state.value.method
         val refusal = act { id = replica.recordBallot(campaign, unit, answers, supersedes, method) }
         if (refusal != null) {
             load()
@@ -347,7 +348,7 @@ class BallotViewModel(
         val s = state.value
         mutable.value = s.copy(
             mode = BallotMode.COLLECT,
-            byProxy = false,
+            method = CollectionMethod.DOOR,
             warning = null,
             notice = done,
             rows = s.rows.map { it.copy(choice = null) },

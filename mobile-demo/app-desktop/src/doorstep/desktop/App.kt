@@ -50,6 +50,7 @@ import kotlinx.coroutines.withContext
 import uniffi.doorstep_ffi.CampaignKind
 import uniffi.doorstep_ffi.CampaignStatus
 import uniffi.doorstep_ffi.Choice
+import uniffi.doorstep_ffi.CollectionMethod
 import uniffi.doorstep_ffi.DoorOutcome
 import uniffi.doorstep_ffi.DoorstepReplica
 import uniffi.doorstep_ffi.OrderStatus
@@ -233,7 +234,7 @@ class DoorstepApp(
                 val (question, candidate, choice) = arg.split(':')
                 ballot?.choose(question, candidate.ifEmpty { null }, Choice.valueOf(choice))
             }
-            "signer" -> ballot?.signedByProxy(arg == "proxy")
+            "method" -> ballot?.collectedBy(CollectionMethod.valueOf(arg))
             "发票" -> ballot?.deliver()
             "收票" -> ballot?.collect()
             "更正选票" -> ballot?.startCorrection()
@@ -336,7 +337,7 @@ class DoorstepApp(
             go(Route.Ballot(building, unit)); shown("ballot")
             val row = ballot!!.state.value.rows.firstOrNull() ?: continue
             step("choose:${row.question}:${row.candidate ?: ""}:YES")
-            if (i == 1) step("signer:proxy")
+            if (i == 1) step("method:PROXY")
             step("收票")
             if (i == 0) { step("收票"); step("更正选票"); step("choose:${row.question}:${row.candidate ?: ""}:NO"); step("保存更正") }
         }

@@ -33,6 +33,7 @@ import javax.swing.JPanel
 import javax.swing.JScrollPane
 import javax.swing.ScrollPaneConstants
 import javax.swing.SwingConstants
+import uniffi.doorstep_ffi.CollectionMethod
 import uniffi.doorstep_ffi.OrderStatus
 
 private val OK_BG = Color(0xDD, 0xF3, 0xE2)
@@ -216,6 +217,22 @@ internal fun frame(title: String, sync: SyncStatus?, t: Theme, content: Column, 
 // 选票
 // ---------------------------------------------------------------------------------------------
 
+/** How a ballot came back, in the order the screen offers them. */
+private val METHODS = listOf(
+    CollectionMethod.DOOR to "入户收取",
+    CollectionMethod.PROXY to "委托代签",
+    CollectionMethod.STATION to "现场投票",
+    CollectionMethod.RETURNED to "书面投回",
+)
+
+/** What the head must keep with a paper that did not come back from the owner's own hand. */
+private fun methodHint(method: CollectionMethod): String? = when (method) {
+    CollectionMethod.DOOR -> null
+    CollectionMethod.PROXY -> "代签人须出示业主签字的书面委托书，委托书随选票一并收回。"
+    CollectionMethod.STATION -> "业主在投票点当场填写、签字并投票。"
+    CollectionMethod.RETURNED -> "业主填好后投入票箱或交到居委会，开箱时登记。"
+}
+
 /** 选票 for one door: the paper's choices, the owner's ballots, 发票 / 收票 / 更正. */
 fun ballotScreen(state: BallotState, sync: SyncStatus, t: Theme, buildingLabel: String): JComponent {
     val c = Column()
@@ -262,12 +279,13 @@ fun ballotScreen(state: BallotState, sync: SyncStatus, t: Theme, buildingLabel: 
     }
     if (state.rows.isEmpty() && !state.loading) c.put(para("这项投票没有需要在选票上回答的议题。", t, t.body, colour = Theme.MUTED), top = 8)
 
-    c.put(sectionTitle("谁在选票上签字", t), top = 16)
-    c.put(buttons(t, 2,
-        button((if (!state.byProxy) "✓ " else "") + "业主本人", t, if (!state.byProxy) ButtonStyle.SELECTED else ButtonStyle.SECONDARY, action = "signer:owner"),
-        button((if (state.byProxy) "✓ " else "") + "委托代签", t, if (state.byProxy) ButtonStyle.SELECTED else ButtonStyle.SECONDARY, action = "signer:proxy"),
-    ), top = 6)
-    if (state.byProxy) c.put(para("代签人须出示业主签字的书面委托书，委托书随选票一并收回。", t, t.small, colour = Theme.MUTED), top = 4)
+    c.put(sectionTitle("这张票怎么收回的", t), top = 16)
+    val methods = METHODS.map { (method, zh) ->
+        val on = state.method == method
+        button((if (on) "✓ " else "") + zh, t, if (on) ButtonStyle.SELECTED else ButtonStyle.SECONDARY, action = "method:${method.name}")
+    }
+    c.put(buttons(t, 2, *methods.toTypedArray()), top = 6)
+    methodHint(state.method)?.let { c.put(para(it, t, t.small, colour = Theme.MUTED), top = 4) }
 
     c.put(sectionTitle("该户的选票记录", t), top = 20)
     if (state.ballots.isEmpty()) {
