@@ -70,6 +70,9 @@ pub fn upgrade_at_most(state: &AppState, limit: usize) -> Result<Upgraded, DocEr
             Some(Err(e)) => return Err(e.into()),
             None => {}
         }
+        // Read at start, before any phone: each document leaves memory once looked at, so a
+        // server of thousands of documents does not start with all of them loaded.
+        state.docs().invalidate(&meta.id);
     }
     Ok(done)
 }
