@@ -308,6 +308,8 @@ pub struct TimelineEntry {
     pub note: String,
     pub by: String,
     pub supersedes: Option<String>,
+    /// For a ballot: how it came back (入户收取 / 委托代签 / 现场投票 / 书面投回).
+    pub method: Option<CollectionMethod>,
     pub synced: bool,
 }
 
@@ -321,6 +323,7 @@ impl From<replica::TimelineEntry> for TimelineEntry {
             note: e.note,
             by: e.by,
             supersedes: e.supersedes,
+            method: e.method,
             synced: e.synced,
         }
     }

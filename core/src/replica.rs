@@ -77,6 +77,8 @@ pub struct TimelineEntry {
     pub by: String,
     /// For a ballot correction: the ballot it replaces.
     pub supersedes: Option<String>,
+    /// For a ballot: how it came back (schema-1 ballots read as the door).
+    pub method: Option<CollectionMethod>,
     pub synced: bool,
 }
 
@@ -231,6 +233,7 @@ impl FieldIndex {
                     note: v.note.clone(),
                     by: v.by.clone(),
                     supersedes: None,
+                    method: None,
                     synced: false,
                 }
             }
@@ -242,6 +245,7 @@ impl FieldIndex {
                 note: String::new(),
                 by: d.by.clone(),
                 supersedes: None,
+                method: None,
                 synced: false,
             },
             Record::Ballot(b) => {
@@ -254,6 +258,7 @@ impl FieldIndex {
                     note: String::new(),
                     by: b.by.clone(),
                     supersedes: b.supersedes.clone(),
+                    method: Some(b.method()),
                     synced: false,
                 }
             }

@@ -126,6 +126,7 @@ fun scenarioTests(r: Runner, serverBinary: String, work: File) {
                     val result = collect(vm)
                     check(result is BallotResult.Recorded) { "$unit: $result" }
                     check(vm.state.value.method == CollectionMethod.DOOR) { "the next paper starts as collected at the door" }
+                    if (i == 2) check(vm.state.value.ballots.single().where == "本户 · 委托代签") { vm.state.value.ballots }
                 }
                 // The owner of the first door changes their mind: a second collection warns,
                 // and the correction replaces the first ballot.

@@ -216,7 +216,12 @@ internal fun readOwnerBallots(replica: DoorstepReplica, building: String, campai
         BallotLine(
             id = e.id,
             time = clockZh(e.at),
-            where = where,
+            where = where + when (e.method) {
+                CollectionMethod.PROXY -> " · 委托代签"
+                CollectionMethod.STATION -> " · 现场投票"
+                CollectionMethod.RETURNED -> " · 书面投回"
+                else -> ""
+            },
             correction = e.supersedes != null,
             effective = e.id !in replaced,
             synced = e.synced,
