@@ -60,6 +60,22 @@ fn campaign() -> Campaign {
     }
 }
 
+/// A published campaign's document (schema 1, as the first release wrote campaigns).
+fn campaign_document(campaign: &Campaign, device: &Uuid) -> Document {
+    let mut doc = Document::new(
+        DocId::Campaign {
+            campaign: campaign.id.clone(),
+        },
+        device,
+    );
+    doc.write(&CampaignDoc {
+        schema: 1,
+        campaign: campaign.clone(),
+    })
+    .expect("write");
+    doc
+}
+
 #[test]
 fn document_shapes_are_stable() {
     let device = Uuid::nil();
@@ -85,18 +101,7 @@ fn document_shapes_are_stable() {
     insta::assert_json_snapshot!("building", json(&mut building));
 
     let publication = publish(&campaign(), &reg.buildings, 1_700_000_000_000).expect("publish");
-    let mut campaign_doc = Document::new(
-        DocId::Campaign {
-            campaign: publication.campaign.id.clone(),
-        },
-        &device,
-    );
-    campaign_doc
-        .write(&CampaignDoc {
-            schema: 1,
-            campaign: publication.campaign.clone(),
-        })
-        .expect("write");
+    let mut campaign_doc = campaign_document(&publication.campaign, &device);
     insta::assert_json_snapshot!("campaign", json(&mut campaign_doc));
 
     let mut field = publication.field_docs[0].clone();
@@ -242,17 +247,6 @@ fn campaign_variant_shapes_are_stable() {
         ),
     ]);
     let publication = publish(&draft, &reg.buildings, 1_700_000_000_000).expect("publish");
-    let mut campaign_doc = Document::new(
-        DocId::Campaign {
-            campaign: publication.campaign.id.clone(),
-        },
-        &device,
-    );
-    campaign_doc
-        .write(&CampaignDoc {
-            schema: 1,
-            campaign: publication.campaign.clone(),
-        })
-        .expect("write");
+    let mut campaign_doc = campaign_document(&publication.campaign, &device);
     insta::assert_json_snapshot!("campaign_variants", json(&mut campaign_doc));
 }

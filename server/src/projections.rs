@@ -969,6 +969,13 @@ fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T
     })
 }
 
+/// A unit enum stored by its [`enum_name`] (`proxy`), read back.
+fn enum_column<T: serde::de::DeserializeOwned>(name: &str) -> rusqlite::Result<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// The tally inputs of `campaign` from the tables, or `None` when the campaign is unknown.
 pub fn tally_inputs(
     conn: &rusqlite::Connection,
@@ -1018,7 +1025,7 @@ pub fn tally_inputs(
                 supersedes: r.get(6)?,
                 method: r
                     .get::<_, Option<String>>(7)?
-                    .map(|m| json_column(&format!("\"{m}\"")))
+                    .map(|m| enum_column(&m))
                     .transpose()?,
             })
         })?

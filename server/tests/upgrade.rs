@@ -48,6 +48,16 @@ fn tally(server: &TestServer, token: &str) -> Result<Value> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
+/// The previous release's phone store, copied (the fixture is never changed) and opened by
+/// today's code, as the updated app opens it.
+fn old_phone() -> Result<(tempfile::TempDir, Replica)> {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("phone.sqlite");
+    std::fs::copy(fixture("phone", "sqlite"), &store)?;
+    let phone = Replica::open(&store)?;
+    Ok((dir, phone))
+}
+
 fn saved_tally() -> Result<Value> {
     Ok(serde_json::from_slice(&std::fs::read(fixture(
         "tally", "json",
@@ -75,10 +85,7 @@ fn a_previous_releases_phone_delivers_its_undelivered_work_after_the_upgrade() -
     let token = admin_token(&server)?;
     let before = tally(&server, &token)?;
 
-    let dir = tempfile::tempdir()?;
-    let store = dir.path().join("phone.sqlite");
-    std::fs::copy(fixture("phone", "sqlite"), &store)?;
-    let phone = Replica::open(&store)?;
+    let (_dir, phone) = old_phone()?;
     let pending = phone.pending_changes()?;
     assert!(pending > 0, "the old phone holds undelivered work");
 
@@ -132,10 +139,7 @@ fn a_phone_still_on_schema_one_is_told_to_upgrade_and_loses_nothing() -> Result<
     let server = TestServer::open_copy(&fixture("server", "sqlite"))?;
     let token = admin_token(&server)?;
     let before = tally(&server, &token)?;
-    let dir = tempfile::tempdir()?;
-    let store = dir.path().join("phone.sqlite");
-    std::fs::copy(fixture("phone", "sqlite"), &store)?;
-    let phone = Replica::open(&store)?;
+    let (_dir, phone) = old_phone()?;
     let pending = phone.pending_changes()?;
 
     let report = phone.sync(&SchemaOne(server.transport()), "old-app/1")?;

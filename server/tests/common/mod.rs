@@ -40,11 +40,54 @@ impl TestServer {
 
     pub fn start_with(config: Config) -> Result<TestServer> {
         let dir = tempfile::tempdir()?;
+        let (state, clock) = Self::state_on(&dir, config)?;
+        let info = demo::setup(&state, Some(ADMIN_PASSWORD)).map_err(|e| anyhow!("{e}"))?;
+        Self::serving(state, clock, info, dir)
+    }
+
+    /// A server on a copy of the database file `fixture` and its WAL (never changed
+    /// themselves), as a server started on that file would be: opening it migrates it, and
+    /// the stored documents are lifted to the current schema.
+    pub fn open_copy(fixture: &std::path::Path) -> Result<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("server.sqlite");
+        std::fs::copy(fixture, &db).with_context(|| format!("copying {}", fixture.display()))?;
+        // A database a killed process left has its last transactions in the WAL beside it.
+        let wal = std::path::PathBuf::from(format!("{}-wal", fixture.display()));
+        if wal.exists() {
+            std::fs::copy(&wal, dir.path().join("server.sqlite-wal"))?;
+        }
+        let (state, clock) = Self::state_on(&dir, Config::default())?;
+        doorstep_server::upgrade::upgrade_documents(&state).map_err(|e| anyhow!("{e}"))?;
+        let info = DemoInfo {
+            admin_login: demo::ADMIN_LOGIN.into(),
+            generated_admin_password: None,
+            officer_login: demo::OFFICER_LOGIN.into(),
+            generated_officer_password: None,
+            heads: Vec::new(),
+            campaign: demo::CAMPAIGN.into(),
+        };
+        Self::serving(state, clock, info, dir)
+    }
+
+    /// The server's state on `dir/server.sqlite`, with a clock tests can move.
+    fn state_on(
+        dir: &tempfile::TempDir,
+        config: Config,
+    ) -> Result<(AppState, Arc<doorstep_core::clock::OffsetClock>)> {
         let clock = doorstep_core::clock::OffsetClock::new();
         let storage =
             SqliteStorage::open(dir.path().join("server.sqlite"))?.with_clock(clock.clone());
-        let state = AppState::new(storage, config);
-        let info = demo::setup(&state, Some(ADMIN_PASSWORD)).map_err(|e| anyhow!("{e}"))?;
+        Ok((AppState::new(storage, config), clock))
+    }
+
+    /// The router over `state` and a runtime to drive it.
+    fn serving(
+        state: AppState,
+        clock: Arc<doorstep_core::clock::OffsetClock>,
+        info: DemoInfo,
+        dir: tempfile::TempDir,
+    ) -> Result<TestServer> {
         let router = doorstep_server::app(state.clone());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -56,39 +99,6 @@ impl TestServer {
             router,
             rt: Arc::new(rt),
             info,
-            dir,
-        })
-    }
-
-    /// A server on a copy of the database file `fixture` and its WAL (never changed
-    /// themselves), as a server started on that file would be: opening it migrates it, and the stored documents
-    /// are lifted to the current schema.
-    pub fn open_copy(fixture: &std::path::Path) -> Result<TestServer> {
-        let dir = tempfile::tempdir()?;
-        let db = dir.path().join("server.sqlite");
-        std::fs::copy(fixture, &db).with_context(|| format!("copying {}", fixture.display()))?;
-        let clock = doorstep_core::clock::OffsetClock::new();
-        let storage = SqliteStorage::open(&db)?.with_clock(clock.clone());
-        let state = AppState::new(storage, Config::default());
-        doorstep_server::upgrade::upgrade_documents(&state).map_err(|e| anyhow!("{e}"))?;
-        let router = doorstep_server::app(state.clone());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        Ok(TestServer {
-            state,
-            clock,
-            router,
-            rt: Arc::new(rt),
-            info: DemoInfo {
-                admin_login: demo::ADMIN_LOGIN.into(),
-                generated_admin_password: None,
-                officer_login: demo::OFFICER_LOGIN.into(),
-                generated_officer_password: None,
-                heads: Vec::new(),
-                campaign: demo::CAMPAIGN.into(),
-            },
             dir,
         })
     }
