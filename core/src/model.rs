@@ -651,7 +651,19 @@ impl WorkOrder {
 // ---------------------------------------------------------------------------------------------
 
 /// The roles of PRODUCT.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::VariantArray)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 社区/居委会 staff, 筹备组: register, campaigns, assignments.

@@ -47,7 +47,8 @@ use doorstep_core::replica::Replica;
 use doorstep_core::store::Store;
 use doorstep_core::sync::{self, HttpTransport, SyncReport, Transport};
 use doorstep_server::storage::{
-    Account, Assignment, Batch, Communities, DeviceSyncWrite, NewAccount, NewDevice, SqliteStorage,
+    Account, Assignment, Batch, Communities, DeviceSyncWrite, Grants, NewAccount, NewDevice,
+    SqliteStorage,
 };
 use doorstep_server::{AppState, Config, auth, demo, ops};
 use serde_json::{Value, json};
@@ -759,7 +760,7 @@ fn building_field_work(
     }
     let mut buildings = BTreeSet::new();
     buildings.insert(building.to_string());
-    let writer = ops::account_writer(head, buildings);
+    let writer = ops::account_writer(head, community, buildings);
     let actor = format!("account:{}", head.id);
     let per = records.len().div_ceil(syncs.max(1)).max(1);
     for chunk in records.chunks(per) {
@@ -837,8 +838,8 @@ fn heads_with_phones(
                     &NewAccount {
                         login: login.clone(),
                         display_name: format!("{building}号楼楼栋长"),
-                        roles: vec![Role::BuildingHead],
-                        communities: Communities::All,
+                        grants: Grants::uniform(&[Role::BuildingHead], &Communities::All)
+                            .expect("a role"),
                         password_hash: None,
                     },
                     admin_actor,
@@ -922,7 +923,7 @@ fn pad_audit(
 
 /// Move a published campaign to open, as the admin does on the dashboard.
 fn open_campaign(state: &AppState, id: &str, admin: &Account) -> Result<()> {
-    let writer = ops::account_writer(admin, BTreeSet::new());
+    let writer = ops::account_writer(admin, doorstep_server::storage::EVERYWHERE, BTreeSet::new());
     let current = state
         .docs()
         .campaign(id)
@@ -1096,8 +1097,7 @@ fn build_district(db: &Path, units: usize, buildings: usize, syncs: usize) -> Re
         storage,
         "admin",
         "街道管理员",
-        vec![Role::Admin],
-        Communities::All,
+        Grants::uniform(&[Role::Admin], &Communities::All).expect("a role"),
         ADMIN_PASSWORD,
         "server",
     )
@@ -1107,13 +1107,12 @@ fn build_district(db: &Path, units: usize, buildings: usize, syncs: usize) -> Re
         storage,
         "officer",
         "计票人",
-        vec![Role::CountingOfficer],
-        Communities::All,
+        Grants::uniform(&[Role::CountingOfficer], &Communities::All).expect("a role"),
         ADMIN_PASSWORD,
         &actor,
     )
     .map_err(|e| anyhow!("{e}"))?;
-    let writer = ops::account_writer(&admin, BTreeSet::new());
+    let writer = ops::account_writer(&admin, community, BTreeSet::new());
     let csv = district_csv(units, buildings, &mut Rng(20_250_601));
     let imported = import::parse_csv(community, "百园街道", &csv)?;
     ops::import_register(state.docs(), &imported, &writer, &actor).map_err(|e| anyhow!("{e}"))?;
@@ -1479,7 +1478,11 @@ fn storm_setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String
     let admin = storage
         .account_by_login(&info.admin_login)?
         .context("admin")?;
-    let writer = ops::account_writer(&admin, Default::default());
+    let writer = ops::account_writer(
+        &admin,
+        doorstep_server::storage::EVERYWHERE,
+        Default::default(),
+    );
     let actor = format!("account:{}", admin.id);
     let mut codes = Vec::new();
     for c in 0..n {
@@ -1502,8 +1505,7 @@ fn storm_setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String
                 &NewAccount {
                     login: format!("{community}-head-{building}"),
                     display_name: String::new(),
-                    roles: vec![Role::BuildingHead],
-                    communities: Communities::one(&community),
+                    grants: Grants::one(&community, &[Role::BuildingHead]).expect("a role"),
                     password_hash: None,
                 },
                 &actor,

@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::guard::{ClientAddr, Key};
 use crate::state::AppState;
 use crate::storage::{
-    Account, Communities, Device, NewAccount, NewAuditEvent, NewDevice, Storage, StorageError,
+    Account, Device, Grants, NewAccount, NewAuditEvent, NewDevice, Storage, StorageError,
 };
 
 /// The alphabet of enrollment codes: Crockford's base32, no I, L, O or U to misread.
@@ -223,8 +223,7 @@ pub fn create_password_account(
     storage: &dyn Storage,
     login: &str,
     display_name: &str,
-    roles: Vec<Role>,
-    communities: Communities,
+    grants: Grants,
     password: &str,
     actor: &str,
 ) -> Result<Account, AppError> {
@@ -234,8 +233,7 @@ pub fn create_password_account(
         &NewAccount {
             login: login.to_string(),
             display_name: display_name.to_string(),
-            roles,
-            communities,
+            grants,
             password_hash: Some(hash),
         },
         actor,
@@ -284,7 +282,8 @@ impl AdminSession {
         format!("account:{}", self.account.id)
     }
 
-    /// 403 unless the user has one of `roles`.
+    /// 403 unless the user has one of `roles` in some community: the gate of an endpoint,
+    /// whose rows are then those of [`Self::can`]'s communities.
     pub fn require_any(&self, roles: &[Role]) -> AppResult<()> {
         if roles.iter().any(|r| self.account.is(*r)) {
             Ok(())
@@ -293,29 +292,41 @@ impl AdminSession {
         }
     }
 
-    /// 403 unless the user is an admin.
+    /// 403 unless the user is an admin of some community.
     pub fn require_admin(&self) -> AppResult<()> {
         self.require_any(&[Role::Admin])
     }
 
-    /// Whether the user's roles apply in `community`.
-    pub fn sees(&self, community: &str) -> bool {
-        self.account.communities.includes(community)
+    /// Whether the user holds one of `roles` in `community`.
+    pub fn can(&self, roles: &[Role], community: &str) -> bool {
+        self.account.grants.has_any_in(roles, community)
     }
 
-    /// 404 unless the user's roles apply in `community`: another community's things answer
-    /// exactly as things that do not exist, so that not even their existence shows.
-    pub fn require_community(&self, community: &str) -> AppResult<()> {
-        if self.sees(community) {
+    /// Whether the user holds any role in `community`.
+    pub fn works_in(&self, community: &str) -> bool {
+        self.account.grants.communities().includes(community)
+    }
+
+    /// Unless the user holds one of `roles` in `community`: 404 when they hold no role there
+    /// (another community's things answer exactly as things that do not exist, so that not
+    /// even their existence shows), 403 when they work there in another role.
+    pub fn require_in(&self, roles: &[Role], community: &str) -> AppResult<()> {
+        if self.can(roles, community) {
             Ok(())
+        } else if self.works_in(community) {
+            Err(AppError::forbidden(format!(
+                "your role in community {community} may not do this"
+            )))
         } else {
             Err(AppError::not_found(format!("no community {community}")))
         }
     }
 
-    /// Whether the user may see and manage `account`: every community it works in is theirs.
+    /// Whether the user may see and manage `account`: their own, or one whose every community
+    /// (and the whole server, for a 街道-wide account) they administer. What they may give it
+    /// is checked separately: only roles in communities they administer.
     pub fn sees_account(&self, account: &Account) -> bool {
-        self.account.communities.covers(&account.communities)
+        account.id == self.account.id || self.account.grants.administers_all(&account.grants)
     }
 
     /// 404 unless the user may see `account` (see [`Self::sees_account`]).
@@ -327,9 +338,9 @@ impl AdminSession {
         }
     }
 
-    /// Whether the user works across every community of the server (a 街道's staff).
+    /// Whether the user holds a role across every community of the server (a 街道's staff).
     pub fn street_wide(&self) -> bool {
-        self.account.communities == Communities::All
+        self.account.grants.street_wide()
     }
 }
 
@@ -614,7 +625,12 @@ pub async fn enroll(
         ))
     })
     .await??;
-    let roles = account.map(|a| a.roles).unwrap_or_default();
+    let roles = account
+        .map(|a| {
+            a.grants
+                .phone_roles(assignments.iter().map(|x| x.community.as_str()))
+        })
+        .unwrap_or_default();
     Ok(Json(EnrollResponse {
         device_id: device.id,
         device_token: token,

@@ -15,7 +15,7 @@ use crate::auth;
 use crate::error::{AppError, AppResult};
 use crate::ops;
 use crate::state::AppState;
-use crate::storage::{Assignment, Communities, NewAccount};
+use crate::storage::{Assignment, Communities, Grants, NewAccount};
 
 /// The sample register (a copy of `shared/data/taipingyang-garden.csv`).
 pub const SAMPLE_CSV: &[u8] = include_bytes!("../data/taipingyang-garden.csv");
@@ -111,16 +111,16 @@ pub fn setup(state: &AppState, admin_password: Option<&str>) -> AppResult<DemoIn
                 storage,
                 ADMIN_LOGIN,
                 "社区管理员",
-                vec![Role::Admin],
                 // The server's first admin, who would add the 街道's other communities.
-                Communities::All,
+                Grants::uniform(&[Role::Admin], &Communities::All)
+                    .expect("invariant: one role is given"),
                 &password,
                 "server",
             )?
         }
     };
     let actor = format!("account:{}", admin.id);
-    let admin_writer = ops::account_writer(&admin, BTreeSet::new());
+    let admin_writer = ops::account_writer(&admin, COMMUNITY, BTreeSet::new());
 
     let mut generated_officer_password = None;
     if storage.account_by_login(OFFICER_LOGIN)?.is_none() {
@@ -129,8 +129,7 @@ pub fn setup(state: &AppState, admin_password: Option<&str>) -> AppResult<DemoIn
             storage,
             OFFICER_LOGIN,
             "计票人",
-            vec![Role::CountingOfficer],
-            Communities::one(COMMUNITY),
+            Grants::one(COMMUNITY, &[Role::CountingOfficer]).expect("invariant: one role is given"),
             &password,
             &actor,
         )?;
@@ -162,8 +161,8 @@ pub fn setup(state: &AppState, admin_password: Option<&str>) -> AppResult<DemoIn
                 &NewAccount {
                     login: login.clone(),
                     display_name: format!("{building}号楼楼栋长"),
-                    roles: vec![Role::BuildingHead],
-                    communities: Communities::one(COMMUNITY),
+                    grants: Grants::one(COMMUNITY, &[Role::BuildingHead])
+                        .expect("invariant: one role is given"),
                     password_hash: None,
                 },
                 &actor,

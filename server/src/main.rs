@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use doorstep_core::model::Role;
-use doorstep_server::storage::{Communities, SqliteStorage, Storage};
+use doorstep_server::storage::{Communities, Grants, SqliteStorage, Storage};
 use doorstep_server::{AppState, Config, auth, demo};
 
 #[derive(Debug, Parser)]
@@ -190,8 +190,8 @@ async fn main() -> Result<()> {
                 &storage,
                 &login,
                 "管理员",
-                vec![Role::Admin],
-                communities,
+                Grants::uniform(&[Role::Admin], &communities)
+                    .expect("invariant: one role is given"),
                 &password,
                 "server",
             )
@@ -289,8 +289,8 @@ async fn run_serve(
                     &storage,
                     "admin",
                     "管理员",
-                    vec![Role::Admin],
-                    Communities::All,
+                    Grants::uniform(&[Role::Admin], &Communities::All)
+                        .expect("invariant: one role is given"),
                     &password,
                     "server",
                 )

@@ -17,12 +17,12 @@ use serde::Serialize;
 use crate::docs::{DocCache, DocError};
 use crate::storage::Account;
 
-/// The rules' view of an account acting through the dashboard (no device prefix to check: the
-/// server itself writes these changes).
-pub fn account_writer(account: &Account, buildings: BTreeSet<String>) -> Writer {
+/// The rules' view of an account acting through the dashboard in `community` (its roles
+/// there; no device prefix to check: the server itself writes these changes).
+pub fn account_writer(account: &Account, community: &str, buildings: BTreeSet<String>) -> Writer {
     Writer {
         account: account.id.clone(),
-        roles: account.roles.clone(),
+        roles: account.grants.roles_in(community),
         buildings,
         device: None,
     }

@@ -259,15 +259,11 @@ pub fn handle(
         .filter(|a| !a.disabled)
         .ok_or_else(|| AppError::forbidden("the device's account is disabled"))?;
     let assignments = storage.assignments(Some(&account.id))?;
-    let writer = Writer {
-        account: account.id.clone(),
-        roles: account.roles.clone(),
-        buildings: assignments.iter().map(|a| a.building.clone()).collect(),
-        device: Some(device.id),
-    };
     let account_info = protocol::AccountInfo {
         id: account.id.clone(),
-        roles: account.roles.clone(),
+        roles: account
+            .grants
+            .phone_roles(assignments.iter().map(|a| a.community.as_str())),
         assignments: assignments
             .iter()
             .map(|a| protocol::BuildingRef {
@@ -330,6 +326,25 @@ pub fn handle(
         .account_documents(&account.id)?
         .into_iter()
         .map(|m| (m.id.clone(), m))
+        .collect();
+    // The rules see the account as it is in each document's community: its roles there and its
+    // buildings there.
+    let writers: HashMap<&str, Writer> = allowed
+        .values()
+        .map(|meta| {
+            let community = meta.community.as_str();
+            let writer = Writer {
+                account: account.id.clone(),
+                roles: account.grants.roles_in(community),
+                buildings: assignments
+                    .iter()
+                    .filter(|a| a.community == community)
+                    .map(|a| a.building.clone())
+                    .collect(),
+                device: Some(device.id),
+            };
+            (community, writer)
+        })
         .collect();
     let rows: HashMap<DocId, SyncRow> = storage
         .sync_rows(&device.id)?
@@ -527,8 +542,12 @@ pub fn handle(
                     .campaign()
                     .and_then(|c| campaigns.get(c))
                     .and_then(|c| c.as_ref());
+                let writer = allowed
+                    .get(id)
+                    .and_then(|meta| writers.get(meta.community.as_str()))
+                    .expect("invariant: only documents the account may hold are worked on");
                 let ctx = Context {
-                    writer: &writer,
+                    writer,
                     doc_id: id,
                     campaign,
                     now,

@@ -12,7 +12,7 @@ use doorstep_core::model::{DoorOutcome, Role};
 use doorstep_core::protocol;
 use doorstep_server::auth;
 use doorstep_server::demo;
-use doorstep_server::storage::{Assignment, Communities, NewAccount};
+use doorstep_server::storage::{Assignment, Grants, NewAccount};
 
 fn deputy_code(server: &TestServer, building: &str) -> Result<String> {
     let storage = server.storage();
@@ -20,8 +20,7 @@ fn deputy_code(server: &TestServer, building: &str) -> Result<String> {
         &NewAccount {
             login: format!("deputy-{building}"),
             display_name: "副楼栋长".into(),
-            roles: vec![Role::BuildingHead],
-            communities: Communities::one("tpy"),
+            grants: Grants::one("tpy", &[Role::BuildingHead]).expect("a role"),
             password_hash: None,
         },
         "server",

@@ -66,12 +66,21 @@ fn assert_nothing_of_b(what: &str, text: &str) {
     }
 }
 
-#[test]
-fn an_admin_of_one_community_cannot_read_change_export_or_learn_anothers_households() -> Result<()>
-{
-    let server = TestServer::start()?;
-    let street = server.admin_token()?;
+/// What the 街道 admin (the demo's first admin, every community) set up in community B.
+struct CommunityB {
+    building: String,
+    unit: String,
+    /// B's households as the 街道 admin reads them.
+    households: serde_json::Value,
+    campaign: &'static str,
+    order: String,
+    /// B's building head's account id.
+    head: String,
+}
 
+/// Community B with a published campaign, a 微心愿 and a building head, added by the 街道 admin
+/// whose session is `street`.
+fn community_b(server: &TestServer, street: &str) -> Result<CommunityB> {
     // The 街道 admin (the demo's first admin, every community) adds community B with a
     // campaign and a 微心愿.
     let request = Request::post(format!(
@@ -84,42 +93,42 @@ fn an_admin_of_one_community_cannot_read_change_export_or_learn_anothers_househo
     let (status, body) = server.call(request)?;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let b_buildings = api_ok(
-        &server,
+        server,
         "GET",
         &format!("/api/v1/admin/buildings?community={B}"),
         None,
-        &street,
+        street,
     )?;
     let b_building = b_buildings[0]["building"]
         .as_str()
         .context("a building of B")?
         .to_string();
     let b_units = api_ok(
-        &server,
+        server,
         "GET",
         &format!("/api/v1/admin/buildings/{B}/{b_building}/units"),
         None,
-        &street,
+        street,
     )?;
     let b_unit = b_units[0]["unit"]
         .as_str()
         .context("a unit of B")?
         .to_string();
     let households = api_ok(
-        &server,
+        server,
         "GET",
         &format!("/api/v1/admin/buildings/{B}/{b_building}/households"),
         None,
-        &street,
+        street,
     )?;
     assert!(households.to_string().contains(B_MARK), "the street sees B");
 
     let mut campaign = api_ok(
-        &server,
+        server,
         "GET",
         &format!("/api/v1/admin/campaigns/{}", demo::CAMPAIGN),
         None,
-        &street,
+        street,
     )?;
     let b_campaign = "lhy-election";
     let draft = json!({
@@ -133,38 +142,63 @@ fn an_admin_of_one_community_cannot_read_change_export_or_learn_anothers_househo
         "questions": campaign["questions"].take(),
     });
     api_ok(
-        &server,
+        server,
         "POST",
         "/api/v1/admin/campaigns",
         Some(&draft),
-        &street,
+        street,
     )?;
     api_ok(
-        &server,
+        server,
         "POST",
         &format!("/api/v1/admin/campaigns/{b_campaign}/actions/publish"),
         None,
-        &street,
+        street,
     )?;
     let order = api_ok(
-        &server,
+        server,
         "POST",
         "/api/v1/admin/orders",
         Some(&json!({ "community": B, "unit": b_unit, "title": "乙户楼道灯坏了" })),
-        &street,
+        street,
     )?;
     let b_order = order["id"].as_str().context("an order id")?.to_string();
     let b_head = api_ok(
-        &server,
+        server,
         "POST",
         "/api/v1/admin/accounts",
         Some(&json!({
             "login": "lhy-head", "display_name": "乙楼栋长", "roles": ["building_head"],
             "communities": [B],
         })),
-        &street,
+        street,
     )?;
     let b_head = b_head["id"].as_str().context("an account id")?.to_string();
+
+    Ok(CommunityB {
+        building: b_building,
+        unit: b_unit,
+        households,
+        campaign: b_campaign,
+        order: b_order,
+        head: b_head,
+    })
+}
+
+#[test]
+fn an_admin_of_one_community_cannot_read_change_export_or_learn_anothers_households() -> Result<()>
+{
+    let server = TestServer::start()?;
+    let street = server.admin_token()?;
+
+    let CommunityB {
+        building: b_building,
+        unit: b_unit,
+        households,
+        campaign: b_campaign,
+        order: b_order,
+        head: b_head,
+    } = community_b(&server, &street)?;
 
     // The admin of community A only.
     let a_admin = api_ok(
@@ -420,4 +454,221 @@ fn an_admin_of_one_community_cannot_read_change_export_or_learn_anothers_househo
 
 fn urlencode(text: &str) -> String {
     text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// Roles are held per community: one account, admin of A and counting officer of B, acts as an
+/// admin in A only and as an officer in B only; and no community (nor the server) loses its
+/// last admin.
+#[test]
+fn an_account_acts_in_each_community_with_the_roles_it_holds_there() -> Result<()> {
+    let server = TestServer::start()?;
+    let street = server.admin_token()?;
+    let b = community_b(&server, &street)?;
+    let a_building = "3";
+    let a_unit = units_of(&server, a_building)?[0].clone();
+
+    let grants = json!({ demo::COMMUNITY: ["admin"], B: ["counting_officer"] });
+    let mixed = api_ok(
+        &server,
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(&json!({
+            "login": "mixed", "display_name": "两个小区", "grants": grants,
+            "password": "tenancy-passphrase-7",
+        })),
+        &street,
+    )?;
+    assert_eq!(mixed["grants"], grants, "{mixed}");
+    assert_eq!(mixed["roles"], json!(["admin", "counting_officer"]));
+    assert_eq!(mixed["communities"], json!([B, demo::COMMUNITY]));
+    let mixed_id = mixed["id"].as_str().context("an account id")?.to_string();
+    let token = login(&server, "mixed", "tenancy-passphrase-7")?;
+
+    // Both forms together are refused, and so are grants naming no role or a bad community.
+    for body in [
+        json!({ "login": "x1", "display_name": "", "grants": grants, "roles": ["admin"] }),
+        json!({ "login": "x2", "display_name": "", "grants": { B: [] } }),
+        json!({ "login": "x3", "display_name": "", "grants": { "a b": ["admin"] } }),
+        json!({ "login": "x4", "display_name": "", "grants": {} }),
+    ] {
+        let (status, json) = api(
+            &server,
+            "POST",
+            "/api/v1/admin/accounts",
+            Some(&body),
+            Some(&street),
+        )?;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {json}");
+        assert_eq!(json["error"]["code"], "invalid_input", "{json}");
+    }
+
+    // As B's counting officer: reads B's campaign and its tally; B's households masked.
+    let campaigns = api_ok(&server, "GET", "/api/v1/admin/campaigns", None, &token)?;
+    let listed: Vec<&str> = campaigns
+        .as_array()
+        .context("a list")?
+        .iter()
+        .filter_map(|c| c["campaign"].as_str())
+        .collect();
+    assert!(listed.contains(&b.campaign) && listed.contains(&demo::CAMPAIGN));
+    api_ok(
+        &server,
+        "GET",
+        &format!("/api/v1/admin/campaigns/{}/tally", b.campaign),
+        None,
+        &token,
+    )?;
+    let b_households = api_ok(
+        &server,
+        "GET",
+        &format!("/api/v1/admin/buildings/{B}/{}/households", b.building),
+        None,
+        &token,
+    )?
+    .to_string();
+    assert!(
+        !b_households.contains("13999990") && b_households.contains("139****"),
+        "an officer sees B's phones masked: {b_households:.300}"
+    );
+    let a_households = api_ok(
+        &server,
+        "GET",
+        &format!(
+            "/api/v1/admin/buildings/{}/{a_building}/households",
+            demo::COMMUNITY
+        ),
+        None,
+        &token,
+    )?
+    .to_string();
+    assert!(
+        !a_households.contains("****"),
+        "A's admin sees A's phones whole: {a_households:.300}"
+    );
+
+    // An admin's acts in B are refused with 403 (the account works there, in another role),
+    // and change nothing.
+    let forbidden_in_b = [
+        (
+            "POST",
+            format!("/api/v1/admin/campaigns/{}/actions/open", b.campaign),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/admin/households/{B}/{}", b.unit),
+            Some(json!({ "phone": "13700000000" })),
+        ),
+        (
+            "POST",
+            "/api/v1/admin/accounts".to_string(),
+            Some(
+                json!({ "login": "b-head-2", "display_name": "", "grants": { B: ["building_head"] } }),
+            ),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/admin/accounts/{mixed_id}"),
+            Some(json!({ "grants": { demo::COMMUNITY: ["admin"], B: ["admin"] } })),
+        ),
+        (
+            "POST",
+            "/api/v1/admin/assignments".to_string(),
+            Some(json!({ "account_id": mixed_id, "community": B, "building": b.building })),
+        ),
+        (
+            "POST",
+            "/api/v1/admin/orders".to_string(),
+            Some(json!({ "community": B, "unit": b.unit, "title": "x" })),
+        ),
+    ];
+    for (method, path, body) in &forbidden_in_b {
+        let (status, json) = api(&server, method, path, body.as_ref(), Some(&token))?;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {json}");
+        assert_eq!(json["error"]["code"], "forbidden", "{json}");
+    }
+    let request = Request::post(format!(
+        "/api/v1/admin/register/import?community={B}&name=x"
+    ))
+    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+    .header(header::CONTENT_TYPE, "text/csv")
+    .body(Body::from(b_register()))?;
+    assert_eq!(server.call(request)?.0, StatusCode::FORBIDDEN);
+    let after = api_ok(
+        &server,
+        "GET",
+        &format!("/api/v1/admin/buildings/{B}/{}/households", b.building),
+        None,
+        &street,
+    )?;
+    assert_eq!(after, b.households, "B's households are unchanged");
+    let campaign = api_ok(
+        &server,
+        "GET",
+        &format!("/api/v1/admin/campaigns/{}", b.campaign),
+        None,
+        &street,
+    )?;
+    assert_eq!(campaign["status"], "published");
+    // B's 微心愿 are a dispatcher's or an admin's: not listed for B's officer.
+    let orders = api_ok(&server, "GET", "/api/v1/admin/orders", None, &token)?;
+    assert!(!orders.to_string().contains(&b.order), "{orders}");
+
+    // In A the same account is an admin, and not a counting officer.
+    api_ok(
+        &server,
+        "PATCH",
+        &format!("/api/v1/admin/households/{}/{a_unit}", demo::COMMUNITY),
+        Some(&json!({ "note": "管理员核实" })),
+        &token,
+    )?;
+    let (status, json) = api(
+        &server,
+        "POST",
+        &format!("/api/v1/admin/campaigns/{}/adjudications", demo::CAMPAIGN),
+        Some(&json!({ "voter_key": "x", "chosen": null, "reason": "核实" })),
+        Some(&token),
+    )?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "adjudicating in A: {json}");
+
+    // The dashboard says where each role is held.
+    let (status, html) = page(&server, &token, "/")?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("管理员 · {B}").replace(B, demo::COMMUNITY))
+            && html.contains(&format!("计票人 · {B}")),
+        "the header names each community's role"
+    );
+
+    // The last admin: A has the 街道 admin and `mixed`; the 街道 admin is the server's only
+    // 街道-wide admin and cannot step down to a community's, nor be disabled.
+    let me = api_ok(&server, "GET", "/api/v1/auth/me", None, &street)?;
+    let street_id = me["id"].as_str().context("an id")?.to_string();
+    let (status, json) = api(
+        &server,
+        "PATCH",
+        &format!("/api/v1/admin/accounts/{street_id}"),
+        Some(&json!({ "grants": { demo::COMMUNITY: ["admin"] } })),
+        Some(&street),
+    )?;
+    assert_eq!(status, StatusCode::CONFLICT, "{json}");
+    assert_eq!(json["error"]["code"], "last_admin");
+    // `mixed` may lose A's admin role: the 街道 admin still administers A.
+    let demoted = api_ok(
+        &server,
+        "PATCH",
+        &format!("/api/v1/admin/accounts/{mixed_id}"),
+        Some(&json!({ "grants": { B: ["counting_officer"] } })),
+        &street,
+    )?;
+    assert_eq!(demoted["grants"], json!({ B: ["counting_officer"] }));
+    let (status, _) = api(
+        &server,
+        "PATCH",
+        &format!("/api/v1/admin/households/{}/{a_unit}", demo::COMMUNITY),
+        Some(&json!({ "note": "再改" })),
+        Some(&token),
+    )?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no longer A's admin");
+    Ok(())
 }

@@ -13,7 +13,7 @@ use doorstep_core::model::{Answer, Campaign, Choice, DoorOutcome, Role};
 use doorstep_core::replica::{HouseholdEdit, Replica};
 use doorstep_core::store::Store;
 use doorstep_core::sync::{self, SyncReport, Transport};
-use doorstep_server::storage::{Assignment, Communities, NewAccount};
+use doorstep_server::storage::{Assignment, Grants, NewAccount};
 use doorstep_server::{AppState, auth, demo, ops};
 
 /// How much work a day brings, each record its own action (one commit, one transaction).
@@ -71,7 +71,11 @@ pub fn setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String)>
     let admin = storage
         .account_by_login(&info.admin_login)?
         .context("admin")?;
-    let writer = ops::account_writer(&admin, Default::default());
+    let writer = ops::account_writer(
+        &admin,
+        doorstep_server::storage::EVERYWHERE,
+        Default::default(),
+    );
     let actor = format!("account:{}", admin.id);
     let mut codes = Vec::new();
     for c in 0..n {
@@ -99,8 +103,7 @@ pub fn setup(state: &AppState, n: usize) -> Result<Vec<(String, String, String)>
                 &NewAccount {
                     login: format!("{community}-head-{building}"),
                     display_name: String::new(),
-                    roles: vec![Role::BuildingHead],
-                    communities: Communities::one(&community),
+                    grants: Grants::one(&community, &[Role::BuildingHead]).expect("a role"),
                     password_hash: None,
                 },
                 &actor,

@@ -2,9 +2,10 @@
 //! audited by storage (account.created / account.updated / assignment.* / enrollment.* /
 //! device.revoked).
 //!
-//! Tenancy: an admin sees and manages only the accounts whose communities are all theirs (and
-//! those accounts' codes, assignments and devices); anything else answers 404 as if it did not
-//! exist. An admin grants only communities they have themselves.
+//! Tenancy: an account holds roles per community (`grants`). An admin sees and manages only
+//! the accounts whose every community they administer (and those accounts' codes, assignments
+//! and devices); anything else answers 404 as if it did not exist. An admin gives roles only in
+//! communities they administer.
 
 use std::collections::BTreeSet;
 
@@ -20,7 +21,9 @@ use crate::auth::{self, AdminSession};
 use crate::error::{AppError, AppResult};
 use crate::json::JsonBody;
 use crate::state::AppState;
-use crate::storage::{Account, Assignment, Communities, Device, EnrollmentCode, NewAccount};
+use crate::storage::{
+    Account, Assignment, Communities, Device, EnrollmentCode, Grants, NewAccount,
+};
 
 /// `GET /accounts`.
 pub async fn list(
@@ -54,25 +57,53 @@ pub(crate) fn visible_account(
     Ok(account)
 }
 
-/// 403 unless `session` has every one of `communities` to give.
-fn require_grantable(session: &AdminSession, communities: &Communities) -> AppResult<()> {
-    if session.account.communities.covers(communities) {
+/// 403 unless `session` administers every community `grants` give a role in.
+fn require_grantable(session: &AdminSession, grants: &Grants) -> AppResult<()> {
+    if session.account.grants.administers_all(grants) {
         Ok(())
     } else {
         Err(AppError::forbidden(
-            "you may only give an account communities you administer",
+            "you may only give roles in communities you administer",
         ))
     }
 }
 
-/// The body of `POST /accounts`.
+/// The roles an account body asks for: `grants`, or the shorthand `roles` (in each of
+/// `communities`, by default `default_communities`). Exactly one of the two forms.
+fn grants_of(
+    grants: Option<Grants>,
+    roles: Option<Vec<Role>>,
+    communities: Option<Communities>,
+    default_roles: impl FnOnce() -> Vec<Role>,
+    default_communities: impl FnOnce() -> Communities,
+) -> AppResult<Grants> {
+    match (grants, roles, communities) {
+        (Some(grants), None, None) => Ok(grants),
+        (Some(_), _, _) => Err(AppError::invalid(
+            "give either grants or roles (with communities), not both",
+        )),
+        (None, roles, communities) => {
+            let roles = roles.unwrap_or_else(default_roles);
+            let communities = communities.unwrap_or_else(default_communities);
+            Grants::uniform(&roles, &communities)
+                .ok_or_else(|| AppError::invalid("an account needs at least one role"))
+        }
+    }
+}
+
+/// The body of `POST /accounts`: the roles as `grants` (`{"tpy": ["admin"], "hx":
+/// ["counting_officer"]}`), or as `roles` applying in each of `communities`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountBody {
     pub login: String,
     pub display_name: String,
-    pub roles: Vec<Role>,
-    /// Where the roles apply (`["*"]`: every community); the creating admin's own when absent.
+    #[serde(default)]
+    pub grants: Option<Grants>,
+    #[serde(default)]
+    pub roles: Option<Vec<Role>>,
+    /// Where `roles` apply (`["*"]`: every community); the communities the creating admin
+    /// administers when absent.
     #[serde(default)]
     pub communities: Option<Communities>,
     /// Needed to log in to the dashboard; building heads who only use a phone have none.
@@ -123,17 +154,20 @@ pub(crate) fn create_account_as(
 ) -> AppResult<Account> {
     session.require_admin()?;
     check_login(&body.login)?;
-    if body.roles.is_empty() {
-        return Err(AppError::invalid("an account needs at least one role"));
-    }
     if body.display_name.chars().count() > 64 {
         return Err(AppError::invalid("display_name is at most 64 characters"));
     }
-    let communities = body
-        .communities
-        .clone()
-        .unwrap_or_else(|| session.account.communities.clone());
-    require_grantable(session, &communities)?;
+    if body.grants.is_none() && body.roles.is_none() {
+        return Err(AppError::invalid("an account needs at least one role"));
+    }
+    let grants = grants_of(
+        body.grants.clone(),
+        body.roles.clone(),
+        body.communities.clone(),
+        Vec::new,
+        || session.account.grants.communities_with(&[Role::Admin]),
+    )?;
+    require_grantable(session, &grants)?;
     let created = {
         let actor = session.actor();
         match &body.password {
@@ -141,8 +175,7 @@ pub(crate) fn create_account_as(
                 st.storage(),
                 &body.login,
                 &body.display_name,
-                body.roles.clone(),
-                communities,
+                grants,
                 password,
                 &actor,
             ),
@@ -152,8 +185,7 @@ pub(crate) fn create_account_as(
                     &NewAccount {
                         login: body.login.clone(),
                         display_name: body.display_name.clone(),
-                        roles: body.roles.clone(),
-                        communities,
+                        grants,
                         password_hash: None,
                     },
                     &actor,
@@ -170,11 +202,17 @@ pub(crate) fn create_account_as(
     })
 }
 
-/// The body of `PATCH /accounts/{id}`: a change of roles or communities, or (dis)abling.
+/// The body of `PATCH /accounts/{id}`: new `grants` (replacing all), or the shorthand `roles`
+/// and/or `communities` (the same roles in each community; the one not given is kept), or
+/// (dis)abling.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
+    #[serde(default)]
+    pub grants: Option<Grants>,
+    #[serde(default)]
     pub roles: Option<Vec<Role>>,
+    #[serde(default)]
     pub communities: Option<Communities>,
     pub disabled: Option<bool>,
 }
@@ -195,15 +233,23 @@ pub async fn update(
     }
     let account = blocking(&state, move |st| {
         let current = visible_account(st, &session, &id)?;
-        if let Some(communities) = &patch.communities {
-            require_grantable(&session, communities)?;
-        }
-        let roles = patch.roles.unwrap_or(current.roles);
-        let communities = patch.communities.unwrap_or(current.communities);
+        let grants =
+            if patch.grants.is_none() && patch.roles.is_none() && patch.communities.is_none() {
+                current.grants.clone()
+            } else {
+                grants_of(
+                    patch.grants,
+                    patch.roles,
+                    patch.communities,
+                    || current.grants.roles(),
+                    || current.grants.communities(),
+                )?
+            };
+        require_grantable(&session, &grants)?;
         let disabled = patch.disabled.unwrap_or(current.disabled);
         Ok(st
             .storage()
-            .update_account(&id, &roles, &communities, disabled, &session.actor())?)
+            .update_account(&id, &grants, disabled, &session.actor())?)
     })
     .await?;
     Ok(Json(account))
@@ -362,7 +408,8 @@ pub(crate) fn visible_assignments(
 ) -> AppResult<Vec<Assignment>> {
     let visible = visible_ids(st, session)?;
     let mut assignments = st.storage().assignments(account)?;
-    assignments.retain(|a| session.sees(&a.community) && visible.contains(&a.account_id));
+    assignments
+        .retain(|a| session.can(&[Role::Admin], &a.community) && visible.contains(&a.account_id));
     Ok(assignments)
 }
 
@@ -396,10 +443,10 @@ pub(crate) fn assign_as(
     session.require_admin()?;
     {
         let account = visible_account(st, session, &body.account_id)?;
-        session.require_community(&body.community)?;
-        if !account.communities.includes(&body.community) {
+        session.require_in(&[Role::Admin], &body.community)?;
+        if !account.grants.communities().includes(&body.community) {
             return Err(AppError::invalid(format!(
-                "{} does not work in community {}: add it to the account's communities first",
+                "{} does not work in community {}: give the account a role there first",
                 account.login, body.community
             )));
         }
@@ -445,7 +492,7 @@ pub(crate) fn unassign_as(
 ) -> AppResult<()> {
     session.require_admin()?;
     visible_account(st, session, &assignment.account_id)?;
-    session.require_community(&assignment.community)?;
+    session.require_in(&[Role::Admin], &assignment.community)?;
     st.storage().unassign(assignment, &session.actor())?;
     Ok(())
 }

@@ -675,7 +675,7 @@ pub(crate) fn export_file(
     file: &str,
 ) -> AppResult<(&'static str, Vec<u8>)> {
     session.require_any(READERS)?;
-    super::require_campaign(st, session, campaign)?;
+    super::require_campaign(st, session, READERS, campaign)?;
     let Some(&(_, kind, format)) = FILES.iter().find(|(name, _, _)| *name == file) else {
         return Err(AppError::not_found(format!(
             "no such export; use one of {}",
@@ -757,10 +757,16 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
-/// 403 unless `session` works across every community: the audit chain is one for the whole
-/// server, and its entries name accounts, documents and devices of every community.
+/// Whether `session` reads the dashboard across every community (an admin or counting officer
+/// of the 街道): who may read the audit chain, which is one for the whole server and whose
+/// entries name accounts, documents and devices of every community.
+pub(crate) fn reads_street_wide(session: &AdminSession) -> bool {
+    session.can(READERS, crate::storage::EVERYWHERE)
+}
+
+/// 403 unless [`reads_street_wide`].
 pub(crate) fn require_street_wide(session: &AdminSession) -> AppResult<()> {
-    if session.street_wide() {
+    if reads_street_wide(session) {
         Ok(())
     } else {
         Err(AppError::forbidden(

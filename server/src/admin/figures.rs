@@ -98,13 +98,13 @@ fn projection(e: ProjectionError) -> StorageError {
 }
 
 /// The figures of `campaign` as of its latest committed change, for `session` (404 unless it
-/// works in the campaign's community).
+/// works in the campaign's community, 403 unless it reads the dashboard there).
 pub(crate) fn figures(
     st: &AppState,
     session: &AdminSession,
     campaign: &str,
 ) -> AppResult<Arc<CampaignFigures>> {
-    super::require_campaign(st, session, campaign)?;
+    super::require_campaign(st, session, super::READERS, campaign)?;
     figures_unscoped(st, campaign)
 }
 

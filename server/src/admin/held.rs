@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{Path, State};
 use doorstep_core::doc::DocId;
-use doorstep_core::model::Millis;
+use doorstep_core::model::{Millis, Role};
 use serde::Serialize;
 
 use super::blocking;
@@ -67,22 +67,27 @@ pub fn held_work(st: &AppState, session: &AdminSession) -> AppResult<Vec<HeldWor
         .into_iter()
         .filter_map(HeldWork::of)
     {
-        if in_scope(st, session, &work.doc)? {
+        if community_in_scope(st, session, &work.doc)?.is_some() {
             held.push(work);
         }
     }
     Ok(held)
 }
 
-/// Whether document `doc` belongs to a community `session` works in.
-fn in_scope(st: &AppState, session: &AdminSession, doc: &str) -> AppResult<bool> {
+/// The community of document `doc` when `session` administers it.
+fn community_in_scope(
+    st: &AppState,
+    session: &AdminSession,
+    doc: &str,
+) -> AppResult<Option<String>> {
     let Ok(id) = doc.parse::<DocId>() else {
-        return Ok(false);
+        return Ok(None);
     };
     Ok(st
         .storage()
         .document_meta(&id)?
-        .is_some_and(|meta| session.sees(&meta.community)))
+        .map(|meta| meta.community)
+        .filter(|community| session.can(&[Role::Admin], community)))
 }
 
 /// `GET /held` (admins).
@@ -116,9 +121,9 @@ pub fn accept_held(st: &AppState, session: &AdminSession, id: i64) -> AppResult<
         .find(|q| q.id == id)
         .and_then(HeldWork::of)
         .ok_or_else(|| AppError::not_found(format!("no held work {id}")))?;
-    if !in_scope(st, session, &entry.doc)? {
+    let Some(community) = community_in_scope(st, session, &entry.doc)? else {
         return Err(AppError::not_found(format!("no held work {id}")));
-    }
+    };
     if entry.accepted_at.is_some() {
         return Err(AppError::conflict(
             "already_accepted",
@@ -139,7 +144,7 @@ pub fn accept_held(st: &AppState, session: &AdminSession, id: i64) -> AppResult<
         .ok_or_else(|| AppError::not_found(format!("no account {}", entry.account_id)))?;
     // The account as it was when it recorded the work: assigned to the document's building.
     let buildings: BTreeSet<String> = doc.building().map(str::to_string).into_iter().collect();
-    let writer = crate::ops::account_writer(&account, buildings);
+    let writer = crate::ops::account_writer(&account, &community, buildings);
     let message = automerge::sync::Message::decode(&payload)
         .map_err(|e| AppError::bad_request("malformed_message", e.to_string()))?;
     let wanted = message.heads.clone();

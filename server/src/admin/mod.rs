@@ -104,16 +104,30 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&st)).await?
 }
 
-/// The rules' view of the session's account, with its assigned buildings.
-pub(crate) fn writer_of(state: &AppState, session: &AdminSession) -> AppResult<Writer> {
+/// The rules' view of the session's account in `community`: its roles and assigned buildings
+/// there.
+pub(crate) fn writer_of(
+    state: &AppState,
+    session: &AdminSession,
+    community: &str,
+) -> AppResult<Writer> {
     let buildings: BTreeSet<String> = state
         .storage()
         .assignments(Some(&session.account.id))?
         .into_iter()
+        .filter(|a| a.community == community)
         .map(|a| a.building)
         .collect();
-    Ok(crate::ops::account_writer(&session.account, buildings))
+    Ok(crate::ops::account_writer(
+        &session.account,
+        community,
+        buildings,
+    ))
 }
+
+/// Roles that use the dashboard's building pages (buildings, units, households — names and
+/// phones masked unless admin).
+pub(crate) const OFFICE: &[Role] = &[Role::Admin, Role::CountingOfficer, Role::Dispatcher];
 
 /// Roles that may read the dashboard (registers, campaigns, tallies, exports, the audit log).
 pub(crate) const READERS: &[Role] = &[Role::Admin, Role::CountingOfficer];
@@ -147,22 +161,32 @@ pub(crate) fn no_campaign(id: &str) -> AppError {
     AppError::not_found(format!("no campaign {id}"))
 }
 
-/// Campaign `id` when `session` works in its community; 404 otherwise, exactly as for a
-/// campaign that does not exist.
+/// Campaign `id` when `session` holds one of `roles` in its community; 404 when it holds no
+/// role there, exactly as for a campaign that does not exist; 403 when it works there in
+/// another role.
 pub(crate) fn campaign_of(
     st: &AppState,
     session: &AdminSession,
+    roles: &[Role],
     id: &str,
 ) -> AppResult<doorstep_core::model::Campaign> {
-    st.docs()
+    let campaign = st
+        .docs()
         .campaign(id)?
-        .filter(|c| session.sees(&c.community))
-        .ok_or_else(|| no_campaign(id))
+        .filter(|c| session.works_in(&c.community))
+        .ok_or_else(|| no_campaign(id))?;
+    session.require_in(roles, &campaign.community)?;
+    Ok(campaign)
 }
 
-/// 404 unless campaign `id` exists in a community `session` works in (read from the
-/// projection, without loading the document).
-pub(crate) fn require_campaign(st: &AppState, session: &AdminSession, id: &str) -> AppResult<()> {
+/// Unless campaign `id` exists in a community where `session` holds one of `roles` (read from
+/// the projection, without loading the document): 404 or 403 as [`campaign_of`] answers.
+pub(crate) fn require_campaign(
+    st: &AppState,
+    session: &AdminSession,
+    roles: &[Role],
+    id: &str,
+) -> AppResult<()> {
     let community: Option<String> = st.db().read(|c| {
         Ok(
             c.prepare_cached("SELECT community FROM p_campaigns WHERE campaign = ?1")?
@@ -171,7 +195,7 @@ pub(crate) fn require_campaign(st: &AppState, session: &AdminSession, id: &str) 
         )
     })?;
     match community {
-        Some(community) if session.sees(&community) => Ok(()),
+        Some(community) if session.works_in(&community) => session.require_in(roles, &community),
         _ => Err(no_campaign(id)),
     }
 }

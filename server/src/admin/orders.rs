@@ -110,7 +110,7 @@ pub(crate) fn order_rows(
     building: Option<&str>,
 ) -> AppResult<Vec<OrderRow>> {
     let mut rows = all_order_rows(st, community, building)?;
-    rows.retain(|r| session.sees(&r.community));
+    rows.retain(|r| session.can(ORDER_ROLES, &r.community));
     Ok(rows)
 }
 
@@ -200,7 +200,9 @@ pub(crate) fn order_details(
         else {
             continue;
         };
-        if !session.sees(c) || community.is_some_and(|x| x != c) || building.is_some_and(|x| x != b)
+        if !session.can(ORDER_ROLES, c)
+            || community.is_some_and(|x| x != c)
+            || building.is_some_and(|x| x != b)
         {
             continue;
         }
@@ -220,7 +222,7 @@ pub(crate) fn order_detail(
     building: &str,
     id: &str,
 ) -> AppResult<OrderDetail> {
-    if !session.sees(community) {
+    if !session.can(ORDER_ROLES, community) {
         return Err(no_order(id));
     }
     let doc = st
@@ -311,7 +313,7 @@ pub(crate) fn create_order_as(
     body: NewOrderBody,
 ) -> AppResult<OrderDetail> {
     session.require_any(ORDER_ROLES)?;
-    session.require_community(&body.community)?;
+    session.require_in(ORDER_ROLES, &body.community)?;
     let title = body.title.trim().to_string();
     if title.is_empty() {
         return Err(AppError::invalid("a work order needs a title"));
@@ -347,7 +349,7 @@ pub(crate) fn create_order_as(
         events: BTreeMap::new(),
     };
     let id = orders_doc_id(&body.community, &building);
-    let writer = writer_of(st, session)?;
+    let writer = writer_of(st, session, &body.community)?;
     let value = order.clone();
     st.docs()
         .change(&id, &writer, &session.actor(), "create work order", |d| {
@@ -516,7 +518,7 @@ pub(crate) fn move_order_as(
             "closing a work order the resident has not confirmed needs a reason",
         ));
     }
-    let writer = writer_of(st, session)?;
+    let writer = writer_of(st, session, community)?;
     let next = stepped(
         &current.order,
         body.to,

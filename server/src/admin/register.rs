@@ -14,7 +14,7 @@ use doorstep_core::model::{Household, Occupancy, Role};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
-use super::{READERS, blocking, mask_name, mask_phone, writer_of};
+use super::{OFFICE, READERS, blocking, mask_name, mask_phone, writer_of};
 use crate::auth::AdminSession;
 use crate::error::{AppError, AppResult};
 use crate::json::JsonBody;
@@ -104,13 +104,13 @@ pub(crate) fn import_register_as(
     format: RegisterFormat,
 ) -> AppResult<(ImportSummary, import::ImportedRegister)> {
     session.require_admin()?;
-    if !session.sees(community) {
+    if !session.can(&[Role::Admin], community) {
         return Err(AppError::forbidden(format!(
             "you do not administer community {community}"
         )));
     }
     let imported = parse_register(community, name, bytes, format)?;
-    let writer = writer_of(st, session)?;
+    let writer = writer_of(st, session, community)?;
     let summary = ops::import_register(st.docs(), &imported, &writer, &session.actor())?;
     st.storage().append_audit(&[NewAuditEvent::new(
         session.actor(),
@@ -175,7 +175,7 @@ pub async fn buildings(
     session: AdminSession,
     Query(query): Query<CommunityQuery>,
 ) -> AppResult<Json<Vec<BuildingRow>>> {
-    session.require_any(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
+    session.require_any(OFFICE)?;
     Ok(Json(
         blocking(&state, move |st| {
             building_rows(st, &session, query.community.as_deref())
@@ -225,7 +225,7 @@ pub(crate) fn building_rows(
                 .map(|a| a.account_id.clone())
                 .collect();
         }
-        rows.retain(|r| session.sees(&r.community));
+        rows.retain(|r| session.can(OFFICE, &r.community));
         rows.sort_by_key(|r| (r.community.clone(), natural(&r.building)));
         Ok(rows)
     }
@@ -272,7 +272,7 @@ pub(crate) fn unit_rows(
     community: &str,
     building: &str,
 ) -> AppResult<Vec<UnitRow>> {
-    session.require_community(community)?;
+    session.require_in(OFFICE, community)?;
     Ok(st.db().read(|c| {
         let mut stmt = c.prepare_cached(
             "SELECT unit, building, entrance, floor, room, area, area_source, sale_status,
@@ -316,7 +316,7 @@ pub async fn households(
     session: AdminSession,
     Path((community, building)): Path<(String, String)>,
 ) -> AppResult<Json<Vec<HouseholdRow>>> {
-    session.require_any(&[Role::Admin, Role::CountingOfficer, Role::Dispatcher])?;
+    session.require_any(OFFICE)?;
     Ok(Json(
         blocking(&state, move |st| {
             household_rows(st, &session, &community, &building)
@@ -333,8 +333,8 @@ pub(crate) fn household_rows(
     community: &str,
     building: &str,
 ) -> AppResult<Vec<HouseholdRow>> {
-    session.require_community(community)?;
-    let full = session.account.is(Role::Admin);
+    session.require_in(OFFICE, community)?;
+    let full = session.can(&[Role::Admin], community);
     {
         Ok(st.db().read(|c| {
             let mut stmt = c.prepare_cached(
@@ -379,7 +379,7 @@ pub async fn edit_household(
     JsonBody(patch): JsonBody<HouseholdPatch>,
 ) -> AppResult<Json<Household>> {
     session.require_admin()?;
-    session.require_community(&community)?;
+    session.require_in(&[Role::Admin], &community)?;
     let household = blocking(&state, move |st| {
         let building: Option<String> = st.db().read(|c| {
             Ok(c.query_row(
@@ -391,7 +391,7 @@ pub async fn edit_household(
         })?;
         let building = building.ok_or_else(|| AppError::not_found(format!("no unit {unit}")))?;
         let id = DocId::Building {
-            community,
+            community: community.clone(),
             building,
         };
         let doc = st
@@ -418,7 +418,7 @@ pub async fn edit_household(
         if let Some(v) = patch.note {
             household.note = v;
         }
-        let writer = writer_of(st, &session)?;
+        let writer = writer_of(st, &session, &community)?;
         let value = household.clone();
         st.docs()
             .change(&id, &writer, &session.actor(), "edit household", |d| {
@@ -477,22 +477,25 @@ pub(crate) fn household_conflict_rows(
     community: Option<&str>,
     building: Option<&str>,
 ) -> AppResult<Vec<FieldConflict>> {
-    let full = session.account.is(Role::Admin);
-    let mut out = st.db().read(|c| {
+    let rows = st.db().read(|c| {
         crate::projections::household_conflicts(c, community, building)
             .map_err(|e| crate::storage::StorageError::Projection(e.to_string()))
     })?;
-    out.retain(|c| {
-        matches!(c.doc.parse::<DocId>(), Ok(DocId::Building { community, .. })
-            if session.sees(&community))
-    });
-    if !full {
-        for c in &mut out {
-            c.shown = mask_phone(&c.shown);
-            for v in &mut c.values {
+    let mut out = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let Ok(DocId::Building { community, .. }) = row.doc.parse::<DocId>() else {
+            continue;
+        };
+        if !session.can(READERS, &community) {
+            continue;
+        }
+        if !session.can(&[Role::Admin], &community) {
+            row.shown = mask_phone(&row.shown);
+            for v in &mut row.values {
                 *v = mask_phone(v);
             }
         }
+        out.push(row);
     }
     Ok(out)
 }

@@ -731,7 +731,7 @@ fn registers(st: &AppState, session: &AdminSession) -> Result<Vec<RegisterDoc>, 
     let mut out = Vec::new();
     for meta in st.storage().documents()? {
         if meta.id.kind() == DocKind::Register
-            && session.sees(&meta.community)
+            && session.can(&[Role::Admin], &meta.community)
             && let Some(r) = st.docs().hydrate::<RegisterDoc>(&meta.id)?
         {
             out.push(r);
@@ -899,7 +899,7 @@ pub async fn edit_page(
     let id2 = id.clone();
     let session = user.session.clone();
     let campaign = blocking(&state, move |st| {
-        crate::admin::campaign_of(st, &session, &id2)
+        crate::admin::campaign_of(st, &session, &[Role::Admin], &id2)
     })
     .await?;
     if campaign.status != CampaignStatus::Draft {

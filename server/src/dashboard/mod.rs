@@ -143,6 +143,24 @@ pub fn role_zh(role: Role) -> &'static str {
     }
 }
 
+/// An account's roles where it holds them, as the dashboard says it: `管理员 · tpy；计票人 ·
+/// 全部小区`.
+pub fn grants_zh(grants: &crate::storage::Grants) -> String {
+    grants
+        .scopes()
+        .map(|(scope, roles)| {
+            let roles: Vec<&str> = roles.iter().map(|r| role_zh(*r)).collect();
+            let place = if scope == crate::storage::EVERYWHERE {
+                "全部小区"
+            } else {
+                scope
+            };
+            format!("{} · {place}", roles.join("、"))
+        })
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
 impl Chrome {
     pub fn new(user: &DashUser, title: impl Into<String>, current: &str) -> Chrome {
         let account = &user.session.account;
@@ -150,7 +168,9 @@ impl Chrome {
             .iter()
             .filter(|(_, _, roles)| roles.iter().any(|r| account.is(*r)))
             // The audit chain spans every community: 街道-wide accounts only.
-            .filter(|(href, _, _)| *href != "/audit" || user.session.street_wide())
+            .filter(|(href, _, _)| {
+                *href != "/audit" || crate::admin::exports::reads_street_wide(&user.session)
+            })
             .map(|(href, label, _)| MenuItem {
                 href,
                 label,
@@ -160,21 +180,7 @@ impl Chrome {
         Chrome {
             title: title.into(),
             user: account.display_name.clone(),
-            roles: format!(
-                "{} · {}",
-                account
-                    .roles
-                    .iter()
-                    .map(|r| role_zh(*r))
-                    .collect::<Vec<_>>()
-                    .join("、"),
-                match &account.communities {
-                    crate::storage::Communities::All => "全部小区".to_string(),
-                    crate::storage::Communities::Only(set) => {
-                        set.iter().cloned().collect::<Vec<_>>().join("、")
-                    }
-                }
-            ),
+            roles: grants_zh(&account.grants),
             menu,
             csrf: user.csrf.clone(),
             rendered_at: format::clock(doorstep_core::model::now_millis()),

@@ -272,7 +272,6 @@ fn page_of(
         })
     }));
 
-    let writer = writer_of(st, &user.session)?;
     let mut matching: Vec<&OrderDetail> = all
         .iter()
         .filter(|o| in_building(o) && filter.is_none_or(|f| o.status == f))
@@ -292,6 +291,7 @@ fn page_of(
             .into_iter()
             .map(|a| (a.id, a.display_name))
             .collect();
+        let writer = writer_of(st, &user.session, &o.community)?;
         let steps = permitted_steps(
             st,
             &writer,

@@ -385,7 +385,7 @@ impl Scope {
             storage
                 .document_meta(&id)
                 .ok()?
-                .is_some_and(|meta| self.session.sees(&meta.community))
+                .is_some_and(|meta| self.session.works_in(&meta.community))
         };
         self.seen.insert(change.id.clone(), visible);
         Some(visible)
@@ -396,7 +396,7 @@ impl Scope {
         if let Some(&known) = self.seen.get(id) {
             return Some(known);
         }
-        let visible = match crate::admin::require_campaign(&self.st, &self.session, id) {
+        let visible = match crate::admin::require_campaign(&self.st, &self.session, READERS, id) {
             Ok(()) => true,
             Err(e) if e.status == StatusCode::NOT_FOUND => false,
             Err(_) => return None,
@@ -509,10 +509,10 @@ pub async fn campaign(
 ) -> PageResult {
     user.require(READERS)?;
     let chrome = Chrome::new(&user, "投票/议题", "/campaigns");
-    let can_act = user.is(Role::Admin);
     let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaign = campaign_of(st, &session, &id)?;
+        let campaign = campaign_of(st, &session, READERS, &id)?;
+        let can_act = session.can(&[Role::Admin], &campaign.community);
         let results = if campaign.status == CampaignStatus::Draft {
             None
         } else {
@@ -592,7 +592,7 @@ pub async fn confirm_action(
     let chrome = Chrome::new(&user, "确认操作", "/campaigns");
     let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaign = campaign_of(st, &session, &id)?;
+        let campaign = campaign_of(st, &session, &[Role::Admin], &id)?;
         let step = step_of(campaign.status)
             .filter(|s| s.action == action)
             .ok_or_else(|| {
@@ -749,7 +749,7 @@ fn conflicts_view(
     id: &str,
     reply: &ConflictsReply,
 ) -> Result<(String, Vec<ConflictView>, Vec<DecidedView>), crate::AppError> {
-    let campaign = campaign_of(st, session, id)?;
+    let campaign = campaign_of(st, session, READERS, id)?;
     let accounts = st.storage().accounts()?;
     let receipts = crate::admin::activity::ballot_receipts(st, id)?;
     let name = |account: &str| -> String {
@@ -823,12 +823,12 @@ async fn conflicts_page(
     status: StatusCode,
 ) -> PageResult {
     let chrome = Chrome::new(user, "冲突", "/campaigns");
-    let can_decide = user.is(Role::CountingOfficer);
     let session = user.session.clone();
     let page = blocking(state, move |st| {
         let reply = conflicts_of(st, &session, &id)?;
         let (title, conflicts, decided) = conflicts_view(st, &session, &id, &reply)?;
-        let community = campaign_of(st, &session, &id)?.community;
+        let community = campaign_of(st, &session, READERS, &id)?.community;
+        let can_decide = session.can(&[Role::CountingOfficer], &community);
         let edits = edit_conflict_lines(crate::admin::register::household_conflict_rows(
             st,
             &session,
@@ -1142,7 +1142,7 @@ pub async fn household(
                     )
                 })
                 .collect();
-        let full = session.account.is(Role::Admin);
+        let full = session.can(&[Role::Admin], &community);
         let devices = st.storage().devices()?;
         let mut events = events;
         for edit in crate::admin::activity::household_edits(st, &community, &building, &unit)? {
@@ -1450,12 +1450,7 @@ async fn devices_page_with(
                         .filter(|x| x.account_id == a.id)
                         .map(|x| (x.community.clone(), x.building.clone()))
                         .collect(),
-                    roles: a
-                        .roles
-                        .iter()
-                        .map(|r| super::role_zh(*r))
-                        .collect::<Vec<_>>()
-                        .join("、"),
+                    roles: super::grants_zh(&a.grants),
                     is_head: a.is(Role::BuildingHead),
                     pace: pace
                         .filter(|n| *n >= PACE_DOORS)
@@ -1626,8 +1621,9 @@ pub async fn create_account(
     let body = crate::admin::accounts::NewAccountBody {
         login: form.login.trim().to_string(),
         display_name: form.name.trim().to_string(),
-        roles: role_of(&form.role).into_iter().collect(),
-        // The admin's own communities.
+        grants: None,
+        roles: Some(role_of(&form.role).into_iter().collect()),
+        // The communities the admin administers.
         communities: None,
         password: (!form.password.is_empty()).then(|| form.password.clone()),
     };

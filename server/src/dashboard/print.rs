@@ -75,7 +75,7 @@ pub async fn notice(
         .ok_or_else(|| PageError::from(crate::AppError::not_found("没有这种公示")))?;
     let session = user.session.clone();
     let page = blocking(&state, move |st| {
-        let campaign = campaign_of(st, &session, &id)?;
+        let campaign = campaign_of(st, &session, READERS, &id)?;
         if campaign.status == CampaignStatus::Draft {
             return Err(crate::AppError::conflict(
                 "wrong_status",

@@ -18,6 +18,9 @@ use doorstep_core::model::{Millis, Role};
 use serde::Serialize;
 use uuid::Uuid;
 
+mod grants;
+pub use grants::{EVERYWHERE, Grants};
+
 pub mod sqlite;
 
 pub use sqlite::SqliteStorage;
@@ -121,26 +124,55 @@ impl<'de> serde::Deserialize<'de> for Communities {
 }
 
 /// An account: a person who logs in to the dashboard and/or whose phones sync.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     /// Stable id written as `by` on records (never the person's name).
     pub id: String,
     pub login: String,
     /// Shown on the dashboard only; personal data, never logged.
     pub display_name: String,
-    pub roles: Vec<Role>,
-    /// Where the roles apply: every admin endpoint, export and page shows only these.
-    pub communities: Communities,
+    /// The roles held in each community: every admin endpoint, export and page shows only
+    /// what they allow.
+    pub grants: Grants,
     /// The argon2 PHC string; `None` for accounts that only sync from phones.
-    #[serde(skip)]
     pub password_hash: Option<String>,
     pub created_at: Millis,
     pub disabled: bool,
 }
 
 impl Account {
+    /// Whether `role` is held in some community.
     pub fn is(&self, role: Role) -> bool {
-        self.roles.contains(&role)
+        self.grants.anywhere(role)
+    }
+}
+
+/// The JSON form: the grants, and (to read at a glance) every role held somewhere and the
+/// communities where one is; never the password hash.
+impl Serialize for Account {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            id: &'a str,
+            login: &'a str,
+            display_name: &'a str,
+            grants: &'a Grants,
+            roles: Vec<Role>,
+            communities: Communities,
+            created_at: Millis,
+            disabled: bool,
+        }
+        Json {
+            id: &self.id,
+            login: &self.login,
+            display_name: &self.display_name,
+            grants: &self.grants,
+            roles: self.grants.roles(),
+            communities: self.grants.communities(),
+            created_at: self.created_at,
+            disabled: self.disabled,
+        }
+        .serialize(s)
     }
 }
 
@@ -149,8 +181,7 @@ impl Account {
 pub struct NewAccount {
     pub login: String,
     pub display_name: String,
-    pub roles: Vec<Role>,
-    pub communities: Communities,
+    pub grants: Grants,
     pub password_hash: Option<String>,
 }
 
@@ -440,12 +471,13 @@ pub trait Storage: Send + Sync + 'static {
     fn account(&self, id: &str) -> StorageResult<Option<Account>>;
     fn account_by_login(&self, login: &str) -> StorageResult<Option<Account>>;
     fn accounts(&self) -> StorageResult<Vec<Account>>;
-    /// Replace roles and the disabled flag. Audited as `account.updated` (a role change).
+    /// Replace the grants and the disabled flag. Audited as `account.updated` (a role change).
+    /// [`StorageError::LastAdmin`] when a community (or the server) would be left with no
+    /// enabled admin who can log in.
     fn update_account(
         &self,
         id: &str,
-        roles: &[Role],
-        communities: &Communities,
+        grants: &Grants,
         disabled: bool,
         actor: &str,
     ) -> StorageResult<Account>;

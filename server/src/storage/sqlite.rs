@@ -160,6 +160,16 @@ ALTER TABLE devices ADD COLUMN quarantine_full_at INTEGER;
 -- from before had global roles, so they keep every community.
 ALTER TABLE accounts ADD COLUMN communities TEXT NOT NULL DEFAULT '["*"]';
 "#,
+    r#"
+-- Roles per community: `grants` maps each community id (or "*", every community) to the roles
+-- held there. Before, one role list applied in each of `communities`, so each of those
+-- communities gets that list.
+ALTER TABLE accounts ADD COLUMN grants TEXT NOT NULL DEFAULT '{}';
+UPDATE accounts SET grants = (
+    SELECT json_group_object(c.value, json(accounts.roles)) FROM json_each(accounts.communities) c);
+ALTER TABLE accounts DROP COLUMN roles;
+ALTER TABLE accounts DROP COLUMN communities;
+"#,
 ];
 
 /// The SQLite storage: one file, one writer, several readers.
@@ -348,23 +358,49 @@ fn migrate(conn: &mut Connection) -> StorageResult<bool> {
 // Row mapping.
 // ---------------------------------------------------------------------------------------------
 
-/// Enabled admin accounts that can log in (they have a password).
-fn active_admins(tx: &Transaction<'_>) -> StorageResult<i64> {
-    Ok(tx.query_row(
-        "SELECT count(*) FROM accounts
-         WHERE disabled = 0 AND password_hash IS NOT NULL AND instr(roles, '\"admin\"') > 0",
-        [],
-        |r| r.get(0),
-    )?)
+/// The first of `scopes` (community ids, or `"*"` for the whole server) that no enabled admin
+/// who can log in (has a password) administers any more.
+fn scope_without_admin(
+    tx: &Transaction<'_>,
+    scopes: &BTreeSet<String>,
+) -> StorageResult<Option<String>> {
+    if scopes.is_empty() {
+        return Ok(None);
+    }
+    let admins = tx
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts
+             WHERE disabled = 0 AND password_hash IS NOT NULL AND instr(grants, '\"admin\"') > 0"
+        ))?
+        .query_map([], account_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(scopes
+        .iter()
+        .find(|scope| !admins.iter().any(|a| a.grants.administers(scope)))
+        .cloned())
 }
 
-fn roles_to_text(roles: &[Role]) -> StorageResult<String> {
-    serde_json::to_string(roles).map_err(|e| StorageError::Invalid(e.to_string()))
+/// The scopes `account` keeps running as an admin who can log in: the communities (or `"*"`)
+/// where it holds the admin role, while it is enabled and has a password.
+fn admin_scopes(account: &Account) -> BTreeSet<String> {
+    if account.disabled || account.password_hash.is_none() {
+        return BTreeSet::new();
+    }
+    account
+        .grants
+        .scopes()
+        .filter(|(_, roles)| roles.contains(&Role::Admin))
+        .map(|(scope, _)| scope.to_string())
+        .collect()
 }
 
-fn roles_from_text(text: &str) -> rusqlite::Result<Vec<Role>> {
+fn grants_to_text(grants: &Grants) -> StorageResult<String> {
+    serde_json::to_string(grants).map_err(|e| StorageError::Invalid(e.to_string()))
+}
+
+fn grants_from_text(text: &str) -> rusqlite::Result<Grants> {
     serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
@@ -375,30 +411,18 @@ fn uuid_from(text: &str) -> rusqlite::Result<Uuid> {
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "id, login, display_name, roles, password_hash, created_at, disabled, communities";
+    "id, login, display_name, grants, password_hash, created_at, disabled";
 
 fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
-    let roles: String = row.get(3)?;
     Ok(Account {
         id: row.get(0)?,
         login: row.get(1)?,
         display_name: row.get(2)?,
-        roles: roles_from_text(&roles)?,
+        grants: grants_from_text(&row.get::<_, String>(3)?)?,
         password_hash: row.get(4)?,
         created_at: row.get(5)?,
         disabled: row.get(6)?,
-        communities: communities_from_text(&row.get::<_, String>(7)?)?,
     })
-}
-
-fn communities_from_text(text: &str) -> rusqlite::Result<Communities> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn communities_to_text(communities: &Communities) -> StorageResult<String> {
-    serde_json::to_string(communities).map_err(|e| StorageError::Invalid(e.to_string()))
 }
 
 const DEVICE_COLUMNS: &str = "id, account_id, label, enrolled_at, revoked_at, last_sync_at, \
@@ -966,14 +990,12 @@ impl Storage for SqliteStorage {
             id: Uuid::now_v7().to_string(),
             login: login.to_string(),
             display_name: new.display_name.clone(),
-            roles: new.roles.clone(),
-            communities: new.communities.clone(),
+            grants: new.grants.clone(),
             password_hash: new.password_hash.clone(),
             created_at: self.now(),
             disabled: false,
         };
-        let roles = roles_to_text(&account.roles)?;
-        let communities = communities_to_text(&account.communities)?;
+        let grants = grants_to_text(&account.grants)?;
         self.write(|tx| {
             let taken = tx
                 .query_row("SELECT 1 FROM accounts WHERE login = ?1", [login], |_| {
@@ -985,17 +1007,15 @@ impl Storage for SqliteStorage {
                 return Err(StorageError::Conflict(format!("login {login:?} is taken")));
             }
             tx.execute(
-                "INSERT INTO accounts (id, login, display_name, roles, password_hash, created_at,
-                                       communities)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO accounts (id, login, display_name, grants, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 rusqlite::params![
                     account.id,
                     account.login,
                     account.display_name,
-                    roles,
+                    grants,
                     account.password_hash,
                     account.created_at,
-                    communities
                 ],
             )?;
             append_audit_tx(
@@ -1005,10 +1025,7 @@ impl Storage for SqliteStorage {
                     account_actor(actor),
                     "account.created",
                     format!("account:{}", account.id),
-                    serde_json::json!({
-                        "roles": account.roles,
-                        "communities": account.communities,
-                    }),
+                    serde_json::json!({ "grants": account.grants }),
                 )],
             )?;
             Ok(account.clone())
@@ -1044,25 +1061,22 @@ impl Storage for SqliteStorage {
     fn update_account(
         &self,
         id: &str,
-        roles: &[Role],
-        communities: &Communities,
+        grants: &Grants,
         disabled: bool,
         actor: &str,
     ) -> StorageResult<Account> {
-        let roles_text = roles_to_text(roles)?;
-        let communities_text = communities_to_text(communities)?;
+        let grants_text = grants_to_text(grants)?;
         self.write(|tx| {
-            let admins_before = active_admins(tx)?;
-            let changed = tx.execute(
-                "UPDATE accounts SET roles = ?2, disabled = ?3, communities = ?4 WHERE id = ?1",
-                rusqlite::params![id, roles_text, disabled, communities_text],
+            let before = one_account(tx, id)?
+                .ok_or_else(|| StorageError::NotFound(format!("account {id}")))?;
+            tx.execute(
+                "UPDATE accounts SET grants = ?2, disabled = ?3 WHERE id = ?1",
+                rusqlite::params![id, grants_text, disabled],
             )?;
-            if changed == 0 {
-                return Err(StorageError::NotFound(format!("account {id}")));
-            }
             // Inside the same transaction, so two admins demoting each other at once cannot
-            // both succeed: somebody must always be left to administer.
-            if admins_before > 0 && active_admins(tx)? == 0 {
+            // both succeed: every community this account ran as an admin (and the server, for
+            // a 街道-wide admin) must keep somebody to administer it.
+            if scope_without_admin(tx, &admin_scopes(&before))?.is_some() {
                 return Err(StorageError::LastAdmin);
             }
             append_audit_tx(
@@ -1072,11 +1086,7 @@ impl Storage for SqliteStorage {
                     account_actor(actor),
                     "account.updated",
                     format!("account:{id}"),
-                    serde_json::json!({
-                        "roles": roles,
-                        "communities": communities,
-                        "disabled": disabled,
-                    }),
+                    serde_json::json!({ "grants": grants, "disabled": disabled }),
                 )],
             )?;
             one_account(tx, id)?.ok_or_else(|| StorageError::NotFound(format!("account {id}")))
