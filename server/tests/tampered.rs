@@ -527,3 +527,80 @@ fn changes_that_make_automerge_panic_are_refused_and_the_building_keeps_syncing(
     assert!(after.visits.values().any(|v| v.unit == units[0]));
     Ok(())
 }
+
+/// A phone of an account that is admin of another community and building head of this one:
+/// it is told only its roles here, and the server checks its writes with them, so an admin's
+/// edit of this community's register is refused even when the phone claims otherwise.
+#[test]
+fn a_phone_writes_with_the_roles_its_account_holds_in_the_documents_community() -> Result<()> {
+    let server = TestServer::start()?;
+    let admin = server.admin_token()?;
+    let enroll = |login: &str, grants: serde_json::Value| -> Result<Phone> {
+        let account = api_ok(
+            &server,
+            "POST",
+            "/api/v1/admin/accounts",
+            Some(&serde_json::json!({ "login": login, "display_name": "", "grants": grants })),
+            &admin,
+        )?;
+        let id = account["id"].as_str().context("an account id")?.to_string();
+        api_ok(
+            &server,
+            "POST",
+            "/api/v1/admin/assignments",
+            Some(&serde_json::json!({
+                "account_id": id, "community": demo::COMMUNITY, "building": "3",
+            })),
+            &admin,
+        )?;
+        let code = api_ok(
+            &server,
+            "POST",
+            &format!("/api/v1/admin/accounts/{id}/enrollment-codes"),
+            None,
+            &admin,
+        )?;
+        Phone::enroll(&server, code["code"].as_str().context("a code")?)
+    };
+    let unit = units_of(&server, "3")?.remove(1);
+    let edit_area = |phone: &Phone| {
+        let unit = unit.clone();
+        tamper(phone, &building_doc("3"), move |doc| {
+            let obj = map_at(doc, &["units", &unit])?;
+            doc.automerge().put(&obj, "area", 1_i64)?;
+            Ok(())
+        })
+    };
+
+    let elsewhere = enroll(
+        "head-and-admin-elsewhere",
+        serde_json::json!({ "other": ["admin"], demo::COMMUNITY: ["building_head"] }),
+    )?;
+    assert_eq!(
+        elsewhere.enrollment.account.roles,
+        vec![doorstep_core::model::Role::BuildingHead],
+        "the phone is told the roles of its buildings' community"
+    );
+    let before = server.heads(&building_doc("3"))?;
+    edit_area(&elsewhere)?;
+    let report = elsewhere.sync()?;
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.doc == building_doc("3") && r.code == "admin_only"),
+        "{report:?}"
+    );
+    assert_eq!(server.heads(&building_doc("3"))?, before, "nothing stored");
+
+    // The same edit from an account that is admin here is the register's correction it is.
+    let here = enroll(
+        "head-and-admin-here",
+        serde_json::json!({ demo::COMMUNITY: ["admin", "building_head"] }),
+    )?;
+    edit_area(&here)?;
+    let report = here.sync()?;
+    assert!(report.rejected.is_empty(), "{report:?}");
+    assert_ne!(server.heads(&building_doc("3"))?, before, "stored");
+    Ok(())
+}
