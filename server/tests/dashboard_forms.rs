@@ -989,3 +989,108 @@ fn an_admin_resets_an_officers_password_from_the_accounts_table() -> Result<()> 
     assert_eq!(status, StatusCode::OK);
     Ok(())
 }
+
+#[test]
+fn an_admin_gives_and_takes_roles_per_community_from_the_accounts_table() -> Result<()> {
+    let server = TestServer::start()?;
+    let admin = server.admin_token()?;
+    let page = get(&server, "/devices", &admin)?;
+    let csrf = page.csrf()?;
+
+    // A new account, admin of tpy only, made on the form.
+    let created = post_form(
+        &server,
+        "/accounts",
+        &admin,
+        &[
+            ("_csrf", &csrf),
+            ("login", "wang"),
+            ("name", "王主任"),
+            ("role", "admin"),
+            ("community", "tpy"),
+            ("password", "street passphrase 1"),
+        ],
+    )?;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.html);
+    let accounts = api_ok(&server, "GET", &format!("{ADMIN}/accounts"), None, &admin)?;
+    let wang = accounts
+        .as_array()
+        .context("a list")?
+        .iter()
+        .find(|a| a["login"] == "wang")
+        .context("the new account")?
+        .clone();
+    assert_eq!(wang["grants"], json!({ "tpy": ["admin"] }));
+    let id = wang["id"].as_str().context("an id")?.to_string();
+
+    // A second role, counting officer of every community; the table shows both.
+    let added = post_form(
+        &server,
+        &format!("/accounts/{id}/grants"),
+        &admin,
+        &[
+            ("_csrf", &csrf),
+            ("role", "counting_officer"),
+            ("community", "*"),
+        ],
+    )?;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.html);
+    let page = get(&server, "/devices", &admin)?;
+    assert!(page.html.contains("计票人 · 全部小区") && page.html.contains("管理员 · tpy"));
+    let me = api_ok(&server, "GET", &format!("{ADMIN}/accounts"), None, &admin)?;
+    assert!(
+        me.to_string()
+            .contains(r#""grants":{"*":["counting_officer"],"tpy":["admin"]}"#)
+    );
+
+    // Taking the 街道 admin's only role is refused with the reason on the page.
+    let admin_id = api_ok(&server, "GET", "/api/v1/auth/me", None, &admin)?["id"]
+        .as_str()
+        .context("an id")?
+        .to_string();
+    let refused = post_form(
+        &server,
+        &format!("/accounts/{admin_id}/grants/remove"),
+        &admin,
+        &[("_csrf", &csrf), ("role", "admin"), ("community", "*")],
+    )?;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.html.contains("至少要保留一个角色"),
+        "{}",
+        refused.html.len()
+    );
+    // Nor may the 街道 admin become tpy's admin only: nobody would administer every community.
+    let grant = post_form(
+        &server,
+        &format!("/accounts/{admin_id}/grants"),
+        &admin,
+        &[("_csrf", &csrf), ("role", "admin"), ("community", "tpy")],
+    )?;
+    assert_eq!(grant.status, StatusCode::SEE_OTHER);
+    let refused = post_form(
+        &server,
+        &format!("/accounts/{admin_id}/grants/remove"),
+        &admin,
+        &[("_csrf", &csrf), ("role", "admin"), ("community", "*")],
+    )?;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.html.contains("data-code=\"last_admin\""));
+    assert!(refused.html.contains("最后一位能登录的管理员"));
+
+    // Taking wang's tpy admin role leaves the officer role.
+    let taken = post_form(
+        &server,
+        &format!("/accounts/{id}/grants/remove"),
+        &admin,
+        &[("_csrf", &csrf), ("role", "admin"), ("community", "tpy")],
+    )?;
+    assert_eq!(taken.status, StatusCode::SEE_OTHER);
+    let accounts = api_ok(&server, "GET", &format!("{ADMIN}/accounts"), None, &admin)?;
+    assert!(
+        accounts
+            .to_string()
+            .contains(r#""grants":{"*":["counting_officer"]}"#)
+    );
+    Ok(())
+}

@@ -224,6 +224,21 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<AccountPatch>,
 ) -> AppResult<Json<Account>> {
+    let account = blocking(&state, move |st| {
+        update_account_as(st, &session, &id, patch)
+    })
+    .await?;
+    Ok(Json(account))
+}
+
+/// Change account `id`'s roles or (dis)able it as `session` (admins only): the one
+/// implementation behind `PATCH /accounts/{id}` and the dashboard's 角色 forms.
+pub(crate) fn update_account_as(
+    st: &AppState,
+    session: &AdminSession,
+    id: &str,
+    patch: AccountPatch,
+) -> AppResult<Account> {
     session.require_admin()?;
     if patch.roles.as_ref().is_some_and(|r| r.is_empty()) {
         return Err(AppError::invalid("an account needs at least one role"));
@@ -231,28 +246,23 @@ pub async fn update(
     if id == session.account.id && patch.disabled == Some(true) {
         return Err(AppError::invalid("you cannot disable your own account"));
     }
-    let account = blocking(&state, move |st| {
-        let current = visible_account(st, &session, &id)?;
-        let grants =
-            if patch.grants.is_none() && patch.roles.is_none() && patch.communities.is_none() {
-                current.grants.clone()
-            } else {
-                grants_of(
-                    patch.grants,
-                    patch.roles,
-                    patch.communities,
-                    || current.grants.roles(),
-                    || current.grants.communities(),
-                )?
-            };
-        require_grantable(&session, &grants)?;
-        let disabled = patch.disabled.unwrap_or(current.disabled);
-        Ok(st
-            .storage()
-            .update_account(&id, &grants, disabled, &session.actor())?)
-    })
-    .await?;
-    Ok(Json(account))
+    let current = visible_account(st, session, id)?;
+    let grants = if patch.grants.is_none() && patch.roles.is_none() && patch.communities.is_none() {
+        current.grants.clone()
+    } else {
+        grants_of(
+            patch.grants,
+            patch.roles,
+            patch.communities,
+            || current.grants.roles(),
+            || current.grants.communities(),
+        )?
+    };
+    require_grantable(session, &grants)?;
+    let disabled = patch.disabled.unwrap_or(current.disabled);
+    Ok(st
+        .storage()
+        .update_account(id, &grants, disabled, &session.actor())?)
 }
 
 /// The body of `POST /accounts/{id}/password`.

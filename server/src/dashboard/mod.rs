@@ -79,6 +79,8 @@ pub fn router() -> Router<AppState> {
         .route("/assignments/remove", post(pages::unassign))
         .route("/accounts/{id}/code", post(pages::issue_code))
         .route("/accounts/{id}/password", post(pages::reset_password))
+        .route("/accounts/{id}/grants", post(pages::add_grant))
+        .route("/accounts/{id}/grants/remove", post(pages::remove_grant))
         .route("/cards", post(print::card_sheet))
         .route("/audit", get(pages::audit))
         .route("/orders", get(orders::page).post(orders::create))

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect};
-use doorstep_core::doc::DocId;
+use doorstep_core::doc::{DocId, DocKind};
 use doorstep_core::model::{Answer, CampaignStatus, Choice, Millis, Question, QuestionKind, Role};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
@@ -1275,7 +1275,8 @@ pub struct AccountLine {
     pub id: String,
     pub login: String,
     pub name: String,
-    pub roles: String,
+    /// Each role where it is held: (scope, role, `管理员 · tpy`).
+    pub grants: Vec<(String, String, String)>,
     /// (community, building) assigned, in natural order.
     pub buildings: Vec<(String, String)>,
     pub is_head: bool,
@@ -1332,6 +1333,11 @@ struct DevicesPage {
     draft: NewAccountForm,
     /// Offline work that could not be delivered as sent, waiting for an admin.
     held: Vec<HeldLine>,
+    /// Where this admin may give roles: (scope, label), `*` last when they administer every
+    /// community.
+    scopes: Vec<(String, String)>,
+    /// Every role, as (value, label), building heads first.
+    roles: [(&'static str, &'static str); 4],
 }
 
 /// One piece of held work on the 设备 page.
@@ -1377,6 +1383,9 @@ pub struct NewAccountForm {
     name: String,
     #[serde(default)]
     role: String,
+    /// Where the role applies: a community id, or `*`.
+    #[serde(default)]
+    community: String,
     #[serde(default)]
     password: String,
 }
@@ -1450,7 +1459,19 @@ async fn devices_page_with(
                         .filter(|x| x.account_id == a.id)
                         .map(|x| (x.community.clone(), x.building.clone()))
                         .collect(),
-                    roles: super::grants_zh(&a.grants),
+                    grants: a
+                        .grants
+                        .scopes()
+                        .flat_map(|(scope, roles)| {
+                            roles.iter().map(move |r| {
+                                (
+                                    scope.to_string(),
+                                    crate::projections::enum_name(r),
+                                    format!("{} · {}", super::role_zh(*r), scope_zh(scope)),
+                                )
+                            })
+                        })
+                        .collect(),
                     is_head: a.is(Role::BuildingHead),
                     pace: pace
                         .filter(|n| *n >= PACE_DOORS)
@@ -1478,8 +1499,10 @@ async fn devices_page_with(
             .collect();
         let buildings: Vec<(String, String, String)> = building_rows(st, &session, None)?
             .into_iter()
+            .filter(|b| session.can(&[Role::Admin], &b.community))
             .map(|b| (b.community, b.building, b.label))
             .collect();
+        let scopes = administered_scopes(st, &session)?;
         let logins: std::collections::HashMap<String, String> = st
             .storage()
             .accounts()?
@@ -1512,6 +1535,13 @@ async fn devices_page_with(
             })
             .collect::<Result<Vec<_>, crate::AppError>>()?;
         Ok(DevicesPage {
+            scopes,
+            roles: [
+                ("building_head", "楼栋长"),
+                ("counting_officer", "计票人"),
+                ("dispatcher", "派单员"),
+                ("admin", "管理员"),
+            ],
             held,
             chrome,
             accounts,
@@ -1526,6 +1556,52 @@ async fn devices_page_with(
     })
     .await?;
     Ok(render(status, &page))
+}
+
+/// A scope of grants as the dashboard says it: a community id, or 全部小区 for `*`.
+fn scope_zh(scope: &str) -> String {
+    if scope == crate::storage::EVERYWHERE {
+        "全部小区".to_string()
+    } else {
+        scope.to_string()
+    }
+}
+
+/// Where `session` may give roles: every community with a register when it administers them
+/// all (and `*` itself, last: most accounts work in one community), else the communities it
+/// administers.
+fn administered_scopes(
+    st: &AppState,
+    session: &AdminSession,
+) -> Result<Vec<(String, String)>, crate::AppError> {
+    let mut communities: std::collections::BTreeSet<String> = st
+        .storage()
+        .documents()?
+        .into_iter()
+        .filter(|m| m.id.kind() == DocKind::Register)
+        .map(|m| m.community)
+        .collect();
+    communities.extend(
+        session
+            .account
+            .grants
+            .scopes()
+            .map(|(scope, _)| scope.to_string()),
+    );
+    let mut scopes: Vec<(String, String)> = communities
+        .into_iter()
+        .filter(|c| session.account.grants.administers(c))
+        .map(|c| {
+            let label = scope_zh(&c);
+            (c, label)
+        })
+        .collect();
+    // `*` sorts first ('*' < letters and digits): move it last.
+    let everywhere_first = scopes
+        .first()
+        .is_some_and(|(s, _)| s == crate::storage::EVERYWHERE);
+    scopes.rotate_left(usize::from(everywhere_first));
+    Ok(scopes)
 }
 
 /// A sort key that orders the digits inside a text by their value (`head-2` < `head-10`).
@@ -1549,6 +1625,90 @@ fn natural_key(text: &str) -> Vec<(String, u64)> {
     }
     out.push((word, digits.parse().unwrap_or(0)));
     out
+}
+
+/// The 添加角色 / × forms of an account's roles.
+#[derive(Debug, Deserialize)]
+pub struct GrantForm {
+    role: String,
+    community: String,
+}
+
+/// `POST /accounts/{id}/grants` (add) and `/grants/remove`: give or take one role in one
+/// community, through the API's own update; a refusal (the last admin, a community the admin
+/// does not administer) shows on the page.
+async fn change_grant(
+    state: &AppState,
+    id: String,
+    posted: Posted<GrantForm>,
+    add: bool,
+) -> PageResult {
+    let user = posted.user;
+    user.require(&[Role::Admin])?;
+    let form = posted.form;
+    let session = user.session.clone();
+    let result = crate::admin::blocking(state, move |st| {
+        let role = role_of(&form.role)
+            .ok_or_else(|| crate::AppError::invalid(format!("no role {}", form.role)))?;
+        let current = crate::admin::accounts::visible_account(st, &session, &id)?;
+        let grants = if add {
+            current.grants.with(&form.community, role)
+        } else {
+            current.grants.without(&form.community, role)
+        }
+        .ok_or_else(|| {
+            crate::AppError::invalid(if add {
+                "选择一个小区".to_string()
+            } else {
+                "账号至少要保留一个角色；不再使用的账号请停用".to_string()
+            })
+        })?;
+        crate::admin::accounts::update_account_as(
+            st,
+            &session,
+            &id,
+            crate::admin::accounts::AccountPatch {
+                grants: Some(grants),
+                roles: None,
+                communities: None,
+                disabled: None,
+            },
+        )
+    })
+    .await;
+    match result {
+        Ok(_) => Ok(Redirect::to("/devices").into_response()),
+        Err(e) => {
+            let e = if e.code == "last_admin" {
+                crate::AppError::new(
+                    e.status,
+                    e.code,
+                    "这是该小区（或全部小区）最后一位能登录的管理员，不能取消其管理员角色",
+                )
+            } else {
+                e
+            };
+            devices_page(state, &user, None, Some((e, NewAccountForm::default()))).await
+        }
+    }
+}
+
+/// `POST /accounts/{id}/grants`: give an account a role in a community.
+pub async fn add_grant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<GrantForm>,
+) -> PageResult {
+    change_grant(&state, id, posted, true).await
+}
+
+/// `POST /accounts/{id}/grants/remove`: take a role in a community from an account.
+pub async fn remove_grant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<GrantForm>,
+) -> PageResult {
+    change_grant(&state, id, posted, false).await
 }
 
 fn role_of(name: &str) -> Option<Role> {
@@ -1618,12 +1778,15 @@ pub async fn create_account(
     let user = posted.user;
     user.require(&[Role::Admin])?;
     let form = posted.form;
+    let roles: Vec<Role> = role_of(&form.role).into_iter().collect();
     let body = crate::admin::accounts::NewAccountBody {
         login: form.login.trim().to_string(),
         display_name: form.name.trim().to_string(),
-        grants: None,
-        roles: Some(role_of(&form.role).into_iter().collect()),
-        // The communities the admin administers.
+        // The chosen community; without one, each community the admin administers.
+        grants: (!form.community.is_empty())
+            .then(|| crate::storage::Grants::one(&form.community, &roles))
+            .flatten(),
+        roles: form.community.is_empty().then_some(roles),
         communities: None,
         password: (!form.password.is_empty()).then(|| form.password.clone()),
     };

@@ -54,6 +54,26 @@ impl Grants {
         valid.then_some(Grants(map))
     }
 
+    /// These grants and `role` in `scope` (a community id or `"*"`); `None` when `scope` is
+    /// neither.
+    pub fn with(&self, scope: &str, role: Role) -> Option<Grants> {
+        let mut map = self.0.clone();
+        map.entry(scope.to_string()).or_default().insert(role);
+        Grants::from_map(map)
+    }
+
+    /// These grants without `role` in `scope`; `None` when nothing would be left.
+    pub fn without(&self, scope: &str, role: Role) -> Option<Grants> {
+        let mut map = self.0.clone();
+        if let Some(roles) = map.get_mut(scope) {
+            roles.remove(&role);
+            if roles.is_empty() {
+                map.remove(scope);
+            }
+        }
+        Grants::from_map(map)
+    }
+
     /// Each scope (a community id or `"*"`) with the roles held there.
     pub fn scopes(&self) -> impl Iterator<Item = (&str, &BTreeSet<Role>)> {
         self.0.iter().map(|(scope, roles)| (scope.as_str(), roles))
@@ -202,6 +222,20 @@ mod tests {
         let street = grants(r#"{"*": ["admin"]}"#);
         assert!(street.administers(EVERYWHERE) && street.administers("hx"));
         assert!(street.administers_all(&community));
+    }
+
+    #[test]
+    fn a_role_is_added_and_taken_per_community() {
+        let g = grants(r#"{"tpy": ["admin"]}"#);
+        let more = g.with("hx", Role::CountingOfficer).expect("a community id");
+        assert_eq!(
+            more,
+            grants(r#"{"tpy": ["admin"], "hx": ["counting_officer"]}"#)
+        );
+        assert_eq!(more.without("hx", Role::CountingOfficer), Some(g.clone()));
+        assert_eq!(more.without("hx", Role::Admin), Some(more.clone()));
+        assert!(g.without("tpy", Role::Admin).is_none(), "no role left");
+        assert!(g.with("a b", Role::Admin).is_none());
     }
 
     #[test]
