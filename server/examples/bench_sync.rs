@@ -134,13 +134,13 @@ fn main() -> Result<()> {
         .map_err(|e| anyhow!("{e}"))?
         .context("field")?;
     day_of_work(&phone, demo::CAMPAIGN, phones::Day::SYNC)?;
-    let metrics_before = state.metrics().render(0);
+    let metrics_before = state.metrics().render(0, Default::default());
     let t = Instant::now();
     transport.take();
     let day = phone.sync(&transport)?;
     let (wire_up, wire_down) = transport.take();
     let day_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let server_ms = server_seconds(&state.metrics().render(0))? * 1000.0
+    let server_ms = server_seconds(&state.metrics().render(0, Default::default()))? * 1000.0
         - server_seconds(&metrics_before)? * 1000.0;
     let after_field: FieldDoc = state
         .docs()

@@ -205,7 +205,9 @@ fn metrics_text(state: &AppState) -> impl IntoResponse + use<> {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        state.metrics().render(state.docs().len()),
+        state
+            .metrics()
+            .render(state.docs().len(), state.storage().durability()),
     )
 }
 

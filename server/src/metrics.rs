@@ -83,8 +83,13 @@ impl Metrics {
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition of every metric; `cached_docs` is sampled by the caller.
-    pub fn render(&self, cached_docs: usize) -> String {
+    /// The Prometheus text exposition of every metric; `cached_docs` and `durability` are
+    /// sampled by the caller.
+    pub fn render(
+        &self,
+        cached_docs: usize,
+        durability: crate::storage::DurabilityStats,
+    ) -> String {
         let mut out = String::new();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut counter = |name: &str, help: &str, labels: &str, value: u64| {
@@ -158,6 +163,19 @@ impl Metrics {
             "",
             get(&self.evictions),
         );
+        counter(
+            "doorstep_db_commits_total",
+            "Database transactions committed.",
+            "",
+            durability.commits,
+        );
+        counter(
+            "doorstep_db_syncs_total",
+            "Syncs of the database's log to disk: one acknowledges every transaction that \
+             committed before it began (group commit).",
+            "",
+            durability.fsyncs,
+        );
         let _ = writeln!(
             out,
             "# HELP doorstep_documents_cached Documents held in memory."
@@ -188,7 +206,7 @@ mod tests {
         let m = Metrics::default();
         m.sync_done(10, 20, SyncCounts::default(), Duration::from_millis(3));
         m.sync_done(10, 20, SyncCounts::default(), Duration::from_secs(20));
-        let text = m.render(0);
+        let text = m.render(0, crate::storage::DurabilityStats::default());
         assert!(text.contains("doorstep_sync_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("doorstep_sync_duration_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("doorstep_sync_bytes_sent_total 40"));

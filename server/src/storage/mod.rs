@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 mod grants;
 pub use grants::{EVERYWHERE, Grants};
+mod group_sync;
+pub use group_sync::{DurabilityStats, GroupSync};
 
 pub mod sqlite;
 
@@ -458,7 +460,11 @@ pub trait Storage: Send + Sync + 'static {
     /// field documents belong to.
     fn account_documents(&self, account_id: &str) -> StorageResult<Vec<DocMeta>>;
     /// Apply a batch in one transaction (documents, projections, sync rows, quarantine, audit).
+    /// Like every write, it returns once the transaction is on disk.
     fn commit(&self, batch: &Batch<'_>) -> StorageResult<CommitReport>;
+    /// How many transactions committed and how many syncs to disk made them durable (group
+    /// commit shares one sync among concurrent writes).
+    fn durability(&self) -> DurabilityStats;
 
     // Sync rows ------------------------------------------------------------------------------
 

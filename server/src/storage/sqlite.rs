@@ -177,6 +177,8 @@ pub struct SqliteStorage {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Every write is fsynced before it returns, concurrent writes sharing one fsync.
+    group: GroupSync,
     server_device: Uuid,
     /// Where every time the server stamps comes from (tests set it by hand).
     clock: Arc<dyn Clock>,
@@ -247,9 +249,10 @@ impl SqliteStorage {
             id
         };
         let storage = SqliteStorage {
-            path,
+            path: path.clone(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            group: GroupSync::new(&path),
             server_device,
             clock: doorstep_core::clock::system(),
         };
@@ -288,15 +291,24 @@ impl SqliteStorage {
     }
 
     /// Run `f` inside one immediate transaction on the single writer connection; commit when it
-    /// returns `Ok`, roll back otherwise.
+    /// returns `Ok`, roll back otherwise. Returns once the commit is on disk (group commit: see
+    /// [`GroupSync`]); an fsync that fails is `Unavailable` — the write may or may not survive a
+    /// power loss, so it is not acknowledged, and a retry is safe.
     pub fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        let mut conn = self.writer.lock().map_err(poisoned)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
+        let commit = {
+            let mut conn = self.writer.lock().map_err(poisoned)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            (value, self.group.committed())
+        };
+        let (value, n) = commit;
+        self.group.wait(n).map_err(|e| {
+            StorageError::Unavailable(format!("the database's log could not be synced: {e}"))
+        })?;
         Ok(value)
     }
 
@@ -843,6 +855,10 @@ impl Storage for SqliteStorage {
                 [account_id],
             )
         })
+    }
+
+    fn durability(&self) -> DurabilityStats {
+        self.group.stats()
     }
 
     fn commit(&self, batch: &Batch<'_>) -> StorageResult<CommitReport> {
