@@ -88,7 +88,7 @@ fn main() -> Result<()> {
     );
 
     println!(
-        "{:>6}  {:>8}  {:>9}  {:>8}  {:>8}  {:>12}  {:>14}  {:>6}",
+        "{:>6}  {:>8}  {:>9}  {:>8}  {:>8}  {:>12}  {:>14}  {:>6}  {:>12}",
         "phones",
         "seconds",
         "phones/s",
@@ -96,7 +96,8 @@ fn main() -> Result<()> {
         "p99 ms",
         "server CPU s",
         "CPU µs/change",
-        "failed"
+        "failed",
+        "commits/sync"
     );
     let mut runs = Vec::new();
     let mut offset = 0;
@@ -104,6 +105,8 @@ fn main() -> Result<()> {
         let group = &phones[offset..offset + n];
         offset += n;
         let cpu_before = server.cpu_seconds()?;
+        let commits_before = server.metric("doorstep_db_commits_total")?;
+        let syncs_before = server.metric("doorstep_db_syncs_total")?;
         let t = Instant::now();
         let outcomes = parallel(group, threads, |phone| {
             let started = Instant::now();
@@ -115,6 +118,9 @@ fn main() -> Result<()> {
         });
         let seconds = t.elapsed().as_secs_f64();
         let cpu = server.cpu_seconds()? - cpu_before;
+        // Every acknowledged commit was on disk first; group commit shares the syncs.
+        let commits = server.metric("doorstep_db_commits_total")? - commits_before;
+        let syncs = server.metric("doorstep_db_syncs_total")? - syncs_before;
         let (mut latencies, failed) = match outcomes {
             Ok(l) => (l, 0),
             Err(e) => {
@@ -134,13 +140,16 @@ fn main() -> Result<()> {
             "server_cpu_ms_per_phone": cpu * 1e3 / n as f64,
             "server_cpu_us_per_change": cpu * 1e6 / changes,
             "failed": failed,
+            "db_commits": commits,
+            "db_syncs": syncs,
         });
         println!(
-            "{n:>6}  {seconds:>8.2}  {:>9.1}  {:>8.0}  {:>8.0}  {cpu:>12.2}  {:>14.1}  {failed:>6}",
+            "{n:>6}  {seconds:>8.2}  {:>9.1}  {:>8.0}  {:>8.0}  {cpu:>12.2}  {:>14.1}  {failed:>6}  {:>12}",
             n as f64 / seconds,
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
             cpu * 1e6 / changes,
+            format!("{commits:.0}/{syncs:.0}"),
         );
         runs.push(row);
     }
@@ -156,7 +165,7 @@ fn main() -> Result<()> {
 
     let out = json!({
         "bench": "storm",
-        "server": "doorstep-server serve (own process), SQLite WAL",
+        "server": "doorstep-server serve (own process), SQLite WAL, group commit (every acknowledged commit fsynced)",
         "actions_per_phone": Day::STORM.actions(),
         "client_threads": threads,
         "runs": runs,

@@ -12,6 +12,9 @@ use anyhow::{Context as _, Result, bail};
 /// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
 const TICKS: f64 = 100.0;
 
+/// The token the benchmark's server serves `/metrics` to.
+const METRICS_TOKEN: &str = "bench-metrics-token";
+
 /// `doorstep-server serve` as a child process.
 pub struct Server {
     child: Child,
@@ -43,6 +46,7 @@ impl Server {
             .args(["serve", "--db"])
             .arg(db)
             .args(["--listen", &listen])
+            .args(["--metrics-token", METRICS_TOKEN])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -98,6 +102,21 @@ impl Server {
             .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .with_context(|| field.to_string())?
+            .parse()
+            .map_err(Into::into)
+    }
+
+    /// The value of counter or gauge `name` (without labels) in the server's `/metrics`.
+    pub fn metric(&self, name: &str) -> Result<f64> {
+        let text = ureq::get(format!("{}/metrics", self.url))
+            .header("authorization", format!("Bearer {METRICS_TOKEN}"))
+            .call()?
+            .body_mut()
+            .read_to_string()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .with_context(|| format!("{name} in /metrics"))?
+            .trim()
             .parse()
             .map_err(Into::into)
     }
