@@ -480,6 +480,105 @@ impl autosurgeon::ReadDoc for At<'_> {
     }
 }
 
+/// The fields of each map one record is made of, as read by one pass over the map.
+type MapFields = HashMap<String, (Value<'static>, automerge::ObjId)>;
+
+/// A document read for hydrating one record: autosurgeon asks for a struct's fields one key
+/// at a time, and each automerge `get` sets up a seek through the document's op columns; here
+/// each map inside the record is read once with `map_range` and its fields answered from that.
+/// The collection map the record sits in (which may hold thousands of records) is still read
+/// key by key.
+struct RecordReader<'d, D> {
+    doc: &'d D,
+    collection: automerge::ObjId,
+    maps: std::cell::RefCell<HashMap<automerge::ObjId, MapFields>>,
+}
+
+impl<'d, D: autosurgeon::ReadDoc> RecordReader<'d, D> {
+    fn new(doc: &'d D, collection: &automerge::ObjId) -> Self {
+        RecordReader {
+            doc,
+            collection: collection.clone(),
+            maps: Default::default(),
+        }
+    }
+}
+
+impl<D: autosurgeon::ReadDoc> autosurgeon::ReadDoc for RecordReader<'_, D> {
+    type Parents<'a>
+        = D::Parents<'a>
+    where
+        Self: 'a;
+
+    fn get_heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    fn get<P: Into<Prop>>(
+        &self,
+        obj: &automerge::ObjId,
+        prop: P,
+    ) -> Result<Option<(Value<'_>, automerge::ObjId)>, automerge::AutomergeError> {
+        let key = match prop.into() {
+            Prop::Map(key) if *obj != self.collection => key,
+            other => return self.doc.get(obj, other),
+        };
+        let mut maps = self.maps.borrow_mut();
+        let fields = maps.entry(obj.clone()).or_insert_with(|| {
+            self.doc
+                .map_range(obj, ..)
+                .map(|item| {
+                    let id = item.id();
+                    (item.key.to_string(), (item.value.into_value(), id))
+                })
+                .collect()
+        });
+        Ok(fields.get(&key).cloned())
+    }
+
+    fn object_type<O: AsRef<automerge::ObjId>>(&self, obj: O) -> Option<ObjType> {
+        self.doc.object_type(obj)
+    }
+
+    fn map_range<'a, O, R>(&'a self, obj: O, range: R) -> automerge::iter::MapRange<'a>
+    where
+        R: std::ops::RangeBounds<String> + 'a,
+        O: AsRef<automerge::ObjId>,
+    {
+        self.doc.map_range(obj, range)
+    }
+
+    fn list_range<O: AsRef<automerge::ObjId>, R: std::ops::RangeBounds<usize>>(
+        &self,
+        obj: O,
+        range: R,
+    ) -> automerge::iter::ListRange<'_> {
+        self.doc.list_range(obj, range)
+    }
+
+    fn length<O: AsRef<automerge::ObjId>>(&self, obj: O) -> usize {
+        self.doc.length(obj)
+    }
+
+    fn text<O: AsRef<automerge::ObjId>>(
+        &self,
+        obj: O,
+    ) -> Result<String, automerge::AutomergeError> {
+        self.doc.text(obj)
+    }
+
+    fn parents<O: AsRef<automerge::ObjId>>(
+        &self,
+        obj: O,
+    ) -> Result<Self::Parents<'_>, automerge::AutomergeError> {
+        self.doc.parents(obj)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.doc.is_empty()
+    }
+}
+
 fn malformed(detail: impl Into<String>) -> Violation {
     Violation::new(Rule::MalformedChange, detail)
 }
@@ -541,7 +640,7 @@ fn record_in<T: Hydrate, D: autosurgeon::ReadDoc>(
     {
         return Ok(None);
     }
-    hydrate_prop::<_, T, _, _>(doc, map, key)
+    hydrate_prop::<_, T, _, _>(&RecordReader::new(doc, map), map, key)
         .map(Some)
         .map_err(|e| shape(e.to_string()))
 }
