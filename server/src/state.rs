@@ -135,6 +135,11 @@ impl AppState {
         &self.0.db
     }
 
+    /// Reads over the projections (campaigns, work orders, field activity).
+    pub fn views(&self) -> &dyn crate::storage::Views {
+        self.0.db.as_ref()
+    }
+
     /// The in-memory document cache and the server-side document operations.
     pub fn docs(&self) -> &DocCache {
         &self.0.docs

@@ -31,17 +31,7 @@ use crate::projections::enum_name;
 use crate::state::AppState;
 use crate::storage::NewAuditEvent;
 
-/// One campaign in the list.
-#[derive(Debug, Serialize)]
-pub struct CampaignRow {
-    pub campaign: String,
-    pub community: String,
-    pub title: String,
-    pub kind: String,
-    pub status: String,
-    pub closed_at: Option<Millis>,
-    pub roll_hash: Option<String>,
-}
+pub use crate::storage::views::CampaignRow;
 
 /// `GET /campaigns`.
 pub async fn list(
@@ -64,26 +54,7 @@ pub(crate) fn campaign_rows(st: &AppState, session: &AdminSession) -> AppResult<
 
 /// Every campaign of the server, by id (the live cards, filtered per page).
 pub(crate) fn all_campaign_rows(st: &AppState) -> AppResult<Vec<CampaignRow>> {
-    Ok(st.db().read(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT campaign, community, title, kind, status, closed_at, roll_hash
-                 FROM p_campaigns ORDER BY campaign",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(CampaignRow {
-                    campaign: r.get(0)?,
-                    community: r.get(1)?,
-                    title: r.get(2)?,
-                    kind: r.get(3)?,
-                    status: r.get(4)?,
-                    closed_at: r.get(5)?,
-                    roll_hash: r.get(6)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    })?)
+    Ok(st.views().campaign_rows()?)
 }
 
 /// `GET /campaigns/{id}`: the definition as the campaign document holds it.

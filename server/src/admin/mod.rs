@@ -22,7 +22,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use doorstep_core::model::Role;
 use doorstep_core::rules::Writer;
-use rusqlite::OptionalExtension;
 
 use crate::auth::AdminSession;
 use crate::error::{AppError, AppResult};
@@ -187,14 +186,7 @@ pub(crate) fn require_campaign(
     roles: &[Role],
     id: &str,
 ) -> AppResult<()> {
-    let community: Option<String> = st.db().read(|c| {
-        Ok(
-            c.prepare_cached("SELECT community FROM p_campaigns WHERE campaign = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?,
-        )
-    })?;
-    match community {
+    match st.views().campaign_community(id)? {
         Some(community) if session.works_in(&community) => session.require_in(roles, &community),
         _ => Err(no_campaign(id)),
     }

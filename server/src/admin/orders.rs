@@ -17,7 +17,6 @@ use axum::http::StatusCode;
 use doorstep_core::doc::{DocId, OrdersDoc};
 use doorstep_core::model::{Millis, OrderEvent, OrderStatus, Role, WorkOrder, new_record_id};
 use doorstep_core::rules::{self, Context, Writer, order_transition_allowed};
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use super::register::put_record;
@@ -67,20 +66,7 @@ pub struct OrdersQuery {
     pub building: Option<String>,
 }
 
-/// One 微心愿 work order as projected.
-#[derive(Debug, Serialize)]
-pub struct OrderRow {
-    pub community: String,
-    pub building: String,
-    pub id: String,
-    pub unit: String,
-    pub title: String,
-    pub status: String,
-    pub assignee: Option<String>,
-    pub created_at: i64,
-    pub created_by: String,
-    pub events: i64,
-}
+pub use crate::storage::views::OrderRow;
 
 /// `GET /orders[?community=&building=]`: 微心愿 work orders with their current status.
 pub async fn list(
@@ -119,32 +105,7 @@ fn all_order_rows(
     community: Option<&str>,
     building: Option<&str>,
 ) -> AppResult<Vec<OrderRow>> {
-    Ok(st.db().read(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT community, building, id, unit, title, status, assignee, created_at,
-                    created_by, events
-             FROM p_orders WHERE (?1 IS NULL OR community = ?1)
-               AND (?2 IS NULL OR building = ?2)
-             ORDER BY created_at, id",
-        )?;
-        let rows = stmt
-            .query_map([community, building], |r| {
-                Ok(OrderRow {
-                    community: r.get(0)?,
-                    building: r.get(1)?,
-                    id: r.get(2)?,
-                    unit: r.get(3)?,
-                    title: r.get(4)?,
-                    status: r.get(5)?,
-                    assignee: r.get(6)?,
-                    created_at: r.get(7)?,
-                    created_by: r.get(8)?,
-                    events: r.get(9)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    })?)
+    Ok(st.views().order_rows(community, building)?)
 }
 
 /// One work order with its whole history, as its document holds it.
@@ -324,14 +285,7 @@ pub(crate) fn create_order_as(
         )));
     }
     let unit = body.unit.trim().to_string();
-    let building: Option<String> = st.db().read(|c| {
-        Ok(c.query_row(
-            "SELECT building FROM p_units WHERE community = ?1 AND unit = ?2",
-            [&body.community, &unit],
-            |r| r.get(0),
-        )
-        .optional()?)
-    })?;
+    let building = st.views().building_of_unit(&body.community, &unit)?;
     let building = building.ok_or_else(|| {
         AppError::invalid(format!(
             "unit {unit} is not in the register of {}",

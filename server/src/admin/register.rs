@@ -11,7 +11,6 @@ use doorstep_core::conflicts::FieldConflict;
 use doorstep_core::doc::{BuildingDoc, DocId};
 use doorstep_core::import;
 use doorstep_core::model::{Household, Occupancy, Role};
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use super::{OFFICE, READERS, blocking, mask_name, mask_phone, writer_of};
@@ -381,14 +380,7 @@ pub async fn edit_household(
     session.require_admin()?;
     session.require_in(&[Role::Admin], &community)?;
     let household = blocking(&state, move |st| {
-        let building: Option<String> = st.db().read(|c| {
-            Ok(c.query_row(
-                "SELECT building FROM p_units WHERE community = ?1 AND unit = ?2",
-                [&community, &unit],
-                |r| r.get(0),
-            )
-            .optional()?)
-        })?;
+        let building = st.views().building_of_unit(&community, &unit)?;
         let building = building.ok_or_else(|| AppError::not_found(format!("no unit {unit}")))?;
         let id = DocId::Building {
             community: community.clone(),

@@ -22,6 +22,9 @@ mod grants;
 pub use grants::{EVERYWHERE, Grants};
 mod group_sync;
 pub use group_sync::{DurabilityStats, GroupSync};
+pub mod views;
+pub use views::Views;
+mod sqlite_views;
 
 pub mod sqlite;
 

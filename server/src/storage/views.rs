@@ -1,0 +1,86 @@
+//! What the admin API and the dashboard read from the projections: campaigns, work orders, the
+//! field activity of units and accounts. A backend answers these from its own tables, so no
+//! handler runs SQL (issue 12's seam; the register's listings, the figures and the exports
+//! still read SQLite directly and move here next).
+
+use std::collections::{BTreeMap, HashMap};
+
+use doorstep_core::model::Millis;
+use serde::Serialize;
+
+use super::StorageResult;
+
+/// One campaign in the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CampaignRow {
+    pub campaign: String,
+    pub community: String,
+    pub title: String,
+    pub kind: String,
+    pub status: String,
+    pub closed_at: Option<Millis>,
+    pub roll_hash: Option<String>,
+}
+
+/// One 微心愿 work order as projected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderRow {
+    pub community: String,
+    pub building: String,
+    pub id: String,
+    pub unit: String,
+    pub title: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub events: i64,
+}
+
+/// One event in a unit's field history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitEvent {
+    pub at: Millis,
+    pub campaign: String,
+    /// `visit`, `delivery`, `ballot`, `correction` (a ballot superseding another) or
+    /// `adjudication`.
+    pub kind: &'static str,
+    /// The account that recorded it (an officer for adjudications).
+    pub by: String,
+    /// The visit's outcome, the ballot's id, or the adjudication's reason.
+    pub detail: String,
+    /// How a ballot came back (`door`, `proxy`, `station`, `returned`; schema-1 ballots read
+    /// as `door`); `None` for the other kinds.
+    pub method: Option<String>,
+}
+
+/// Reads over the projections. Every method is blocking; call it off the async runtime.
+pub trait Views: Send + Sync {
+    /// Every campaign of the server, by id.
+    fn campaign_rows(&self) -> StorageResult<Vec<CampaignRow>>;
+    /// The community of campaign `id`, when it exists.
+    fn campaign_community(&self, id: &str) -> StorageResult<Option<String>>;
+    /// The work orders of `community` and `building` (each when given), oldest first.
+    fn order_rows(
+        &self,
+        community: Option<&str>,
+        building: Option<&str>,
+    ) -> StorageResult<Vec<OrderRow>>;
+    /// The building of `unit` in `community`, when the register has the unit.
+    fn building_of_unit(&self, community: &str, unit: &str) -> StorageResult<Option<String>>;
+    /// Ballot id → when the server first received it, for one campaign.
+    fn ballot_receipts(&self, campaign: &str) -> StorageResult<BTreeMap<String, Millis>>;
+    /// (unit, outcome, at) of every visit to a unit of `building` in `community`, in any
+    /// campaign, oldest first.
+    fn unit_visits(
+        &self,
+        community: &str,
+        building: &str,
+    ) -> StorageResult<Vec<(String, String, Millis)>>;
+    /// Account id → the times of every visit it recorded.
+    fn visit_times_by_account(&self) -> StorageResult<HashMap<String, Vec<Millis>>>;
+    /// Everything recorded in the field about one unit of `community`, oldest first: visits at
+    /// its door, deliveries and ballots of its owner (by voter key, wherever they were
+    /// collected), and officers' decisions on them.
+    fn unit_timeline(&self, community: &str, unit: &str) -> StorageResult<Vec<UnitEvent>>;
+}
