@@ -11,7 +11,7 @@ use doorstep_core::conflicts::FieldConflict;
 use doorstep_core::doc::{BuildingDoc, DocId};
 use doorstep_core::import;
 use doorstep_core::model::{Household, Occupancy, Role};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{OFFICE, READERS, blocking, mask_name, mask_phone, writer_of};
 use crate::auth::AdminSession;
@@ -154,19 +154,7 @@ pub struct CommunityQuery {
     pub community: Option<String>,
 }
 
-/// One building with its counts.
-#[derive(Debug, Serialize)]
-pub struct BuildingRow {
-    pub community: String,
-    pub building: String,
-    pub label: String,
-    pub entrances: i64,
-    pub units: i64,
-    /// Sum of unit areas, 0.01 m².
-    pub area: i64,
-    /// Account ids of the building heads assigned.
-    pub assigned: Vec<String>,
-}
+pub use crate::storage::views::BuildingRow;
 
 /// `GET /buildings[?community=]`.
 pub async fn buildings(
@@ -193,30 +181,7 @@ pub(crate) fn building_rows(
     let community = community.map(str::to_string);
     {
         let assignments = st.storage().assignments(None)?;
-        let mut rows = st.db().read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT b.community, b.building, b.label, b.entrances,
-                        COUNT(u.unit), COALESCE(SUM(u.area), 0)
-                 FROM p_buildings b
-                 LEFT JOIN p_units u ON u.community = b.community AND u.building = b.building
-                 WHERE ?1 IS NULL OR b.community = ?1
-                 GROUP BY b.community, b.building",
-            )?;
-            let rows = stmt
-                .query_map([&community], |r| {
-                    Ok(BuildingRow {
-                        community: r.get(0)?,
-                        building: r.get(1)?,
-                        label: r.get(2)?,
-                        entrances: r.get(3)?,
-                        units: r.get(4)?,
-                        area: r.get(5)?,
-                        assigned: Vec::new(),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?;
+        let mut rows = st.views().building_rows(community.as_deref())?;
         for row in &mut rows {
             row.assigned = assignments
                 .iter()
@@ -235,19 +200,7 @@ fn natural(id: &str) -> (u64, String) {
     (id.parse::<u64>().unwrap_or(u64::MAX), id.to_string())
 }
 
-/// One unit of the register as projected.
-#[derive(Debug, Serialize)]
-pub struct UnitRow {
-    pub unit: String,
-    pub building: String,
-    pub entrance: String,
-    pub floor: i64,
-    pub room: String,
-    pub area: i64,
-    pub area_source: String,
-    pub sale_status: String,
-    pub voter_key: String,
-}
+pub use crate::storage::views::UnitRow;
 
 /// `GET /buildings/{community}/{building}/units`.
 pub async fn units(
@@ -272,41 +225,10 @@ pub(crate) fn unit_rows(
     building: &str,
 ) -> AppResult<Vec<UnitRow>> {
     session.require_in(OFFICE, community)?;
-    Ok(st.db().read(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT unit, building, entrance, floor, room, area, area_source, sale_status,
-                        voter_key
-                 FROM p_units WHERE community = ?1 AND building = ?2 ORDER BY unit",
-        )?;
-        let rows = stmt
-            .query_map([community, building], |r| {
-                Ok(UnitRow {
-                    unit: r.get(0)?,
-                    building: r.get(1)?,
-                    entrance: r.get(2)?,
-                    floor: r.get(3)?,
-                    room: r.get(4)?,
-                    area: r.get(5)?,
-                    area_source: r.get(6)?,
-                    sale_status: r.get(7)?,
-                    voter_key: r.get(8)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    })?)
+    Ok(st.views().unit_rows(community, building)?)
 }
 
-/// One household as the dashboard shows it.
-#[derive(Debug, Serialize)]
-pub struct HouseholdRow {
-    pub unit: String,
-    pub contact_name: String,
-    /// Full for admins; `138****0945` for everyone else.
-    pub phone: String,
-    pub occupancy: String,
-    pub residents: i64,
-}
+pub use crate::storage::views::HouseholdRow;
 
 /// `GET /buildings/{community}/{building}/households`: names and phones masked unless the
 /// caller is an admin.
@@ -334,28 +256,14 @@ pub(crate) fn household_rows(
 ) -> AppResult<Vec<HouseholdRow>> {
     session.require_in(OFFICE, community)?;
     let full = session.can(&[Role::Admin], community);
-    {
-        Ok(st.db().read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT unit, contact_name, phone, occupancy, residents FROM p_households
-                 WHERE community = ?1 AND building = ?2 ORDER BY unit",
-            )?;
-            let rows = stmt
-                .query_map([community, building], |r| {
-                    let name: String = r.get(1)?;
-                    let phone: String = r.get(2)?;
-                    Ok(HouseholdRow {
-                        unit: r.get(0)?,
-                        contact_name: if full { name } else { mask_name(&name) },
-                        phone: if full { phone } else { mask_phone(&phone) },
-                        occupancy: r.get(3)?,
-                        residents: r.get(4)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?)
+    let mut rows = st.views().household_rows(community, building)?;
+    if !full {
+        for row in &mut rows {
+            row.contact_name = mask_name(&row.contact_name);
+            row.phone = mask_phone(&row.phone);
+        }
     }
+    Ok(rows)
 }
 
 /// The fields an admin may correct on a household; absent fields stay as they are.
@@ -469,10 +377,7 @@ pub(crate) fn household_conflict_rows(
     community: Option<&str>,
     building: Option<&str>,
 ) -> AppResult<Vec<FieldConflict>> {
-    let rows = st.db().read(|c| {
-        crate::projections::household_conflicts(c, community, building)
-            .map_err(|e| crate::storage::StorageError::Projection(e.to_string()))
-    })?;
+    let rows = st.views().household_conflicts(community, building)?;
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
         let Ok(DocId::Building { community, .. }) = row.doc.parse::<DocId>() else {

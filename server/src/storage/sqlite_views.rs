@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use doorstep_core::model::Millis;
 use rusqlite::OptionalExtension;
 
-use super::views::{CampaignRow, OrderRow, UnitEvent, Views};
-use super::{SqliteStorage, StorageResult};
+use doorstep_core::conflicts::FieldConflict;
+
+use super::views::{BuildingRow, CampaignRow, HouseholdRow, OrderRow, UnitEvent, UnitRow, Views};
+use super::{SqliteStorage, StorageError, StorageResult};
 
 impl Views for SqliteStorage {
     fn campaign_rows(&self) -> StorageResult<Vec<CampaignRow>> {
@@ -186,6 +188,91 @@ impl Views for SqliteStorage {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+    }
+
+    fn building_rows(&self, community: Option<&str>) -> StorageResult<Vec<BuildingRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT b.community, b.building, b.label, b.entrances,
+                        COUNT(u.unit), COALESCE(SUM(u.area), 0)
+                 FROM p_buildings b
+                 LEFT JOIN p_units u ON u.community = b.community AND u.building = b.building
+                 WHERE ?1 IS NULL OR b.community = ?1
+                 GROUP BY b.community, b.building",
+            )?;
+            let rows = stmt
+                .query_map([community], |r| {
+                    Ok(BuildingRow {
+                        community: r.get(0)?,
+                        building: r.get(1)?,
+                        label: r.get(2)?,
+                        entrances: r.get(3)?,
+                        units: r.get(4)?,
+                        area: r.get(5)?,
+                        assigned: Vec::new(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn unit_rows(&self, community: &str, building: &str) -> StorageResult<Vec<UnitRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT unit, building, entrance, floor, room, area, area_source, sale_status,
+                        voter_key
+                 FROM p_units WHERE community = ?1 AND building = ?2 ORDER BY unit",
+            )?;
+            let rows = stmt
+                .query_map([community, building], |r| {
+                    Ok(UnitRow {
+                        unit: r.get(0)?,
+                        building: r.get(1)?,
+                        entrance: r.get(2)?,
+                        floor: r.get(3)?,
+                        room: r.get(4)?,
+                        area: r.get(5)?,
+                        area_source: r.get(6)?,
+                        sale_status: r.get(7)?,
+                        voter_key: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn household_rows(&self, community: &str, building: &str) -> StorageResult<Vec<HouseholdRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT unit, contact_name, phone, occupancy, residents FROM p_households
+                 WHERE community = ?1 AND building = ?2 ORDER BY unit",
+            )?;
+            let rows = stmt
+                .query_map([community, building], |r| {
+                    Ok(HouseholdRow {
+                        unit: r.get(0)?,
+                        contact_name: r.get(1)?,
+                        phone: r.get(2)?,
+                        occupancy: r.get(3)?,
+                        residents: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn household_conflicts(
+        &self,
+        community: Option<&str>,
+        building: Option<&str>,
+    ) -> StorageResult<Vec<FieldConflict>> {
+        self.read(|c| {
+            crate::projections::household_conflicts(c, community, building)
+                .map_err(|e| StorageError::Projection(e.to_string()))
         })
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use doorstep_core::conflicts::FieldConflict;
 use doorstep_core::model::Millis;
 use serde::Serialize;
 
@@ -54,6 +55,45 @@ pub struct UnitEvent {
     pub method: Option<String>,
 }
 
+/// One building with its counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildingRow {
+    pub community: String,
+    pub building: String,
+    pub label: String,
+    pub entrances: i64,
+    pub units: i64,
+    /// Sum of unit areas, 0.01 m².
+    pub area: i64,
+    /// Account ids of the building heads assigned.
+    pub assigned: Vec<String>,
+}
+
+/// One unit of the register as projected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitRow {
+    pub unit: String,
+    pub building: String,
+    pub entrance: String,
+    pub floor: i64,
+    pub room: String,
+    pub area: i64,
+    pub area_source: String,
+    pub sale_status: String,
+    pub voter_key: String,
+}
+
+/// One household as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HouseholdRow {
+    pub unit: String,
+    pub contact_name: String,
+    /// Whole here; the admin API masks it (`138****0945`) for everyone but admins.
+    pub phone: String,
+    pub occupancy: String,
+    pub residents: i64,
+}
+
 /// Reads over the projections. Every method is blocking; call it off the async runtime.
 pub trait Views: Send + Sync {
     /// Every campaign of the server, by id.
@@ -83,4 +123,18 @@ pub trait Views: Send + Sync {
     /// its door, deliveries and ballots of its owner (by voter key, wherever they were
     /// collected), and officers' decisions on them.
     fn unit_timeline(&self, community: &str, unit: &str) -> StorageResult<Vec<UnitEvent>>;
+    /// The buildings of `community` (every community when `None`) with their unit counts and
+    /// areas; `assigned` is left empty (assignments belong to the directory).
+    fn building_rows(&self, community: Option<&str>) -> StorageResult<Vec<BuildingRow>>;
+    /// The units of one building, by unit code.
+    fn unit_rows(&self, community: &str, building: &str) -> StorageResult<Vec<UnitRow>>;
+    /// The households of one building, by unit code, names and phones whole.
+    fn household_rows(&self, community: &str, building: &str) -> StorageResult<Vec<HouseholdRow>>;
+    /// Household fields edited concurrently (every value kept), in `community` and `building`
+    /// when given.
+    fn household_conflicts(
+        &self,
+        community: Option<&str>,
+        building: Option<&str>,
+    ) -> StorageResult<Vec<FieldConflict>>;
 }
