@@ -1,7 +1,7 @@
-//! What the admin API and the dashboard read from the projections: campaigns, work orders, the
-//! field activity of units and accounts. A backend answers these from its own tables, so no
-//! handler runs SQL (issue 12's seam; the register's listings, the figures and the exports
-//! still read SQLite directly and move here next).
+//! What the admin API and the dashboard read from the projections: campaigns, work orders,
+//! buildings, units, households and their conflicts, the field activity of units and accounts.
+//! A backend answers these from its own tables, so no handler runs SQL (issue 12's seam; the
+//! figures and the exports still read SQLite directly and move here next).
 
 use std::collections::{BTreeMap, HashMap};
 
