@@ -563,26 +563,7 @@ pub async fn tally(
         .into_response())
 }
 
-/// Area and headcount.
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct AreaHeadcount {
-    pub area: i64,
-    pub headcount: i64,
-}
-
-/// One building's field progress.
-#[derive(Debug, Clone, Serialize)]
-pub struct BuildingProgress {
-    pub building: String,
-    pub units: i64,
-    pub visited_units: i64,
-    pub visits: i64,
-    pub deliveries: i64,
-    /// Owners (voter keys) of this building with at least one ballot collected here, and the
-    /// area of their units in this building.
-    pub ballots_collected: AreaHeadcount,
-    pub late_synced: i64,
-}
+pub use crate::storage::views::{AreaHeadcount, BuildingProgress};
 
 /// The reply of `GET /campaigns/{id}/progress`.
 #[derive(Debug, Serialize)]

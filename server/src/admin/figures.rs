@@ -15,13 +15,14 @@ use doorstep_core::ballots::{self, Resolution};
 use doorstep_core::model::Ballot;
 use doorstep_core::tally::Tally;
 
-use super::campaigns::{AreaHeadcount, BuildingProgress};
+use super::campaigns::BuildingProgress;
 use super::no_campaign;
 use crate::auth::AdminSession;
 use crate::error::AppResult;
 use crate::projections::{self, ProjectionError, TallyInputs};
 use crate::state::AppState;
 use crate::storage::StorageError;
+use crate::storage::views::FiguresSnapshot;
 
 /// Everything derived from one version of a campaign's documents.
 #[derive(Debug)]
@@ -111,10 +112,7 @@ pub(crate) fn figures(
 /// The figures of `campaign`, for whoever already checked the reader may see it (the live
 /// cards, which are filtered per page).
 pub(crate) fn figures_unscoped(st: &AppState, campaign: &str) -> AppResult<Arc<CampaignFigures>> {
-    let version = || {
-        st.db()
-            .read(|c| projections::campaign_version(c, campaign).map_err(projection))
-    };
+    let version = || st.views().campaign_version(campaign);
     if let Some(hit) = st.figures().get(campaign, version()?) {
         return Ok(hit);
     }
@@ -132,28 +130,16 @@ pub(crate) fn figures_unscoped(st: &AppState, campaign: &str) -> AppResult<Arc<C
 }
 
 fn compute(st: &AppState, campaign: &str) -> AppResult<CampaignFigures> {
-    let read = st.db().read(|c| {
-        // One snapshot: the counter and every table read agree.
-        let tx = c.unchecked_transaction()?;
-        let version = projections::campaign_version(&tx, campaign).map_err(projection)?;
-        let Some(inputs) = projections::tally_inputs(&tx, campaign).map_err(projection)? else {
-            return Ok(None);
-        };
-        let status: String = tx.query_row(
-            "SELECT status FROM p_campaigns WHERE campaign = ?1",
-            [campaign],
-            |r| r.get(0),
-        )?;
-        let buildings = building_progress(&tx, campaign)?;
-        let ballot_buildings = tx
-            .prepare_cached("SELECT id, building FROM p_ballots WHERE campaign = ?1")?
-            .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<HashMap<String, String>>>()?;
-        tx.finish()?;
-        Ok(Some((version, inputs, status, buildings, ballot_buildings)))
-    })?;
-    let (version, inputs, status, buildings, ballot_buildings) =
-        read.ok_or_else(|| no_campaign(campaign))?;
+    let FiguresSnapshot {
+        version,
+        inputs,
+        status,
+        buildings,
+        ballot_buildings,
+    } = st
+        .views()
+        .figures_snapshot(campaign)?
+        .ok_or_else(|| no_campaign(campaign))?;
     let roll = projections::roll_of(&inputs).map_err(projection)?;
     let tally = projections::tally_of(&inputs).map_err(projection)?;
     let ballot_places = inputs
@@ -177,69 +163,4 @@ fn compute(st: &AppState, campaign: &str) -> AppResult<CampaignFigures> {
         buildings,
         ballot_places,
     })
-}
-
-/// Field progress per building of the roll: one grouped query per table over the campaign's
-/// rows, merged here by building. Each query is a plain index range scan whatever SQLite's
-/// planner decides (correlated subqueries ran once per roll row: 8.7 s at 100,000 units; one
-/// joined statement of CTEs was planned into a nested scan by the bundled SQLite).
-fn building_progress(
-    c: &rusqlite::Connection,
-    campaign: &str,
-) -> Result<Vec<BuildingProgress>, StorageError> {
-    let grouped = |sql: &str| -> Result<HashMap<String, (i64, i64)>, StorageError> {
-        let mut stmt = c.prepare_cached(sql)?;
-        let rows = stmt
-            .query_map([campaign], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
-            .collect::<rusqlite::Result<HashMap<String, (i64, i64)>>>()?;
-        Ok(rows)
-    };
-    let visits = grouped(
-        "SELECT building, COUNT(DISTINCT unit), COUNT(*) FROM p_visits
-          WHERE campaign = ?1 GROUP BY building",
-    )?;
-    let deliveries = grouped(
-        "SELECT building, COUNT(*), 0 FROM p_deliveries WHERE campaign = ?1 GROUP BY building",
-    )?;
-    let ballots = grouped(
-        "SELECT building, COUNT(DISTINCT voter_key), SUM(late_synced) FROM p_ballots
-          WHERE campaign = ?1 GROUP BY building",
-    )?;
-    // The area of the owners with a ballot collected in a building: their units there.
-    let areas = grouped(
-        "SELECT x.building, SUM(x.area), 0 FROM p_roll x
-          WHERE x.campaign = ?1 AND EXISTS (
-                SELECT 1 FROM p_ballots b INDEXED BY p_ballots_voter
-                 WHERE b.campaign = x.campaign AND b.voter_key = x.voter_key
-                   AND b.building = x.building)
-          GROUP BY x.building",
-    )?;
-    let mut stmt = c.prepare_cached(
-        "SELECT building, COUNT(*) FROM p_roll WHERE campaign = ?1 GROUP BY building",
-    )?;
-    let rows = stmt
-        .query_map([campaign], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
-    let of = |map: &HashMap<String, (i64, i64)>, building: &str| {
-        map.get(building).copied().unwrap_or((0, 0))
-    };
-    Ok(rows
-        .into_iter()
-        .map(|(building, units)| {
-            let (visited_units, visits_n) = of(&visits, &building);
-            let (owners, late_synced) = of(&ballots, &building);
-            BuildingProgress {
-                units,
-                visited_units,
-                visits: visits_n,
-                deliveries: of(&deliveries, &building).0,
-                ballots_collected: AreaHeadcount {
-                    headcount: owners,
-                    area: of(&areas, &building).0,
-                },
-                late_synced,
-                building,
-            }
-        })
-        .collect())
 }

@@ -2,12 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use doorstep_core::conflicts::FieldConflict;
 use doorstep_core::model::Millis;
 use rusqlite::OptionalExtension;
 
-use doorstep_core::conflicts::FieldConflict;
-
-use super::views::{BuildingRow, CampaignRow, HouseholdRow, OrderRow, UnitEvent, UnitRow, Views};
+use super::views::{
+    AreaHeadcount, BuildingProgress, BuildingRow, CampaignRow, FiguresSnapshot, HouseholdRow,
+    OrderRow, UnitEvent, UnitRow, Views,
+};
 use super::{SqliteStorage, StorageError, StorageResult};
 
 impl Views for SqliteStorage {
@@ -275,4 +277,109 @@ impl Views for SqliteStorage {
                 .map_err(|e| StorageError::Projection(e.to_string()))
         })
     }
+
+    fn campaign_version(&self, campaign: &str) -> StorageResult<i64> {
+        self.read(|c| crate::projections::campaign_version(c, campaign).map_err(projection))
+    }
+
+    fn figures_snapshot(&self, campaign: &str) -> StorageResult<Option<FiguresSnapshot>> {
+        self.read(|c| {
+            // One snapshot: the counter and every table read agree.
+            let tx = c.unchecked_transaction()?;
+            let version =
+                crate::projections::campaign_version(&tx, campaign).map_err(projection)?;
+            let Some(inputs) =
+                crate::projections::tally_inputs(&tx, campaign).map_err(projection)?
+            else {
+                return Ok(None);
+            };
+            let status: String = tx.query_row(
+                "SELECT status FROM p_campaigns WHERE campaign = ?1",
+                [campaign],
+                |r| r.get(0),
+            )?;
+            let buildings = building_progress(&tx, campaign)?;
+            let ballot_buildings = tx
+                .prepare_cached("SELECT id, building FROM p_ballots WHERE campaign = ?1")?
+                .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<HashMap<String, String>>>()?;
+            tx.finish()?;
+            Ok(Some(FiguresSnapshot {
+                version,
+                inputs,
+                status,
+                buildings,
+                ballot_buildings,
+            }))
+        })
+    }
+}
+
+fn projection(e: crate::projections::ProjectionError) -> StorageError {
+    StorageError::Projection(e.to_string())
+}
+
+/// Field progress per building of the roll: one grouped query per table over the campaign's
+/// rows, merged here by building. Each query is a plain index range scan whatever SQLite's
+/// planner decides (correlated subqueries ran once per roll row: 8.7 s at 100,000 units; one
+/// joined statement of CTEs was planned into a nested scan by the bundled SQLite).
+fn building_progress(
+    c: &rusqlite::Connection,
+    campaign: &str,
+) -> Result<Vec<BuildingProgress>, StorageError> {
+    let grouped = |sql: &str| -> Result<HashMap<String, (i64, i64)>, StorageError> {
+        let mut stmt = c.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map([campaign], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .collect::<rusqlite::Result<HashMap<String, (i64, i64)>>>()?;
+        Ok(rows)
+    };
+    let visits = grouped(
+        "SELECT building, COUNT(DISTINCT unit), COUNT(*) FROM p_visits
+          WHERE campaign = ?1 GROUP BY building",
+    )?;
+    let deliveries = grouped(
+        "SELECT building, COUNT(*), 0 FROM p_deliveries WHERE campaign = ?1 GROUP BY building",
+    )?;
+    let ballots = grouped(
+        "SELECT building, COUNT(DISTINCT voter_key), SUM(late_synced) FROM p_ballots
+          WHERE campaign = ?1 GROUP BY building",
+    )?;
+    // The area of the owners with a ballot collected in a building: their units there.
+    let areas = grouped(
+        "SELECT x.building, SUM(x.area), 0 FROM p_roll x
+          WHERE x.campaign = ?1 AND EXISTS (
+                SELECT 1 FROM p_ballots b INDEXED BY p_ballots_voter
+                 WHERE b.campaign = x.campaign AND b.voter_key = x.voter_key
+                   AND b.building = x.building)
+          GROUP BY x.building",
+    )?;
+    let mut stmt = c.prepare_cached(
+        "SELECT building, COUNT(*) FROM p_roll WHERE campaign = ?1 GROUP BY building",
+    )?;
+    let rows = stmt
+        .query_map([campaign], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
+    let of = |map: &HashMap<String, (i64, i64)>, building: &str| {
+        map.get(building).copied().unwrap_or((0, 0))
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(building, units)| {
+            let (visited_units, visits_n) = of(&visits, &building);
+            let (owners, late_synced) = of(&ballots, &building);
+            BuildingProgress {
+                units,
+                visited_units,
+                visits: visits_n,
+                deliveries: of(&deliveries, &building).0,
+                ballots_collected: AreaHeadcount {
+                    headcount: owners,
+                    area: of(&areas, &building).0,
+                },
+                late_synced,
+                building,
+            }
+        })
+        .collect())
 }

@@ -1,7 +1,8 @@
 //! What the admin API and the dashboard read from the projections: campaigns, work orders,
-//! buildings, units, households and their conflicts, the field activity of units and accounts.
-//! A backend answers these from its own tables, so no handler runs SQL (issue 12's seam; the
-//! figures and the exports still read SQLite directly and move here next).
+//! buildings, units, households and their conflicts, the field activity of units and accounts,
+//! and what a campaign's figures are computed from. A backend answers these from its own
+//! tables, so no handler runs SQL (issue 12's seam; the exports still read SQLite directly and
+//! move here next).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -94,6 +95,41 @@ pub struct HouseholdRow {
     pub residents: i64,
 }
 
+/// Area and headcount.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct AreaHeadcount {
+    pub area: i64,
+    pub headcount: i64,
+}
+
+/// One building's field progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildingProgress {
+    pub building: String,
+    pub units: i64,
+    pub visited_units: i64,
+    pub visits: i64,
+    pub deliveries: i64,
+    /// Owners (voter keys) of this building with at least one ballot collected here, and the
+    /// area of their units in this building.
+    pub ballots_collected: AreaHeadcount,
+    pub late_synced: i64,
+}
+
+/// What a campaign's figures are computed from, read in one snapshot.
+#[derive(Debug)]
+pub struct FiguresSnapshot {
+    /// The campaign's change counter when read.
+    pub version: i64,
+    pub inputs: crate::projections::TallyInputs,
+    /// The lifecycle status as projected (`draft`, `open`, …).
+    pub status: String,
+    /// Field progress per building of the roll.
+    pub buildings: Vec<BuildingProgress>,
+    /// Ballot id → building of the field document holding it.
+    pub ballot_buildings: HashMap<String, String>,
+}
+
 /// Reads over the projections. Every method is blocking; call it off the async runtime.
 pub trait Views: Send + Sync {
     /// Every campaign of the server, by id.
@@ -137,4 +173,10 @@ pub trait Views: Send + Sync {
         community: Option<&str>,
         building: Option<&str>,
     ) -> StorageResult<Vec<FieldConflict>>;
+    /// Campaign `campaign`'s change counter: bumped in the transaction that stores any change
+    /// to its campaign or field documents.
+    fn campaign_version(&self, campaign: &str) -> StorageResult<i64>;
+    /// Everything a campaign's figures are computed from, in one snapshot (the counter and
+    /// every table read agree); `None` when the campaign does not exist.
+    fn figures_snapshot(&self, campaign: &str) -> StorageResult<Option<FiguresSnapshot>>;
 }
