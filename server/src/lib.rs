@@ -158,11 +158,7 @@ async fn run_serving(
 async fn healthz(State(state): State<AppState>) -> AppResult<axum::Json<serde_json::Value>> {
     let st = state.clone();
     // A trivial read proves the database is reachable, not just the process.
-    tokio::task::spawn_blocking(move || {
-        st.db()
-            .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-    })
-    .await??;
+    tokio::task::spawn_blocking(move || st.storage().ping()).await??;
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
 }
 

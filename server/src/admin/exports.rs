@@ -22,7 +22,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use doorstep_core::model::Millis;
 use doorstep_core::tally::{QuestionOutcome, Tally, VoteCounts, format_area};
-use rusqlite::Connection;
 use serde::Deserialize;
 
 use super::{READERS, blocking, no_campaign};
@@ -31,6 +30,7 @@ use crate::dashboard::format;
 use crate::error::{AppError, AppResult};
 use crate::projections::{self, TallyInputs};
 use crate::state::AppState;
+use crate::storage::views::{BallotRecordRow, ExportRows, ExportSnapshot, OrderRow, VisitRow};
 use crate::storage::{AuditEvent, NewAuditEvent, StorageError};
 
 /// What an export holds.
@@ -320,7 +320,7 @@ fn roll_sheet(inputs: &TallyInputs) -> Sheet {
 }
 
 /// The ballots of a campaign with the state the tally gives each one.
-fn ballots_sheet(conn: &Connection, campaign: &str, tally: &Tally) -> AppResult<Sheet> {
+fn ballots_sheet(ballots: &[BallotRecordRow], tally: &Tally) -> Sheet {
     const COLUMNS: &[Column] = &[
         ("ballot", "选票编号"),
         ("building", "楼栋"),
@@ -369,35 +369,26 @@ fn ballots_sheet(conn: &Connection, campaign: &str, tally: &Tally) -> AppResult<
             "counted".to_string()
         }
     };
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, building, unit, voter_key, collected_at, by, COALESCE(method, 'door'),
-                    COALESCE(supersedes, ''), received_at, late_synced, answers
-             FROM p_ballots WHERE campaign = ?1",
-        )
-        .map_err(StorageError::from)?;
-    let rows = stmt
-        .query_map([campaign], |r| {
-            let id: String = r.get(0)?;
-            Ok(vec![
-                Cell::text(status(&id)),
-                Cell::Text(id),
-                Cell::Text(r.get(1)?),
-                Cell::Text(r.get(2)?),
-                Cell::Text(r.get(3)?),
-                Cell::Time(r.get(4)?),
-                Cell::Text(r.get(5)?),
+    let rows: Vec<Vec<Cell>> = ballots
+        .iter()
+        .map(|b| {
+            vec![
+                Cell::text(status(&b.id)),
+                Cell::Text(b.id.clone()),
+                Cell::Text(b.building.clone()),
+                Cell::Text(b.unit.clone()),
+                Cell::Text(b.voter_key.clone()),
+                Cell::Time(b.collected_at),
+                Cell::Text(b.by.clone()),
                 // Schema-1 ballots have no method: they were collected at the door.
-                Cell::Text(r.get(6)?),
-                Cell::Text(r.get(7)?),
-                Cell::Time(r.get(8)?),
-                Cell::Bool(r.get::<_, i64>(9)? != 0),
-                Cell::Text(r.get(10)?),
-            ])
+                Cell::Text(b.method.clone()),
+                Cell::Text(b.supersedes.clone()),
+                Cell::Time(b.received_at),
+                Cell::Bool(b.late_synced),
+                Cell::Text(b.answers.clone()),
+            ]
         })
-        .map_err(StorageError::from)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(StorageError::from)?;
+        .collect();
     // The status was computed first (it needs the id); it belongs before the answers.
     let mut rows: Vec<Vec<Cell>> = rows
         .into_iter()
@@ -414,11 +405,11 @@ fn ballots_sheet(conn: &Connection, campaign: &str, tally: &Tally) -> AppResult<
         };
         (natural(&text(1)), natural(&text(2)), text(0))
     });
-    Ok(Sheet {
+    Sheet {
         name: "选票",
         columns: COLUMNS,
         rows,
-    })
+    }
 }
 
 /// One row of the tally sheet.
@@ -549,7 +540,7 @@ fn tally_sheet(tally: &Tally) -> Sheet {
 }
 
 /// Every visit of a campaign (no personal data: units, outcomes, times, account ids).
-fn visits_sheet(conn: &Connection, campaign: &str) -> AppResult<Sheet> {
+fn visits_sheet(visits: &[VisitRow]) -> Sheet {
     const COLUMNS: &[Column] = &[
         ("visit", "走访编号"),
         ("building", "楼栋"),
@@ -558,36 +549,29 @@ fn visits_sheet(conn: &Connection, campaign: &str) -> AppResult<Sheet> {
         ("at", "走访时间"),
         ("by", "走访人账号"),
     ];
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, building, unit, outcome, at, by FROM p_visits
-             WHERE campaign = ?1 ORDER BY at, id",
-        )
-        .map_err(StorageError::from)?;
-    let rows = stmt
-        .query_map([campaign], |r| {
-            Ok(vec![
-                Cell::Text(r.get(0)?),
-                Cell::Text(r.get(1)?),
-                Cell::Text(r.get(2)?),
-                Cell::Text(r.get(3)?),
-                Cell::Time(r.get(4)?),
-                Cell::Text(r.get(5)?),
-            ])
+    let rows = visits
+        .iter()
+        .map(|v| {
+            vec![
+                Cell::Text(v.id.clone()),
+                Cell::Text(v.building.clone()),
+                Cell::Text(v.unit.clone()),
+                Cell::Text(v.outcome.clone()),
+                Cell::Time(v.at),
+                Cell::Text(v.by.clone()),
+            ]
         })
-        .map_err(StorageError::from)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(StorageError::from)?;
-    Ok(Sheet {
+        .collect();
+    Sheet {
         name: "走访记录",
         columns: COLUMNS,
         rows,
-    })
+    }
 }
 
 /// The 微心愿 work orders of the campaign's community (title, state, who holds it — the
 /// resident's description stays in the orders documents).
-fn orders_sheet(conn: &Connection, community: &str) -> AppResult<Sheet> {
+fn orders_sheet(orders: &[OrderRow]) -> Sheet {
     const COLUMNS: &[Column] = &[
         ("order", "工单编号"),
         ("building", "楼栋"),
@@ -599,35 +583,27 @@ fn orders_sheet(conn: &Connection, community: &str) -> AppResult<Sheet> {
         ("created_by", "提交人账号"),
         ("events", "处理记录数"),
     ];
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, building, unit, title, status, assignee, created_at, created_by, events
-             FROM p_orders WHERE community = ?1 ORDER BY created_at, id",
-        )
-        .map_err(StorageError::from)?;
-    let rows = stmt
-        .query_map([community], |r| {
-            Ok(vec![
-                Cell::Text(r.get(0)?),
-                Cell::Text(r.get(1)?),
-                Cell::Text(r.get(2)?),
-                Cell::Text(r.get(3)?),
-                Cell::Text(r.get(4)?),
-                r.get::<_, Option<String>>(5)?
-                    .map_or(Cell::Empty, Cell::Text),
-                Cell::Time(r.get(6)?),
-                Cell::Text(r.get(7)?),
-                Cell::Int(r.get(8)?),
-            ])
+    let rows = orders
+        .iter()
+        .map(|o| {
+            vec![
+                Cell::Text(o.id.clone()),
+                Cell::Text(o.building.clone()),
+                Cell::Text(o.unit.clone()),
+                Cell::Text(o.title.clone()),
+                Cell::Text(o.status.clone()),
+                o.assignee.clone().map_or(Cell::Empty, Cell::Text),
+                Cell::Time(o.created_at),
+                Cell::Text(o.created_by.clone()),
+                Cell::Int(o.events),
+            ]
         })
-        .map_err(StorageError::from)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(StorageError::from)?;
-    Ok(Sheet {
+        .collect();
+    Sheet {
         name: "微心愿工单",
         columns: COLUMNS,
         rows,
-    })
+    }
 }
 
 /// The bytes of one export and what it is, read from one snapshot of the tables.
@@ -636,10 +612,23 @@ struct Made {
     inputs_hash: String,
 }
 
-fn make(conn: &Connection, campaign: &str, kind: Kind, format: Format) -> AppResult<Made> {
-    let inputs = projections::tally_inputs(conn, campaign)
-        .map_err(|e| StorageError::Projection(e.to_string()))?
-        .ok_or_else(|| no_campaign(campaign))?;
+/// The rows an export of `kind` needs besides the tally inputs.
+fn rows_for(kind: Kind) -> ExportRows {
+    match kind {
+        Kind::Ballots => ExportRows::Ballots,
+        Kind::Visits => ExportRows::Visits,
+        Kind::Orders => ExportRows::Orders,
+        Kind::TallyInputs | Kind::Roll | Kind::Tally => ExportRows::None,
+    }
+}
+
+fn make(snapshot: ExportSnapshot, kind: Kind, format: Format) -> AppResult<Made> {
+    let ExportSnapshot {
+        inputs,
+        ballots,
+        visits,
+        orders,
+    } = snapshot;
     let (tally, canonical) = projections::tally_and_inputs_of(&inputs)
         .map_err(|e| StorageError::Projection(e.to_string()))?;
     let sheet = match kind {
@@ -650,10 +639,10 @@ fn make(conn: &Connection, campaign: &str, kind: Kind, format: Format) -> AppRes
             });
         }
         Kind::Roll => roll_sheet(&inputs),
-        Kind::Ballots => ballots_sheet(conn, campaign, &tally)?,
+        Kind::Ballots => ballots_sheet(&ballots, &tally),
         Kind::Tally => tally_sheet(&tally),
-        Kind::Visits => visits_sheet(conn, campaign)?,
-        Kind::Orders => orders_sheet(conn, &inputs.campaign.community)?,
+        Kind::Visits => visits_sheet(&visits),
+        Kind::Orders => orders_sheet(&orders),
     };
     let bytes = match format {
         Format::Xlsx => to_xlsx(&sheet)?,
@@ -682,14 +671,12 @@ pub(crate) fn export_file(
             file_names().collect::<Vec<_>>().join(", ")
         )));
     };
-    let mut result: Option<AppResult<Made>> = None;
-    st.db().read(|c| {
-        // One read transaction: the rows and the inputs hash come from the same snapshot.
-        let tx = c.unchecked_transaction()?;
-        result = Some(make(&tx, campaign, kind, format));
-        Ok(())
-    })?;
-    let made = result.unwrap_or_else(|| Err(AppError::internal("export not made")))?;
+    // One snapshot: the rows and the inputs hash agree.
+    let snapshot = st
+        .views()
+        .export_snapshot(campaign, rows_for(kind))?
+        .ok_or_else(|| no_campaign(campaign))?;
+    let made = make(snapshot, kind, format)?;
     st.storage().append_audit(&[NewAuditEvent::new(
         session.actor(),
         format!("export.{}", kind.audit_name()),

@@ -468,6 +468,8 @@ pub trait Storage: Send + Sync + 'static {
     /// How many transactions committed and how many syncs to disk made them durable (group
     /// commit shares one sync among concurrent writes).
     fn durability(&self) -> DurabilityStats;
+    /// A trivial read: the database answers (`/healthz`).
+    fn ping(&self) -> StorageResult<()>;
 
     // Sync rows ------------------------------------------------------------------------------
 

@@ -865,6 +865,10 @@ impl Storage for SqliteStorage {
         self.group.stats()
     }
 
+    fn ping(&self) -> StorageResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
     fn commit(&self, batch: &Batch<'_>) -> StorageResult<CommitReport> {
         let now = self.now();
         self.write(|tx| {

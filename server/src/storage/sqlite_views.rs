@@ -7,8 +7,8 @@ use doorstep_core::model::Millis;
 use rusqlite::OptionalExtension;
 
 use super::views::{
-    AreaHeadcount, BuildingProgress, BuildingRow, CampaignRow, FiguresSnapshot, HouseholdRow,
-    OrderRow, UnitEvent, UnitRow, Views,
+    AreaHeadcount, BallotRecordRow, BuildingProgress, BuildingRow, CampaignRow, ExportRows,
+    ExportSnapshot, FiguresSnapshot, HouseholdRow, OrderRow, UnitEvent, UnitRow, Views, VisitRow,
 };
 use super::{SqliteStorage, StorageError, StorageResult};
 
@@ -51,32 +51,7 @@ impl Views for SqliteStorage {
         community: Option<&str>,
         building: Option<&str>,
     ) -> StorageResult<Vec<OrderRow>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT community, building, id, unit, title, status, assignee, created_at,
-                        created_by, events
-                 FROM p_orders WHERE (?1 IS NULL OR community = ?1)
-                   AND (?2 IS NULL OR building = ?2)
-                 ORDER BY created_at, id",
-            )?;
-            let rows = stmt
-                .query_map([community, building], |r| {
-                    Ok(OrderRow {
-                        community: r.get(0)?,
-                        building: r.get(1)?,
-                        id: r.get(2)?,
-                        unit: r.get(3)?,
-                        title: r.get(4)?,
-                        status: r.get(5)?,
-                        assignee: r.get(6)?,
-                        created_at: r.get(7)?,
-                        created_by: r.get(8)?,
-                        events: r.get(9)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
+        self.read(|c| order_rows_in(c, community, building))
     }
 
     fn building_of_unit(&self, community: &str, unit: &str) -> StorageResult<Option<String>> {
@@ -313,6 +288,82 @@ impl Views for SqliteStorage {
             }))
         })
     }
+
+    fn export_snapshot(
+        &self,
+        campaign: &str,
+        rows: ExportRows,
+    ) -> StorageResult<Option<ExportSnapshot>> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let Some(inputs) =
+                crate::projections::tally_inputs(&tx, campaign).map_err(projection)?
+            else {
+                return Ok(None);
+            };
+            let mut snapshot = ExportSnapshot {
+                inputs,
+                ballots: Vec::new(),
+                visits: Vec::new(),
+                orders: Vec::new(),
+            };
+            match rows {
+                ExportRows::None => {}
+                ExportRows::Ballots => {
+                    snapshot.ballots = tx
+                        .prepare_cached(
+                            "SELECT id, building, unit, voter_key, collected_at, by,
+                                    COALESCE(method, 'door'), COALESCE(supersedes, ''),
+                                    received_at, late_synced, answers
+                             FROM p_ballots WHERE campaign = ?1",
+                        )?
+                        .query_map([campaign], |r| {
+                            Ok(BallotRecordRow {
+                                id: r.get(0)?,
+                                building: r.get(1)?,
+                                unit: r.get(2)?,
+                                voter_key: r.get(3)?,
+                                collected_at: r.get(4)?,
+                                by: r.get(5)?,
+                                method: r.get(6)?,
+                                supersedes: r.get(7)?,
+                                received_at: r.get(8)?,
+                                late_synced: r.get::<_, i64>(9)? != 0,
+                                answers: r.get(10)?,
+                            })
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                }
+                ExportRows::Visits => {
+                    snapshot.visits = tx
+                        .prepare_cached(
+                            "SELECT id, building, unit, outcome, at, by FROM p_visits
+                             WHERE campaign = ?1 ORDER BY at, id",
+                        )?
+                        .query_map([campaign], |r| {
+                            Ok(VisitRow {
+                                id: r.get(0)?,
+                                building: r.get(1)?,
+                                unit: r.get(2)?,
+                                outcome: r.get(3)?,
+                                at: r.get(4)?,
+                                by: r.get(5)?,
+                            })
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                }
+                ExportRows::Orders => {
+                    snapshot.orders = order_rows_in(
+                        &tx,
+                        Some(snapshot.inputs.campaign.community.as_str()),
+                        None,
+                    )?;
+                }
+            }
+            tx.finish()?;
+            Ok(Some(snapshot))
+        })
+    }
 }
 
 fn projection(e: crate::projections::ProjectionError) -> StorageError {
@@ -382,4 +433,36 @@ fn building_progress(
             }
         })
         .collect())
+}
+
+/// The work orders of `community` and `building` (each when given), oldest first.
+fn order_rows_in(
+    c: &rusqlite::Connection,
+    community: Option<&str>,
+    building: Option<&str>,
+) -> StorageResult<Vec<OrderRow>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT community, building, id, unit, title, status, assignee, created_at,
+                created_by, events
+         FROM p_orders WHERE (?1 IS NULL OR community = ?1)
+           AND (?2 IS NULL OR building = ?2)
+         ORDER BY created_at, id",
+    )?;
+    let rows = stmt
+        .query_map([community, building], |r| {
+            Ok(OrderRow {
+                community: r.get(0)?,
+                building: r.get(1)?,
+                id: r.get(2)?,
+                unit: r.get(3)?,
+                title: r.get(4)?,
+                status: r.get(5)?,
+                assignee: r.get(6)?,
+                created_at: r.get(7)?,
+                created_by: r.get(8)?,
+                events: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }

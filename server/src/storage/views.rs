@@ -1,8 +1,7 @@
 //! What the admin API and the dashboard read from the projections: campaigns, work orders,
 //! buildings, units, households and their conflicts, the field activity of units and accounts,
-//! and what a campaign's figures are computed from. A backend answers these from its own
-//! tables, so no handler runs SQL (issue 12's seam; the exports still read SQLite directly and
-//! move here next).
+//! and what a campaign's figures and exports are made from. A backend answers these from its
+//! own tables, so no handler runs SQL (issue 12's seam).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -130,6 +129,58 @@ pub struct FiguresSnapshot {
     pub ballot_buildings: HashMap<String, String>,
 }
 
+/// One stored ballot as the ballots export lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BallotRecordRow {
+    pub id: String,
+    pub building: String,
+    pub unit: String,
+    pub voter_key: String,
+    pub collected_at: Millis,
+    pub by: String,
+    /// How it came back; schema-1 ballots (no method) read `door`.
+    pub method: String,
+    /// The ballot it corrects, or empty.
+    pub supersedes: String,
+    pub received_at: Millis,
+    pub late_synced: bool,
+    /// The answers as stored JSON.
+    pub answers: String,
+}
+
+/// One visit as the visits export lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRow {
+    pub id: String,
+    pub building: String,
+    pub unit: String,
+    pub outcome: String,
+    pub at: Millis,
+    pub by: String,
+}
+
+/// Which rows an export reads beside the tally inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportRows {
+    None,
+    /// The campaign's ballots.
+    Ballots,
+    /// The campaign's visits, oldest first.
+    Visits,
+    /// The work orders of the campaign's community, oldest first.
+    Orders,
+}
+
+/// What one export is made from, read in one snapshot (the rows and the inputs hash agree);
+/// the lists not asked for are empty.
+#[derive(Debug)]
+pub struct ExportSnapshot {
+    pub inputs: crate::projections::TallyInputs,
+    pub ballots: Vec<BallotRecordRow>,
+    pub visits: Vec<VisitRow>,
+    pub orders: Vec<OrderRow>,
+}
+
 /// Reads over the projections. Every method is blocking; call it off the async runtime.
 pub trait Views: Send + Sync {
     /// Every campaign of the server, by id.
@@ -179,4 +230,11 @@ pub trait Views: Send + Sync {
     /// Everything a campaign's figures are computed from, in one snapshot (the counter and
     /// every table read agree); `None` when the campaign does not exist.
     fn figures_snapshot(&self, campaign: &str) -> StorageResult<Option<FiguresSnapshot>>;
+    /// The tally inputs of `campaign` and the `rows` an export needs, in one snapshot; `None`
+    /// when the campaign does not exist.
+    fn export_snapshot(
+        &self,
+        campaign: &str,
+        rows: ExportRows,
+    ) -> StorageResult<Option<ExportSnapshot>>;
 }
