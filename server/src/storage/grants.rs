@@ -23,19 +23,16 @@ pub struct Grants(BTreeMap<String, BTreeSet<Role>>);
 impl Grants {
     /// The same `roles` in each of `communities` (what an account held before roles were per
     /// community, and the `roles` + `communities` shorthand of the API). `None` when `roles`
-    /// is empty.
+    /// or `communities` is empty.
     pub fn uniform(roles: &[Role], communities: &Communities) -> Option<Grants> {
         let roles: BTreeSet<Role> = roles.iter().copied().collect();
-        if roles.is_empty() {
-            return None;
-        }
-        Some(Grants(
+        Grants::from_map(
             communities
                 .to_list()
                 .into_iter()
                 .map(|c| (c, roles.clone()))
                 .collect(),
-        ))
+        )
     }
 
     /// `roles` in community `community` (or `"*"`) only.
@@ -259,6 +256,7 @@ mod tests {
             r#"{"*":["admin"]}"#
         );
         assert!(Grants::uniform(&[], &Communities::All).is_none());
+        assert!(Grants::uniform(&[Role::Admin], &Communities::Only(BTreeSet::new())).is_none());
         assert_eq!(
             Grants::one("tpy", &[Role::BuildingHead]),
             Some(grants(r#"{"tpy": ["building_head"]}"#))
