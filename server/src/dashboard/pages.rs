@@ -1337,7 +1337,7 @@ struct DevicesPage {
     /// community.
     scopes: Vec<(String, String)>,
     /// Every role, as (value, label), building heads first.
-    roles: [(&'static str, &'static str); 4],
+    roles: [(String, &'static str); 4],
 }
 
 /// One piece of held work on the 设备 page.
@@ -1537,11 +1537,12 @@ async fn devices_page_with(
         Ok(DevicesPage {
             scopes,
             roles: [
-                ("building_head", "楼栋长"),
-                ("counting_officer", "计票人"),
-                ("dispatcher", "派单员"),
-                ("admin", "管理员"),
-            ],
+                Role::BuildingHead,
+                Role::CountingOfficer,
+                Role::Dispatcher,
+                Role::Admin,
+            ]
+            .map(|r| (crate::projections::enum_name(&r), super::role_zh(r))),
             held,
             chrome,
             accounts,
@@ -1712,13 +1713,7 @@ pub async fn remove_grant(
 }
 
 fn role_of(name: &str) -> Option<Role> {
-    Some(match name {
-        "building_head" => Role::BuildingHead,
-        "counting_officer" => Role::CountingOfficer,
-        "dispatcher" => Role::Dispatcher,
-        "admin" => Role::Admin,
-        _ => return None,
-    })
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
 #[derive(Debug, Deserialize)]
