@@ -23,137 +23,141 @@ use autosurgeon::{Hydrate, hydrate, hydrate_prop};
 use doorstep_core::doc::{BuildingDoc, CampaignDoc, DocId, FieldDoc, OrdersDoc, RegisterDoc};
 use doorstep_core::model::{Adjudication, Ballot, Delivery, Household, Visit, WorkOrder};
 use doorstep_core::rules::{Checked, Records, Touch, Written};
-use rusqlite::{Transaction, params};
 use serde::Serialize;
+
+use crate::args;
+use crate::storage::sql::{Dialect, Sql, SqlError};
 
 /// Why a projection could not be updated; the surrounding transaction rolls back.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sql(#[from] SqlError),
     #[error("document shape: {0}")]
     Shape(String),
 }
 
-/// The projection tables. `ballot_receipts` is not a projection but the server's own record of
-/// when each ballot first arrived; it is created here because only projections read it.
+/// The projection tables, written once for both databases: `{int}` and `{text}` stand for the
+/// column types [`schema`] gives them. `ballot_receipts` is not a projection but the server's
+/// own record of when each ballot first arrived; it is created here because only projections
+/// read it.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS p_buildings (
-    community TEXT NOT NULL,
-    building  TEXT NOT NULL,
-    label     TEXT NOT NULL,
-    entrances INTEGER NOT NULL,
+    community {text} NOT NULL,
+    building  {text} NOT NULL,
+    label     {text} NOT NULL,
+    entrances {int} NOT NULL,
     PRIMARY KEY (community, building)
 );
 CREATE TABLE IF NOT EXISTS p_units (
-    community   TEXT NOT NULL,
-    unit        TEXT NOT NULL,
-    building    TEXT NOT NULL,
-    entrance    TEXT NOT NULL,
-    floor       INTEGER NOT NULL,
-    room        TEXT NOT NULL,
-    area        INTEGER NOT NULL,
-    area_source TEXT NOT NULL,
-    sale_status TEXT NOT NULL,
-    voter_key   TEXT NOT NULL,
+    community   {text} NOT NULL,
+    unit        {text} NOT NULL,
+    building    {text} NOT NULL,
+    entrance    {text} NOT NULL,
+    floor       {int} NOT NULL,
+    room        {text} NOT NULL,
+    area        {int} NOT NULL,
+    area_source {text} NOT NULL,
+    sale_status {text} NOT NULL,
+    voter_key   {text} NOT NULL,
     PRIMARY KEY (community, unit)
 );
 CREATE INDEX IF NOT EXISTS p_units_building ON p_units(community, building);
 CREATE TABLE IF NOT EXISTS p_voter_keys (
-    community TEXT NOT NULL,
-    voter_key TEXT NOT NULL,
-    units     INTEGER NOT NULL,
-    area      INTEGER NOT NULL,
+    community {text} NOT NULL,
+    voter_key {text} NOT NULL,
+    units     {int} NOT NULL,
+    area      {int} NOT NULL,
     PRIMARY KEY (community, voter_key)
 );
 CREATE TABLE IF NOT EXISTS p_households (
-    community    TEXT NOT NULL,
-    unit         TEXT NOT NULL,
-    building     TEXT NOT NULL,
-    contact_name TEXT NOT NULL,
-    phone        TEXT NOT NULL,
-    occupancy    TEXT NOT NULL,
-    residents    INTEGER NOT NULL,
+    community    {text} NOT NULL,
+    unit         {text} NOT NULL,
+    building     {text} NOT NULL,
+    contact_name {text} NOT NULL,
+    phone        {text} NOT NULL,
+    occupancy    {text} NOT NULL,
+    residents    {int} NOT NULL,
     PRIMARY KEY (community, unit)
 );
 CREATE TABLE IF NOT EXISTS p_campaigns (
-    campaign   TEXT PRIMARY KEY,
-    community  TEXT NOT NULL,
-    title      TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    closed_at  INTEGER,
-    roll_hash  TEXT,
-    definition TEXT NOT NULL
+    campaign   {text} PRIMARY KEY,
+    community  {text} NOT NULL,
+    title      {text} NOT NULL,
+    kind       {text} NOT NULL,
+    status     {text} NOT NULL,
+    closed_at  {int},
+    roll_hash  {text},
+    definition {text} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS p_roll (
-    campaign  TEXT NOT NULL,
-    building  TEXT NOT NULL,
-    unit      TEXT NOT NULL,
-    entrance  TEXT NOT NULL,
-    voter_key TEXT NOT NULL,
-    area      INTEGER NOT NULL,
+    campaign  {text} NOT NULL,
+    building  {text} NOT NULL,
+    unit      {text} NOT NULL,
+    entrance  {text} NOT NULL,
+    voter_key {text} NOT NULL,
+    area      {int} NOT NULL,
     PRIMARY KEY (campaign, building, unit)
 );
 CREATE TABLE IF NOT EXISTS p_visits (
-    campaign TEXT NOT NULL,
-    building TEXT NOT NULL,
-    id       TEXT NOT NULL,
-    unit     TEXT NOT NULL,
-    outcome  TEXT NOT NULL,
-    at       INTEGER NOT NULL,
-    by       TEXT NOT NULL,
+    campaign {text} NOT NULL,
+    building {text} NOT NULL,
+    id       {text} NOT NULL,
+    unit     {text} NOT NULL,
+    outcome  {text} NOT NULL,
+    at       {int} NOT NULL,
+    by       {text} NOT NULL,
     PRIMARY KEY (campaign, building, id)
 );
 CREATE TABLE IF NOT EXISTS p_deliveries (
-    campaign  TEXT NOT NULL,
-    building  TEXT NOT NULL,
-    id        TEXT NOT NULL,
-    voter_key TEXT NOT NULL,
-    unit      TEXT NOT NULL,
-    at        INTEGER NOT NULL,
-    by        TEXT NOT NULL,
+    campaign  {text} NOT NULL,
+    building  {text} NOT NULL,
+    id        {text} NOT NULL,
+    voter_key {text} NOT NULL,
+    unit      {text} NOT NULL,
+    at        {int} NOT NULL,
+    by        {text} NOT NULL,
     PRIMARY KEY (campaign, building, id)
 );
 CREATE TABLE IF NOT EXISTS p_ballots (
-    campaign     TEXT NOT NULL,
-    building     TEXT NOT NULL,
-    id           TEXT NOT NULL,
-    voter_key    TEXT NOT NULL,
-    unit         TEXT NOT NULL,
-    collected_at INTEGER NOT NULL,
-    by           TEXT NOT NULL,
-    supersedes   TEXT,
-    answers      TEXT NOT NULL,
-    received_at  INTEGER NOT NULL,
-    late_synced  INTEGER NOT NULL,
-    method       TEXT,
+    campaign     {text} NOT NULL,
+    building     {text} NOT NULL,
+    id           {text} NOT NULL,
+    voter_key    {text} NOT NULL,
+    unit         {text} NOT NULL,
+    collected_at {int} NOT NULL,
+    by           {text} NOT NULL,
+    supersedes   {text},
+    answers      {text} NOT NULL,
+    received_at  {int} NOT NULL,
+    late_synced  {int} NOT NULL,
+    method       {text},
     PRIMARY KEY (campaign, building, id)
 );
 CREATE INDEX IF NOT EXISTS p_ballots_voter ON p_ballots(campaign, voter_key);
 CREATE TABLE IF NOT EXISTS p_adjudications (
-    campaign   TEXT NOT NULL,
-    building   TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    voter_key  TEXT NOT NULL,
-    considered TEXT NOT NULL,
-    chosen     TEXT,
-    reason     TEXT NOT NULL,
-    at         INTEGER NOT NULL,
-    by         TEXT NOT NULL,
+    campaign   {text} NOT NULL,
+    building   {text} NOT NULL,
+    id         {text} NOT NULL,
+    voter_key  {text} NOT NULL,
+    considered {text} NOT NULL,
+    chosen     {text},
+    reason     {text} NOT NULL,
+    at         {int} NOT NULL,
+    by         {text} NOT NULL,
     PRIMARY KEY (campaign, building, id)
 );
 CREATE TABLE IF NOT EXISTS p_orders (
-    community  TEXT NOT NULL,
-    building   TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    unit       TEXT NOT NULL,
-    title      TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    assignee   TEXT,
-    created_at INTEGER NOT NULL,
-    created_by TEXT NOT NULL,
-    events     INTEGER NOT NULL,
+    community  {text} NOT NULL,
+    building   {text} NOT NULL,
+    id         {text} NOT NULL,
+    unit       {text} NOT NULL,
+    title      {text} NOT NULL,
+    status     {text} NOT NULL,
+    assignee   {text},
+    created_at {int} NOT NULL,
+    created_by {text} NOT NULL,
+    events     {int} NOT NULL,
     PRIMARY KEY (community, building, id)
 );
 CREATE INDEX IF NOT EXISTS p_visits_unit ON p_visits(unit);
@@ -161,30 +165,45 @@ CREATE INDEX IF NOT EXISTS p_deliveries_voter ON p_deliveries(voter_key);
 CREATE INDEX IF NOT EXISTS p_ballots_unit ON p_ballots(unit);
 CREATE INDEX IF NOT EXISTS p_adjudications_voter ON p_adjudications(voter_key);
 CREATE TABLE IF NOT EXISTS p_household_conflicts (
-    community TEXT NOT NULL,
-    building  TEXT NOT NULL,
-    unit      TEXT NOT NULL,
-    field     TEXT NOT NULL,
-    doc       TEXT NOT NULL,
-    shown     TEXT NOT NULL,
-    vals      TEXT NOT NULL,
+    community {text} NOT NULL,
+    building  {text} NOT NULL,
+    unit      {text} NOT NULL,
+    field     {text} NOT NULL,
+    doc       {text} NOT NULL,
+    shown     {text} NOT NULL,
+    vals      {text} NOT NULL,
     PRIMARY KEY (community, building, unit, field)
 );
 CREATE TABLE IF NOT EXISTS p_campaign_versions (
-    campaign TEXT PRIMARY KEY,
-    version  INTEGER NOT NULL
+    campaign {text} PRIMARY KEY,
+    version  {int} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS p_meta (
-    key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
+    key   {text} PRIMARY KEY,
+    value {int} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ballot_receipts (
-    campaign    TEXT NOT NULL,
-    ballot      TEXT NOT NULL,
-    received_at INTEGER NOT NULL,
+    campaign    {text} NOT NULL,
+    ballot      {text} NOT NULL,
+    received_at {int} NOT NULL,
     PRIMARY KEY (campaign, ballot)
 );
 "#;
+
+/// The p_meta table, which records the projections' shape; in the same notation as [`SCHEMA`].
+const META: &str =
+    "CREATE TABLE IF NOT EXISTS p_meta (key {text} PRIMARY KEY, value {int} NOT NULL);";
+
+/// DDL in the notation of [`SCHEMA`] for `dialect`. PostgreSQL's integers are all `BIGINT`
+/// (SQLite's are 64-bit), and its text compares and sorts by byte (`COLLATE "C"`), as SQLite's
+/// `BINARY` does, so `ORDER BY` answers the same rows in the same order on both.
+fn schema(ddl: &str, dialect: Dialect) -> String {
+    let (int, text) = match dialect {
+        Dialect::Sqlite => ("INTEGER", "TEXT"),
+        Dialect::Postgres => ("BIGINT", "TEXT COLLATE \"C\""),
+    };
+    ddl.replace("{int}", int).replace("{text}", text)
+}
 
 /// The shape of the projection tables. Raise it whenever a table, column or index is added or
 /// what a document projects to changes: on open, a database projected by another version is
@@ -214,67 +233,63 @@ pub const TABLES: [&str; 12] = [
 /// transaction. Returns true when the stored projections were made by another
 /// [`PROJECTION_VERSION`] (or none is recorded) and must be rebuilt from the documents; the
 /// caller rebuilds and then calls [`mark_current`].
-pub fn migrate(tx: &Transaction<'_>) -> Result<bool, ProjectionError> {
-    use rusqlite::OptionalExtension;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS p_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
-    )?;
-    let stored: Option<i64> = tx
-        .query_row("SELECT value FROM p_meta WHERE key = 'version'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
+pub fn migrate(db: &mut dyn Sql) -> Result<bool, ProjectionError> {
+    let dialect = db.dialect();
+    db.batch(&schema(META, dialect))?;
+    let stored: Option<i64> =
+        match db.query_opt("SELECT value FROM p_meta WHERE key = 'version'", args![])? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        };
     let stale = stored != Some(PROJECTION_VERSION);
     if stale {
         // Another shape: the tables are made again (`CREATE TABLE IF NOT EXISTS` alone would
         // keep an old table without a new column) and the caller rebuilds them.
         for table in TABLES {
-            tx.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
+            db.batch(&format!("DROP TABLE IF EXISTS {table};"))?;
         }
     }
-    tx.execute_batch(SCHEMA)?;
+    db.batch(&schema(SCHEMA, dialect))?;
     Ok(stale)
 }
 
 /// Record that the projections now have this code's shape.
-pub fn mark_current(tx: &Transaction<'_>) -> Result<(), ProjectionError> {
-    tx.execute(
+pub fn mark_current(db: &mut dyn Sql) -> Result<(), ProjectionError> {
+    db.execute(
         "INSERT INTO p_meta (key, value) VALUES ('version', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [PROJECTION_VERSION],
+        args![PROJECTION_VERSION],
     )?;
     Ok(())
 }
 
 /// Count one more change to what `campaign`'s figures are computed from.
-fn bump_campaign_version(tx: &Transaction<'_>, campaign: &str) -> Result<(), ProjectionError> {
-    tx.prepare_cached(
+fn bump_campaign_version(db: &mut dyn Sql, campaign: &str) -> Result<(), ProjectionError> {
+    db.execute(
         "INSERT INTO p_campaign_versions (campaign, version) VALUES (?1, 1)
-         ON CONFLICT (campaign) DO UPDATE SET version = version + 1",
-    )?
-    .execute([campaign])?;
+         ON CONFLICT (campaign) DO UPDATE SET version = p_campaign_versions.version + 1",
+        args![campaign],
+    )?;
     Ok(())
 }
 
 /// How many changes `campaign`'s campaign and field documents have had (0 before the first):
 /// equal numbers mean equal tally inputs and progress, so the dashboard caches by it.
-pub fn campaign_version(
-    conn: &rusqlite::Connection,
-    campaign: &str,
-) -> Result<i64, ProjectionError> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .prepare_cached("SELECT version FROM p_campaign_versions WHERE campaign = ?1")?
-        .query_row([campaign], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+pub fn campaign_version(db: &mut dyn Sql, campaign: &str) -> Result<i64, ProjectionError> {
+    match db.query_opt(
+        "SELECT version FROM p_campaign_versions WHERE campaign = ?1",
+        args![campaign],
+    )? {
+        Some(row) => Ok(row.get(0)?),
+        None => Ok(0),
+    }
 }
 
 /// Bring the projections of one document up to date with `doc` (its state after the change).
 /// `checked` is what the rules found the change wrote (its paths, and the records they read);
 /// `None` (a new document, a rebuild) projects the whole document.
 pub fn document_changed(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     id: &DocId,
     doc: &AutoCommit,
     checked: Option<&Checked>,
@@ -290,7 +305,7 @@ pub fn document_changed(
         DocId::Register { .. } => {
             // Buildings are projected from the register so a building without units shows too.
             let register: RegisterDoc = read(id, doc)?;
-            project_register(tx, &register)
+            project_register(db, &register)
         }
         DocId::Building {
             community,
@@ -300,34 +315,34 @@ pub fn document_changed(
                 let units: Vec<&str> = edited.iter().map(|(_, unit)| *unit).collect();
                 for unit in &units {
                     match reader.household(unit)? {
-                        Some(h) => upsert_household(tx, community, building, unit, &h)?,
+                        Some(h) => upsert_household(db, community, building, unit, &h)?,
                         None => {
-                            tx.execute(
+                            db.execute(
                                 "DELETE FROM p_households WHERE community = ?1 AND unit = ?2",
-                                [community.as_str(), unit],
+                                args![community, unit],
                             )?;
                         }
                     }
                 }
-                project_household_conflicts(tx, id, (community, building), doc, Some(&units))
+                project_household_conflicts(db, id, (community, building), doc, Some(&units))
             }
             None => {
                 let value: BuildingDoc = read(id, doc)?;
-                project_building(tx, community, &value)?;
-                project_household_conflicts(tx, id, (community, building), doc, None)
+                project_building(db, community, &value)?;
+                project_household_conflicts(db, id, (community, building), doc, None)
             }
         },
         DocId::Campaign { campaign } => {
             let value: CampaignDoc = read(id, doc)?;
-            project_campaign(tx, campaign, &value)?;
-            bump_campaign_version(tx, campaign)
+            project_campaign(db, campaign, &value)?;
+            bump_campaign_version(db, campaign)
         }
         DocId::Field { campaign, building } => {
             match touched.and_then(|t| records_of(t, &FIELD_RECORDS)) {
                 Some(records) => {
                     for (collection, key) in records {
                         project_field_record(
-                            tx,
+                            db,
                             &reader,
                             (campaign, building),
                             (collection, key),
@@ -337,10 +352,10 @@ pub fn document_changed(
                 }
                 None => {
                     let field: FieldDoc = read(id, doc)?;
-                    project_field(tx, campaign, building, &field, now)?;
+                    project_field(db, campaign, building, &field, now)?;
                 }
             }
-            bump_campaign_version(tx, campaign)
+            bump_campaign_version(db, campaign)
         }
         DocId::Orders {
             community,
@@ -349,12 +364,12 @@ pub fn document_changed(
             Some(orders) => {
                 for (_, key) in orders {
                     match reader.order(key)? {
-                        Some(o) => upsert_order(tx, community, building, &o)?,
+                        Some(o) => upsert_order(db, community, building, &o)?,
                         None => {
-                            tx.execute(
+                            db.execute(
                                 "DELETE FROM p_orders WHERE community = ?1 AND building = ?2
                                  AND id = ?3",
-                                [community, building, key],
+                                args![community, building, key],
                             )?;
                         }
                     }
@@ -363,7 +378,7 @@ pub fn document_changed(
             }
             None => {
                 let orders: OrdersDoc = read(id, doc)?;
-                project_orders(tx, community, building, &orders)
+                project_orders(db, community, building, &orders)
             }
         },
     }
@@ -459,17 +474,17 @@ impl Reader<'_> {
 
 /// Write (or remove) the row of one field record.
 fn project_field_record(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     read: &Reader<'_>,
     (campaign, building): (&str, &str),
     (collection, key): (&str, &str),
     now: i64,
 ) -> Result<(), ProjectionError> {
     let present = match read.field(collection, key)? {
-        Some(Written::Visit(v)) => Some(upsert_visit(tx, campaign, building, &v)?),
-        Some(Written::Delivery(d)) => Some(upsert_delivery(tx, campaign, building, &d)?),
-        Some(Written::Ballot(b)) => Some(upsert_ballot(tx, campaign, building, &b, now)?),
-        Some(Written::Adjudication(a)) => Some(upsert_adjudication(tx, campaign, building, &a)?),
+        Some(Written::Visit(v)) => Some(upsert_visit(db, campaign, building, &v)?),
+        Some(Written::Delivery(d)) => Some(upsert_delivery(db, campaign, building, &d)?),
+        Some(Written::Ballot(b)) => Some(upsert_ballot(db, campaign, building, &b, now)?),
+        Some(Written::Adjudication(a)) => Some(upsert_adjudication(db, campaign, building, &a)?),
         Some(other) => {
             return Err(ProjectionError::Shape(format!(
                 "{}: {collection}/{key} is not a field record: {other:?}",
@@ -479,20 +494,32 @@ fn project_field_record(
         None => None,
     };
     if present.is_none() {
-        let table = format!("p_{collection}");
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE campaign = ?1 AND building = ?2 AND id = ?3"),
-            [campaign, building, key],
-        )?;
+        let sql = match collection {
+            "visits" => "DELETE FROM p_visits WHERE campaign = ?1 AND building = ?2 AND id = ?3",
+            "deliveries" => {
+                "DELETE FROM p_deliveries WHERE campaign = ?1 AND building = ?2 AND id = ?3"
+            }
+            "ballots" => "DELETE FROM p_ballots WHERE campaign = ?1 AND building = ?2 AND id = ?3",
+            "adjudications" => {
+                "DELETE FROM p_adjudications WHERE campaign = ?1 AND building = ?2 AND id = ?3"
+            }
+            other => {
+                return Err(ProjectionError::Shape(format!(
+                    "{}: {other} is not a field record collection",
+                    read.id
+                )));
+            }
+        };
+        db.execute(sql, args![campaign, building, key])?;
     }
     Ok(())
 }
 
 /// Empty every projection table before a rebuild. `ballot_receipts` is kept: when a ballot
 /// first reached the server is history, not something a document can tell again.
-pub fn clear(tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+pub fn clear(db: &mut dyn Sql) -> Result<(), ProjectionError> {
     for table in TABLES {
-        tx.execute(&format!("DELETE FROM {table}"), [])?;
+        db.execute(&format!("DELETE FROM {table}"), args![])?;
     }
     Ok(())
 }
@@ -514,47 +541,41 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, ProjectionError> {
     serde_json::to_string(value).map_err(|e| ProjectionError::Shape(e.to_string()))
 }
 
-fn project_register(tx: &Transaction<'_>, register: &RegisterDoc) -> Result<(), ProjectionError> {
-    tx.execute(
+fn project_register(db: &mut dyn Sql, register: &RegisterDoc) -> Result<(), ProjectionError> {
+    db.execute(
         "DELETE FROM p_buildings WHERE community = ?1",
-        [&register.community],
-    )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_buildings (community, building, label, entrances) VALUES (?1, ?2, ?3, ?4)",
+        args![register.community],
     )?;
     for b in register.buildings.values() {
-        insert.execute(params![
-            register.community,
-            b.id,
-            b.label,
-            b.entrances.len() as i64
-        ])?;
+        db.execute(
+            "INSERT INTO p_buildings (community, building, label, entrances)
+             VALUES (?1, ?2, ?3, ?4)",
+            args![register.community, b.id, b.label, b.entrances.len() as i64],
+        )?;
     }
     Ok(())
 }
 
 fn project_building(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     community: &str,
     doc: &BuildingDoc,
 ) -> Result<(), ProjectionError> {
     let building = &doc.building.id;
-    tx.execute(
+    db.execute(
         "DELETE FROM p_units WHERE community = ?1 AND building = ?2",
-        [community, building],
+        args![community, building],
     )?;
-    tx.execute(
+    db.execute(
         "DELETE FROM p_households WHERE community = ?1 AND building = ?2",
-        [community, building],
+        args![community, building],
     )?;
-    {
-        let mut insert = tx.prepare_cached(
+    for u in doc.units.values() {
+        db.execute(
             "INSERT INTO p_units (community, unit, building, entrance, floor, room, area,
                  area_source, sale_status, voter_key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        for u in doc.units.values() {
-            insert.execute(params![
+            args![
                 community,
                 u.code,
                 u.building,
@@ -565,45 +586,51 @@ fn project_building(
                 enum_name(&u.area_source),
                 enum_name(&u.sale_status),
                 u.voter_key()
-            ])?;
-        }
-        for (unit, h) in &doc.households {
-            upsert_household(tx, community, building, unit, h)?;
-        }
+            ],
+        )?;
+    }
+    for (unit, h) in &doc.households {
+        upsert_household(db, community, building, unit, h)?;
     }
     // Voter keys span buildings (one owner, units in two buildings), so they are recounted for
     // the whole community from the unit rows.
-    tx.execute("DELETE FROM p_voter_keys WHERE community = ?1", [community])?;
-    tx.execute(
+    db.execute(
+        "DELETE FROM p_voter_keys WHERE community = ?1",
+        args![community],
+    )?;
+    db.execute(
         "INSERT INTO p_voter_keys (community, voter_key, units, area)
-         SELECT community, voter_key, COUNT(*), SUM(area) FROM p_units
-         WHERE community = ?1 GROUP BY voter_key",
-        [community],
+         SELECT community, voter_key, COUNT(*), CAST(SUM(area) AS BIGINT) FROM p_units
+         WHERE community = ?1 GROUP BY community, voter_key",
+        args![community],
     )?;
     Ok(())
 }
 
 fn upsert_household(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     community: &str,
     building: &str,
     unit: &str,
     h: &Household,
 ) -> Result<(), ProjectionError> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO p_households (community, unit, building, contact_name, phone,
-             occupancy, residents)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        community,
-        unit,
-        building,
-        h.contact_name,
-        h.phone,
-        enum_name(&h.occupancy),
-        h.residents
-    ])?;
+    db.execute(
+        "INSERT INTO p_households (community, unit, building, contact_name, phone, occupancy,
+             residents)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (community, unit) DO UPDATE SET building = excluded.building,
+             contact_name = excluded.contact_name, phone = excluded.phone,
+             occupancy = excluded.occupancy, residents = excluded.residents",
+        args![
+            community,
+            unit,
+            building,
+            h.contact_name,
+            h.phone,
+            enum_name(&h.occupancy),
+            h.residents
+        ],
+    )?;
     Ok(())
 }
 
@@ -612,7 +639,7 @@ fn upsert_household(
 /// `units` limits it to the households a change wrote (only theirs can have changed); `None`
 /// projects every household of the building.
 fn project_household_conflicts(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     id: &DocId,
     (community, building): (&str, &str),
     doc: &AutoCommit,
@@ -621,38 +648,39 @@ fn project_household_conflicts(
     let doc_id = id.to_string();
     let conflicts = match units {
         Some(units) => {
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM p_household_conflicts
-                 WHERE community = ?1 AND building = ?2 AND unit = ?3",
-            )?;
             for unit in units {
-                delete.execute([community, building, unit])?;
+                db.execute(
+                    "DELETE FROM p_household_conflicts
+                     WHERE community = ?1 AND building = ?2 AND unit = ?3",
+                    args![community, building, unit],
+                )?;
             }
             doorstep_core::conflicts::household_conflicts_of(&doc_id, doc, units.iter().copied())
         }
         None => {
-            tx.execute(
+            db.execute(
                 "DELETE FROM p_household_conflicts WHERE community = ?1 AND building = ?2",
-                [community, building],
+                args![community, building],
             )?;
             doorstep_core::conflicts::household_conflicts_in(&doc_id, doc)
         }
     }
     .map_err(|e| ProjectionError::Shape(format!("{id}: {e}")))?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_household_conflicts (community, building, unit, field, doc, shown, vals)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
     for c in conflicts {
-        insert.execute(params![
-            community,
-            building,
-            c.unit,
-            c.field,
-            c.doc,
-            c.shown,
-            to_json(&c.values)?
-        ])?;
+        db.execute(
+            "INSERT INTO p_household_conflicts (community, building, unit, field, doc, shown,
+                 vals)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![
+                community,
+                building,
+                c.unit,
+                c.field,
+                c.doc,
+                c.shown,
+                to_json(&c.values)?
+            ],
+        )?;
     }
     Ok(())
 }
@@ -660,36 +688,37 @@ fn project_household_conflicts(
 /// Parallel household edits of `community` (of one `building` when given), by building and
 /// unit: what `GET /conflicts/households` and the dashboard list.
 pub fn household_conflicts(
-    conn: &rusqlite::Connection,
+    db: &mut dyn Sql,
     community: Option<&str>,
     building: Option<&str>,
 ) -> Result<Vec<doorstep_core::conflicts::FieldConflict>, ProjectionError> {
-    let mut stmt = conn.prepare_cached(
+    db.query(
         "SELECT doc, unit, field, shown, vals FROM p_household_conflicts
-         WHERE (?1 IS NULL OR community = ?1) AND (?2 IS NULL OR building = ?2)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR community = ?1)
+           AND (CAST(?2 AS TEXT) IS NULL OR building = ?2)
          ORDER BY community, building, unit, field",
-    )?;
-    let rows = stmt
-        .query_map(params![community, building], |r| {
-            Ok(doorstep_core::conflicts::FieldConflict {
-                doc: r.get(0)?,
-                unit: r.get(1)?,
-                field: r.get(2)?,
-                shown: r.get(3)?,
-                values: json_column(&r.get::<_, String>(4)?)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+        args![community, building],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(doorstep_core::conflicts::FieldConflict {
+            doc: r.get(0)?,
+            unit: r.get(1)?,
+            field: r.get(2)?,
+            shown: r.get(3)?,
+            values: json_column(&r.get::<String>(4)?)?,
+        })
+    })
+    .collect()
 }
 
 fn project_campaign(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     campaign: &str,
     doc: &CampaignDoc,
 ) -> Result<(), ProjectionError> {
     let c = &doc.campaign;
-    tx.execute(
+    db.execute(
         "INSERT INTO p_campaigns (campaign, community, title, kind, status, closed_at,
              roll_hash, definition)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -697,7 +726,7 @@ fn project_campaign(
              title = excluded.title, kind = excluded.kind, status = excluded.status,
              closed_at = excluded.closed_at, roll_hash = excluded.roll_hash,
              definition = excluded.definition",
-        params![
+        args![
             campaign,
             c.community,
             c.title,
@@ -708,213 +737,215 @@ fn project_campaign(
             to_json(c)?
         ],
     )?;
-    mark_late(tx, campaign)
+    mark_late(db, campaign)
 }
 
 /// A ballot is late-synced when the server first received it after the campaign closed.
-fn mark_late(tx: &Transaction<'_>, campaign: &str) -> Result<(), ProjectionError> {
-    tx.execute(
+fn mark_late(db: &mut dyn Sql, campaign: &str) -> Result<(), ProjectionError> {
+    db.execute(
         "UPDATE p_ballots SET late_synced = COALESCE(
-             (SELECT p_ballots.received_at > c.closed_at FROM p_campaigns c
+             (SELECT CASE WHEN p_ballots.received_at > c.closed_at THEN 1 ELSE 0 END
+              FROM p_campaigns c
               WHERE c.campaign = p_ballots.campaign AND c.closed_at IS NOT NULL), 0)
          WHERE campaign = ?1",
-        [campaign],
+        args![campaign],
     )?;
     Ok(())
 }
 
 fn project_field(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     campaign: &str,
     building: &str,
     doc: &FieldDoc,
     now: i64,
 ) -> Result<(), ProjectionError> {
-    for table in [
-        "p_roll",
-        "p_visits",
-        "p_deliveries",
-        "p_ballots",
-        "p_adjudications",
+    for sql in [
+        "DELETE FROM p_roll WHERE campaign = ?1 AND building = ?2",
+        "DELETE FROM p_visits WHERE campaign = ?1 AND building = ?2",
+        "DELETE FROM p_deliveries WHERE campaign = ?1 AND building = ?2",
+        "DELETE FROM p_ballots WHERE campaign = ?1 AND building = ?2",
+        "DELETE FROM p_adjudications WHERE campaign = ?1 AND building = ?2",
     ] {
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE campaign = ?1 AND building = ?2"),
-            [campaign, building],
+        db.execute(sql, args![campaign, building])?;
+    }
+    for e in doc.roll.values() {
+        db.execute(
+            "INSERT INTO p_roll (campaign, building, unit, entrance, voter_key, area)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            args![campaign, building, e.unit, e.entrance, e.voter_key, e.area],
         )?;
     }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO p_roll (campaign, building, unit, entrance, voter_key, area)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for e in doc.roll.values() {
-        insert.execute(params![
-            campaign,
-            building,
-            e.unit,
-            e.entrance,
-            e.voter_key,
-            e.area
-        ])?;
-    }
     for v in doc.visits.values() {
-        upsert_visit(tx, campaign, building, v)?;
+        upsert_visit(db, campaign, building, v)?;
     }
     for d in doc.deliveries.values() {
-        upsert_delivery(tx, campaign, building, d)?;
+        upsert_delivery(db, campaign, building, d)?;
     }
     for b in doc.ballots.values() {
-        upsert_ballot(tx, campaign, building, b, now)?;
+        upsert_ballot(db, campaign, building, b, now)?;
     }
     for a in doc.adjudications.values() {
-        upsert_adjudication(tx, campaign, building, a)?;
+        upsert_adjudication(db, campaign, building, a)?;
     }
     Ok(())
 }
 
 fn upsert_visit(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     campaign: &str,
     building: &str,
     v: &Visit,
 ) -> Result<(), ProjectionError> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO p_visits (campaign, building, id, unit, outcome, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        campaign,
-        building,
-        v.id,
-        v.unit,
-        enum_name(&v.outcome),
-        v.at,
-        v.by
-    ])?;
+    db.execute(
+        "INSERT INTO p_visits (campaign, building, id, unit, outcome, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (campaign, building, id) DO UPDATE SET unit = excluded.unit,
+             outcome = excluded.outcome, at = excluded.at, by = excluded.by",
+        args![
+            campaign,
+            building,
+            v.id,
+            v.unit,
+            enum_name(&v.outcome),
+            v.at,
+            v.by
+        ],
+    )?;
     Ok(())
 }
 
 fn upsert_delivery(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     campaign: &str,
     building: &str,
     d: &Delivery,
 ) -> Result<(), ProjectionError> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO p_deliveries (campaign, building, id, voter_key, unit, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        campaign,
-        building,
-        d.id,
-        d.voter_key,
-        d.unit,
-        d.at,
-        d.by
-    ])?;
+    db.execute(
+        "INSERT INTO p_deliveries (campaign, building, id, voter_key, unit, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
+             unit = excluded.unit, at = excluded.at, by = excluded.by",
+        args![campaign, building, d.id, d.voter_key, d.unit, d.at, d.by],
+    )?;
     Ok(())
 }
 
 /// A ballot's row, with when the server first received it (kept in `ballot_receipts`, `now`
 /// for a ballot seen for the first time) and whether that was after the campaign closed.
 fn upsert_ballot(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     campaign: &str,
     building: &str,
     b: &Ballot,
     now: i64,
 ) -> Result<(), ProjectionError> {
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO ballot_receipts (campaign, ballot, received_at) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![campaign, b.id, now])?;
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO p_ballots (campaign, building, id, voter_key, unit, collected_at,
-             by, supersedes, answers, received_at, late_synced, method)
+    db.execute(
+        "INSERT INTO ballot_receipts (campaign, ballot, received_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (campaign, ballot) DO NOTHING",
+        args![campaign, b.id, now],
+    )?;
+    // The `WHERE` of the `SELECT` is also what lets SQLite parse the upsert after it.
+    db.execute(
+        "INSERT INTO p_ballots (campaign, building, id, voter_key, unit, collected_at, by,
+             supersedes, answers, received_at, late_synced, method)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, r.received_at,
-             COALESCE((SELECT r.received_at > c.closed_at FROM p_campaigns c
+             COALESCE((SELECT CASE WHEN r.received_at > c.closed_at THEN 1 ELSE 0 END
+                       FROM p_campaigns c
                        WHERE c.campaign = ?1 AND c.closed_at IS NOT NULL), 0), ?10
-         FROM ballot_receipts r WHERE r.campaign = ?1 AND r.ballot = ?3",
-    )?
-    .execute(params![
-        campaign,
-        building,
-        b.id,
-        b.voter_key,
-        b.unit,
-        b.collected_at,
-        b.by,
-        b.supersedes,
-        to_json(&b.answers)?,
-        b.method.as_ref().map(enum_name)
-    ])?;
+         FROM ballot_receipts r WHERE r.campaign = ?1 AND r.ballot = ?3
+         ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
+             unit = excluded.unit, collected_at = excluded.collected_at, by = excluded.by,
+             supersedes = excluded.supersedes, answers = excluded.answers,
+             received_at = excluded.received_at, late_synced = excluded.late_synced,
+             method = excluded.method",
+        args![
+            campaign,
+            building,
+            b.id,
+            b.voter_key,
+            b.unit,
+            b.collected_at,
+            b.by,
+            b.supersedes,
+            to_json(&b.answers)?,
+            b.method.as_ref().map(enum_name)
+        ],
+    )?;
     Ok(())
 }
 
 fn upsert_adjudication(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     campaign: &str,
     building: &str,
     a: &Adjudication,
 ) -> Result<(), ProjectionError> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO p_adjudications (campaign, building, id, voter_key, considered,
-             chosen, reason, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        campaign,
-        building,
-        a.id,
-        a.voter_key,
-        to_json(&a.considered)?,
-        a.chosen,
-        a.reason,
-        a.at,
-        a.by
-    ])?;
+    db.execute(
+        "INSERT INTO p_adjudications (campaign, building, id, voter_key, considered, chosen,
+             reason, at, by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
+             considered = excluded.considered, chosen = excluded.chosen,
+             reason = excluded.reason, at = excluded.at, by = excluded.by",
+        args![
+            campaign,
+            building,
+            a.id,
+            a.voter_key,
+            to_json(&a.considered)?,
+            a.chosen,
+            a.reason,
+            a.at,
+            a.by
+        ],
+    )?;
     Ok(())
 }
 
 fn project_orders(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     community: &str,
     building: &str,
     doc: &OrdersDoc,
 ) -> Result<(), ProjectionError> {
-    tx.execute(
+    db.execute(
         "DELETE FROM p_orders WHERE community = ?1 AND building = ?2",
-        [community, building],
+        args![community, building],
     )?;
     for o in doc.orders.values() {
-        upsert_order(tx, community, building, o)?;
+        upsert_order(db, community, building, o)?;
     }
     Ok(())
 }
 
 fn upsert_order(
-    tx: &Transaction<'_>,
+    db: &mut dyn Sql,
     community: &str,
     building: &str,
     o: &WorkOrder,
 ) -> Result<(), ProjectionError> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO p_orders (community, building, id, unit, title, status, assignee,
+    db.execute(
+        "INSERT INTO p_orders (community, building, id, unit, title, status, assignee,
              created_at, created_by, events)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        community,
-        building,
-        o.id,
-        o.unit,
-        o.title,
-        enum_name(&o.status()),
-        o.assignee,
-        o.created_at,
-        o.created_by,
-        o.events.len() as i64
-    ])?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (community, building, id) DO UPDATE SET unit = excluded.unit,
+             title = excluded.title, status = excluded.status, assignee = excluded.assignee,
+             created_at = excluded.created_at, created_by = excluded.created_by,
+             events = excluded.events",
+        args![
+            community,
+            building,
+            o.id,
+            o.unit,
+            o.title,
+            enum_name(&o.status()),
+            o.assignee,
+            o.created_at,
+            o.created_by,
+            o.events.len() as i64
+        ],
+    )?;
     Ok(())
 }
 
@@ -925,29 +956,31 @@ fn upsert_order(
 /// Every projection row as text, table by table in primary-key order: what a rebuild must
 /// reproduce exactly (the tests compare it before and after `rebuild_projections`).
 pub fn dump(
-    conn: &rusqlite::Connection,
+    db: &mut dyn Sql,
 ) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>, ProjectionError> {
+    use crate::storage::sql::Value as Column;
     let mut out = std::collections::BTreeMap::new();
     for table in TABLES {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3"))?;
-        let columns = stmt.column_count();
-        let rows = stmt
-            .query_map([], |row| {
-                (0..columns)
-                    .map(|i| {
-                        Ok(match row.get_ref(i)? {
-                            rusqlite::types::ValueRef::Null => "NULL".to_string(),
-                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
-                            rusqlite::types::ValueRef::Real(f) => f.to_string(),
-                            rusqlite::types::ValueRef::Text(t) => {
-                                String::from_utf8_lossy(t).into_owned()
-                            }
-                            rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
-                        })
+        // Every table has at least four columns, and its primary key among the first four.
+        let rows = db
+            .query(
+                &format!("SELECT * FROM {table} ORDER BY 1, 2, 3, 4"),
+                args![],
+            )?
+            .iter()
+            .map(|row| {
+                row.values()
+                    .iter()
+                    .map(|value| match value {
+                        Column::Null => "NULL".to_string(),
+                        Column::Int(n) => n.to_string(),
+                        Column::Real(f) => f.to_string(),
+                        Column::Text(t) => t.clone(),
+                        Column::Bytes(b) => hex::encode(b),
                     })
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+                    .collect()
+            })
+            .collect();
         out.insert(table.to_string(), rows);
     }
     Ok(out)
@@ -963,43 +996,39 @@ pub struct TallyInputs {
     pub adjudications: Vec<doorstep_core::model::Adjudication>,
 }
 
-fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+/// A JSON column read back.
+fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ProjectionError> {
+    serde_json::from_str(text).map_err(|e| ProjectionError::Shape(format!("stored JSON: {e}")))
 }
 
 /// A unit enum stored by its [`enum_name`] (`proxy`), read back.
-fn enum_column<T: serde::de::DeserializeOwned>(name: &str) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+fn enum_column<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, ProjectionError> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|e| ProjectionError::Shape(format!("stored name {name:?}: {e}")))
 }
 
 /// The tally inputs of `campaign` from the tables, or `None` when the campaign is unknown.
 pub fn tally_inputs(
-    conn: &rusqlite::Connection,
+    db: &mut dyn Sql,
     campaign: &str,
 ) -> Result<Option<TallyInputs>, ProjectionError> {
     use doorstep_core::model::{Adjudication, Ballot, Delivery, RollEntry};
-    use rusqlite::OptionalExtension;
-    let definition: Option<String> = conn
-        .query_row(
-            "SELECT definition FROM p_campaigns WHERE campaign = ?1",
-            [campaign],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(definition) = definition else {
+    let Some(definition) = db.query_opt(
+        "SELECT definition FROM p_campaigns WHERE campaign = ?1",
+        args![campaign],
+    )?
+    else {
         return Ok(None);
     };
-    let campaign_value = json_column(&definition)?;
-    let roll = conn
-        .prepare_cached(
+    let campaign_value = json_column(&definition.get::<String>(0)?)?;
+    let roll = db
+        .query(
             "SELECT unit, building, entrance, voter_key, area FROM p_roll WHERE campaign = ?1
-             ORDER BY unit",
+             ORDER BY unit, building",
+            args![campaign],
         )?
-        .query_map([campaign], |r| {
+        .iter()
+        .map(|r| {
             Ok(RollEntry {
                 unit: r.get(0)?,
                 building: r.get(1)?,
@@ -1007,35 +1036,39 @@ pub fn tally_inputs(
                 voter_key: r.get(3)?,
                 area: r.get(4)?,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let ballots = conn
-        .prepare_cached(
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    let ballots = db
+        .query(
             "SELECT id, voter_key, unit, answers, collected_at, by, supersedes, method
              FROM p_ballots WHERE campaign = ?1 ORDER BY id, building",
+            args![campaign],
         )?
-        .query_map([campaign], |r| {
+        .iter()
+        .map(|r| {
             Ok(Ballot {
                 id: r.get(0)?,
                 voter_key: r.get(1)?,
                 unit: r.get(2)?,
-                answers: json_column(&r.get::<_, String>(3)?)?,
+                answers: json_column(&r.get::<String>(3)?)?,
                 collected_at: r.get(4)?,
                 by: r.get(5)?,
                 supersedes: r.get(6)?,
                 method: r
-                    .get::<_, Option<String>>(7)?
+                    .get::<Option<String>>(7)?
                     .map(|m| enum_column(&m))
                     .transpose()?,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let deliveries = conn
-        .prepare_cached(
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    let deliveries = db
+        .query(
             "SELECT id, voter_key, unit, at, by FROM p_deliveries WHERE campaign = ?1
              ORDER BY id, building",
+            args![campaign],
         )?
-        .query_map([campaign], |r| {
+        .iter()
+        .map(|r| {
             Ok(Delivery {
                 id: r.get(0)?,
                 voter_key: r.get(1)?,
@@ -1043,25 +1076,27 @@ pub fn tally_inputs(
                 at: r.get(3)?,
                 by: r.get(4)?,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let adjudications = conn
-        .prepare_cached(
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    let adjudications = db
+        .query(
             "SELECT id, voter_key, considered, chosen, reason, at, by FROM p_adjudications
              WHERE campaign = ?1 ORDER BY id, building",
+            args![campaign],
         )?
-        .query_map([campaign], |r| {
+        .iter()
+        .map(|r| {
             Ok(Adjudication {
                 id: r.get(0)?,
                 voter_key: r.get(1)?,
-                considered: json_column(&r.get::<_, String>(2)?)?,
+                considered: json_column(&r.get::<String>(2)?)?,
                 chosen: r.get(3)?,
                 reason: r.get(4)?,
                 at: r.get(5)?,
                 by: r.get(6)?,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
     Ok(Some(TallyInputs {
         campaign: campaign_value,
         roll,
@@ -1075,10 +1110,10 @@ pub fn tally_inputs(
 /// rows), or `None` when the campaign is unknown. The roll is the frozen one the field
 /// documents carry; an inconsistent roll is reported by the tally itself, never hidden.
 pub fn tally(
-    conn: &rusqlite::Connection,
+    db: &mut dyn Sql,
     campaign: &str,
 ) -> Result<Option<doorstep_core::tally::Tally>, ProjectionError> {
-    let Some(inputs) = tally_inputs(conn, campaign)? else {
+    let Some(inputs) = tally_inputs(db, campaign)? else {
         return Ok(None);
     };
     Ok(Some(tally_of(&inputs)?))

@@ -728,7 +728,7 @@ fn a_database_projected_by_another_version_is_reprojected_when_opened() -> Resul
     }
     let reopened = doorstep_server::storage::SqliteStorage::open(&path)?;
     let rows = reopened.read(|c| {
-        doorstep_server::projections::dump(c)
+        doorstep_server::projections::dump(&mut doorstep_server::storage::sql::Lite(c))
             .map_err(|e| doorstep_server::storage::StorageError::Projection(e.to_string()))
     })?;
     assert_eq!(rows, expected, "every projection row is back");

@@ -24,8 +24,10 @@ mod group_sync;
 pub use group_sync::{DurabilityStats, GroupSync};
 pub mod views;
 pub use views::Views;
-mod sqlite_views;
+pub mod sql_views;
+pub use sql_views::SqlRead;
 
+pub mod sql;
 pub mod sqlite;
 
 pub use sqlite::SqliteStorage;
@@ -35,6 +37,8 @@ pub use sqlite::SqliteStorage;
 pub enum StorageError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Sql(sql::SqlError),
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -56,6 +60,18 @@ pub enum StorageError {
     /// A lock was poisoned by a panic in another thread.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A statement that could not reach the database is `Unavailable` (answered 503 with
+/// `Retry-After`); any other failure keeps its cause.
+impl From<sql::SqlError> for StorageError {
+    fn from(e: sql::SqlError) -> Self {
+        if e.is_unavailable() {
+            StorageError::Unavailable(e.to_string())
+        } else {
+            StorageError::Sql(e)
+        }
+    }
 }
 
 /// Shorthand for storage results.

@@ -323,7 +323,8 @@ impl SqliteStorage {
         let mut metas = self.documents()?;
         metas.sort_by_key(|m| (kind_rank(&m.id), m.id.to_string()));
         self.write(|tx| {
-            crate::projections::clear(tx).map_err(|e| StorageError::Projection(e.to_string()))?;
+            crate::projections::clear(&mut crate::storage::sql::Lite(tx))
+                .map_err(|e| StorageError::Projection(e.to_string()))?;
             for meta in &metas {
                 let bytes = document_bytes(tx, &meta.id.to_string())?
                     .ok_or_else(|| StorageError::NotFound(meta.id.to_string()))?;
@@ -331,10 +332,16 @@ impl SqliteStorage {
                     automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
                 let doc = automerge::AutoCommit::load_with_options(&bytes, options)
                     .map_err(|e| StorageError::Corrupt(format!("{}: {e}", meta.id)))?;
-                crate::projections::document_changed(tx, &meta.id, &doc, None, self.now())
-                    .map_err(|e| StorageError::Projection(format!("{}: {e}", meta.id)))?;
+                crate::projections::document_changed(
+                    &mut crate::storage::sql::Lite(tx),
+                    &meta.id,
+                    &doc,
+                    None,
+                    self.now(),
+                )
+                .map_err(|e| StorageError::Projection(format!("{}: {e}", meta.id)))?;
             }
-            crate::projections::mark_current(tx)
+            crate::projections::mark_current(&mut crate::storage::sql::Lite(tx))
                 .map_err(|e| StorageError::Projection(e.to_string()))?;
             Ok(metas.len())
         })
@@ -364,8 +371,8 @@ fn migrate(conn: &mut Connection) -> StorageResult<bool> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
-    let stale =
-        crate::projections::migrate(&tx).map_err(|e| StorageError::Projection(e.to_string()))?;
+    let stale = crate::projections::migrate(&mut crate::storage::sql::Lite(&tx))
+        .map_err(|e| StorageError::Projection(e.to_string()))?;
     tx.commit()?;
     Ok(stale)
 }
@@ -684,8 +691,14 @@ fn write_document(tx: &Transaction<'_>, write: &DocWrite<'_>, now: Millis) -> St
             .execute(rusqlite::params![id, heads, bytes.len() as i64, now])?;
         }
     }
-    crate::projections::document_changed(tx, &write.id, write.doc, write.checked.as_ref(), now)
-        .map_err(|e| StorageError::Projection(format!("{}: {e}", write.id)))?;
+    crate::projections::document_changed(
+        &mut crate::storage::sql::Lite(tx),
+        &write.id,
+        write.doc,
+        write.checked.as_ref(),
+        now,
+    )
+    .map_err(|e| StorageError::Projection(format!("{}: {e}", write.id)))?;
     Ok(())
 }
 

@@ -435,7 +435,7 @@ pub fn projections(
     server: &TestServer,
 ) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>> {
     Ok(server.state.db().read(|c| {
-        doorstep_server::projections::dump(c)
+        doorstep_server::projections::dump(&mut doorstep_server::storage::sql::Lite(c))
             .map_err(|e| doorstep_server::storage::StorageError::Projection(e.to_string()))
     })?)
 }
