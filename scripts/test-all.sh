@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project on a fresh machine: checks formatting and clippy, runs the Rust
-# workspace tests, then the Kotlin and Python binding tests and the dashboard's browser tests
+# Runs every test of the project on a fresh machine: checks formatting and clippy, starts a
+# throwaway PostgreSQL (scripts/postgres-test.sh, installed from Debian when missing), runs the
+# Rust workspace tests (on SQLite and on that PostgreSQL), then the Kotlin and Python binding tests and the dashboard's browser tests
 # (each installs what it needs when missing), and ends with one line `N passed, N failed`
 # summing all of them (fmt and clippy count as one check each). Exit status is non-zero when
 # anything failed.
@@ -19,6 +20,14 @@ if cargo clippy -q --workspace --all-targets -- -D warnings; then
   lint_passed=$((lint_passed + 1))
 else
   lint_failed=$((lint_failed + 1))
+fi
+
+echo "== PostgreSQL for the storage tests (a throwaway cluster, stopped at the end)"
+if pg_env=$(scripts/postgres-test.sh start); then
+  eval "$pg_env"
+  trap 'scripts/postgres-test.sh stop' EXIT
+else
+  echo "could not start PostgreSQL: the PostgreSQL tests will fail"
 fi
 
 echo "== Rust workspace tests"

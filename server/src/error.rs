@@ -142,6 +142,16 @@ impl From<StorageError> for AppError {
                 "last_admin",
                 "the last active admin cannot be disabled or lose the admin role",
             ),
+            // The database is away (PostgreSQL restarting) or the document moved on in another
+            // server process: nothing was written, and the same request will succeed later.
+            StorageError::Unavailable(what) => {
+                tracing::warn!(error = %what, "storage unavailable");
+                AppError::unavailable("the database is unavailable; try again").with_retry_after(2)
+            }
+            StorageError::Stale(_) => {
+                AppError::unavailable("the document changed meanwhile; try again")
+                    .with_retry_after(1)
+            }
             other => AppError::internal(other),
         }
     }

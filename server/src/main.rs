@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use doorstep_core::model::Role;
-use doorstep_server::storage::{Communities, Grants, SqliteStorage, Storage};
+use std::sync::Arc;
+
+use doorstep_server::storage::postgres::PoolOptions;
+use doorstep_server::storage::{self, Backend, Communities, Grants};
 use doorstep_server::{AppState, Config, auth, demo};
 
 #[derive(Debug, Parser)]
@@ -20,6 +23,10 @@ struct Cli {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, global = true, env = "DOORSTEP_LOG_JSON")]
     log_json: bool,
+    /// PostgreSQL connections each server process may hold (all processes share the
+    /// database's `max_connections`).
+    #[arg(long, global = true, default_value_t = 16, env = "DOORSTEP_DB_POOL")]
+    db_pool: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,8 +38,9 @@ enum Command {
     Demo {
         #[arg(long, default_value = "127.0.0.1:8080", env = "DOORSTEP_LISTEN")]
         listen: SocketAddr,
+        /// A SQLite file (or `sqlite:PATH`), or a `postgres://` address.
         #[arg(long, default_value = "doorstep-demo.sqlite", env = "DOORSTEP_DB")]
-        db: PathBuf,
+        db: String,
         #[command(flatten)]
         exposure: Exposure,
     },
@@ -40,8 +48,9 @@ enum Command {
     Serve {
         #[arg(long, env = "DOORSTEP_LISTEN")]
         listen: SocketAddr,
+        /// A SQLite file (or `sqlite:PATH`), or a `postgres://` address.
         #[arg(long, env = "DOORSTEP_DB")]
-        db: PathBuf,
+        db: String,
         /// Request timeout in seconds.
         #[arg(long, default_value_t = 60, env = "DOORSTEP_REQUEST_TIMEOUT")]
         timeout_secs: u64,
@@ -60,8 +69,9 @@ enum Command {
     /// Create an admin account; the password comes from DOORSTEP_ADMIN_PASSWORD or is generated
     /// and printed once.
     CreateAdmin {
+        /// A SQLite file (or `sqlite:PATH`), or a `postgres://` address.
         #[arg(long, env = "DOORSTEP_DB")]
-        db: PathBuf,
+        db: String,
         #[arg(long, default_value = "admin")]
         login: String,
         /// A community the admin administers (repeat for several); without it, every community
@@ -71,8 +81,9 @@ enum Command {
     },
     /// Recreate every projection table from the stored documents.
     RebuildProjections {
+        /// A SQLite file (or `sqlite:PATH`), or a `postgres://` address.
         #[arg(long, env = "DOORSTEP_DB")]
-        db: PathBuf,
+        db: String,
     },
 }
 
@@ -141,12 +152,16 @@ fn admin_password_from_env() -> Option<String> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
+    let pool = PoolOptions {
+        max_connections: cli.db_pool,
+        ..PoolOptions::default()
+    };
     match cli.command {
         Command::Demo {
             listen,
             db,
             exposure,
-        } => run_demo(listen, db, exposure).await,
+        } => run_demo(listen, db, pool, exposure).await,
         Command::Serve {
             listen,
             db,
@@ -168,7 +183,7 @@ async fn main() -> Result<()> {
                 tls: tls.is_some(),
                 ..Config::default()
             });
-            run_serve(listen, db, config, exposure, tls).await
+            run_serve(listen, db, pool, config, exposure, tls).await
         }
         Command::CreateAdmin {
             db,
@@ -181,20 +196,25 @@ async fn main() -> Result<()> {
                 Communities::from_list(&communities)
                     .context("--community takes community ids (no '*', spaces or '/')")?
             };
-            let storage = SqliteStorage::open(&db).context("opening the database")?;
+            let storage = open_db(&db, pool).await?;
             let (password, generated) = match admin_password_from_env() {
                 Some(p) => (p, false),
                 None => (hex::encode(auth::random_bytes(9)), true),
             };
-            let account = auth::create_password_account(
-                &storage,
-                &login,
-                "管理员",
-                Grants::uniform(&[Role::Admin], &communities)
-                    .expect("invariant: one role is given"),
-                &password,
-                "server",
-            )
+            let grants = Grants::uniform(&[Role::Admin], &communities)
+                .expect("invariant: one role is given");
+            let secret = password.clone();
+            let account = tokio::task::spawn_blocking(move || {
+                auth::create_password_account(
+                    storage.as_ref(),
+                    &login,
+                    "管理员",
+                    grants,
+                    &secret,
+                    "server",
+                )
+            })
+            .await?
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created admin {} ({})", account.login, account.id);
             if generated {
@@ -203,9 +223,9 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::RebuildProjections { db } => {
-            let storage = SqliteStorage::open(&db).context("opening the database")?;
-            let n = storage
-                .rebuild_projections()
+            let storage = open_db(&db, pool).await?;
+            let n = tokio::task::spawn_blocking(move || storage.rebuild_projections())
+                .await?
                 .context("rebuilding projections")?;
             println!("rebuilt projections from {n} documents");
             Ok(())
@@ -231,9 +251,22 @@ async fn upgrade(state: &AppState) -> Result<()> {
     Ok(())
 }
 
-async fn run_demo(listen: SocketAddr, db: PathBuf, exposure: Exposure) -> Result<()> {
-    let storage = SqliteStorage::open(&db).context("opening the database")?;
-    let state = AppState::new(storage, exposure.apply(Config::default()));
+/// Open the database `db` names (SQLite file or `postgres://` address) off the runtime.
+async fn open_db(db: &str, pool: PoolOptions) -> Result<Arc<dyn Backend>> {
+    let target = db.to_string();
+    tokio::task::spawn_blocking(move || storage::open(&target, pool))
+        .await?
+        .with_context(|| format!("opening the database ({})", storage::describe(db)))
+}
+
+async fn run_demo(
+    listen: SocketAddr,
+    db: String,
+    pool: PoolOptions,
+    exposure: Exposure,
+) -> Result<()> {
+    let storage = open_db(&db, pool).await?;
+    let state = AppState::on(storage, exposure.apply(Config::default()));
     upgrade(&state).await?;
     exposure.spawn_metrics(&state).await?;
     let password = admin_password_from_env();
@@ -245,7 +278,11 @@ async fn run_demo(listen: SocketAddr, db: PathBuf, exposure: Exposure) -> Result
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("doorstep demo: {} ({})", demo::COMMUNITY_NAME, db.display());
+    println!(
+        "doorstep demo: {} ({})",
+        demo::COMMUNITY_NAME,
+        storage::describe(&db)
+    );
     println!("  server:   {url}");
     println!("  dashboard: {url}/  (open it in a browser and log in as below)");
     println!("  admin:    login {:?}", info.admin_login);
@@ -272,37 +309,16 @@ async fn run_demo(listen: SocketAddr, db: PathBuf, exposure: Exposure) -> Result
 
 async fn run_serve(
     listen: SocketAddr,
-    db: PathBuf,
+    db: String,
+    pool: PoolOptions,
     config: Config,
     exposure: Exposure,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<()> {
-    let storage = SqliteStorage::open(&db).context("opening the database")?;
-    let has_admin = storage
-        .accounts()?
-        .iter()
-        .any(|a| a.is(Role::Admin) && !a.disabled);
-    if !has_admin {
-        match admin_password_from_env() {
-            Some(password) => {
-                auth::create_password_account(
-                    &storage,
-                    "admin",
-                    "管理员",
-                    Grants::uniform(&[Role::Admin], &Communities::All)
-                        .expect("invariant: one role is given"),
-                    &password,
-                    "server",
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-                tracing::info!("created the first admin (login \"admin\")");
-            }
-            None => bail!(
-                "no admin account: set DOORSTEP_ADMIN_PASSWORD or run `doorstep-server create-admin`"
-            ),
-        }
-    }
-    let state = AppState::new(storage, config);
+    let storage = open_db(&db, pool).await?;
+    let first = storage.clone();
+    tokio::task::spawn_blocking(move || first_admin(first.as_ref())).await??;
+    let state = AppState::on(storage, config);
     upgrade(&state).await?;
     exposure.spawn_metrics(&state).await?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -325,6 +341,36 @@ async fn run_serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Make sure an admin exists: the first one comes from DOORSTEP_ADMIN_PASSWORD.
+fn first_admin(storage: &dyn Backend) -> Result<()> {
+    let has_admin = storage
+        .accounts()?
+        .iter()
+        .any(|a| a.is(Role::Admin) && !a.disabled);
+    if has_admin {
+        return Ok(());
+    }
+    match admin_password_from_env() {
+        Some(password) => {
+            auth::create_password_account(
+                storage,
+                "admin",
+                "管理员",
+                Grants::uniform(&[Role::Admin], &Communities::All)
+                    .expect("invariant: one role is given"),
+                &password,
+                "server",
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            tracing::info!("created the first admin (login \"admin\")");
+            Ok(())
+        }
+        None => bail!(
+            "no admin account: set DOORSTEP_ADMIN_PASSWORD or run `doorstep-server create-admin`"
+        ),
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

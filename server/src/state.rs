@@ -11,7 +11,7 @@ use crate::docs::DocCache;
 use crate::guard::{HashLimiter, Throttle};
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::storage::{SqliteStorage, Storage};
+use crate::storage::{Backend, Storage};
 
 /// Tunables, with defaults suited to one street office on one small machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Default for Config {
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    db: Arc<SqliteStorage>,
+    db: Arc<dyn Backend>,
     docs: DocCache,
     live: Live,
     figures: FiguresCache,
@@ -102,8 +102,12 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(db: SqliteStorage, config: Config) -> AppState {
-        let db = Arc::new(db);
+    pub fn new(db: impl Backend, config: Config) -> AppState {
+        Self::on(Arc::new(db), config)
+    }
+
+    /// The state over a backend chosen at run time (`serve --db sqlite:…|postgres://…`).
+    pub fn on(db: Arc<dyn Backend>, config: Config) -> AppState {
         let storage: Arc<dyn Storage> = db.clone();
         let live = Live::default();
         AppState(Arc::new(Inner {
@@ -130,9 +134,9 @@ impl AppState {
         self.0.db.as_ref()
     }
 
-    /// The SQLite backend itself, for projection reads (`db().read(|conn| ...)`).
-    pub fn db(&self) -> &SqliteStorage {
-        &self.0.db
+    /// The backend itself: maintenance (rebuild, checkpoint) and raw statements for tools.
+    pub fn db(&self) -> &dyn Backend {
+        self.0.db.as_ref()
     }
 
     /// Reads over the projections (campaigns, work orders, field activity).

@@ -703,6 +703,7 @@ pub fn handle(
                 community: loaded.meta.community.clone(),
                 content: content.clone(),
                 heads: outcome.heads.clone(),
+                base: Some(loaded.meta.heads.clone()),
                 doc: &loaded.doc,
                 checked: Some(std::mem::take(checked)),
             });

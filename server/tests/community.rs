@@ -73,7 +73,16 @@ fn assert_converged(server: &TestServer, phone: &Phone, who: &str) -> Result<()>
 
 #[test]
 fn the_sample_community_works_offline_and_converges() -> Result<()> {
-    let server = TestServer::start()?;
+    the_sample_community_on(TestServer::start()?)
+}
+
+/// The same scenario, unchanged, with the server's storage on PostgreSQL.
+#[test]
+fn the_sample_community_works_offline_and_converges_on_postgresql() -> Result<()> {
+    the_sample_community_on(TestServer::start_postgres()?)
+}
+
+fn the_sample_community_on(server: TestServer) -> Result<()> {
     let admin = server.admin_token()?;
     let officer = officer_token(&server)?;
     let mut rng = Rng(0x5eed_2025_d00e);

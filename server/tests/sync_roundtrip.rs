@@ -327,10 +327,11 @@ fn a_request_that_fails_midway_leaves_no_unstored_change_in_the_servers_memory()
     head.replica.create_order(&units[0], "修灯", "楼道灯坏了")?;
     // The orders document is damaged in storage and not in memory: loading it fails in the
     // middle of the request, after the building document's change was received.
-    server.state.db().write(|tx| {
-        tx.execute(
-            "UPDATE documents SET snapshot = x'00' WHERE id = ?1",
-            [orders("4").to_string()],
+    let id = orders("4").to_string();
+    server.state.db().write_raw(&mut |db| {
+        db.execute(
+            "UPDATE documents SET snapshot = ?2 WHERE id = ?1",
+            doorstep_server::args![id, vec![0u8]],
         )?;
         Ok(())
     })?;

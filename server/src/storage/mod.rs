@@ -28,8 +28,17 @@ pub mod sql_views;
 pub use sql_views::SqlRead;
 
 pub mod sql;
+
+pub mod audit;
+mod backend;
+pub use backend::{Backend, SqlBackend};
+pub mod directory;
+pub mod documents;
+
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::PgStorage;
 pub use sqlite::SqliteStorage;
 
 /// What can go wrong in storage.
@@ -39,6 +48,10 @@ pub enum StorageError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database: {0}")]
     Sql(sql::SqlError),
+    /// The document changed in another server process after this one loaded it; nothing was
+    /// written. Load it again and retry.
+    #[error("stale: {0} changed in another process")]
+    Stale(String),
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -376,6 +389,10 @@ pub struct DocWrite<'a> {
     pub content: DocContent,
     /// The document's heads after this write.
     pub heads: Vec<ChangeHash>,
+    /// The heads the write was made on (`None` for a new document, or to write
+    /// unconditionally): when the stored heads differ, another process changed the document
+    /// since it was loaded and the commit is refused as [`StorageError::Stale`].
+    pub base: Option<Vec<ChangeHash>>,
     /// The document after the write, for the projection hook.
     pub doc: &'a AutoCommit,
     /// What the rules' check found this write's changes touched (paths and the records read),
@@ -568,6 +585,31 @@ pub trait Storage: Send + Sync + 'static {
     fn release_quarantine(&self, device: &Uuid, by: &str) -> StorageResult<Device>;
     /// One quarantined payload's bytes.
     fn quarantine_payload(&self, id: i64) -> StorageResult<Option<Vec<u8>>>;
+}
+
+/// Open the database `target` names: `postgres://…` (or `postgresql://…`) for PostgreSQL, a
+/// file path (optionally written `sqlite:PATH`) for SQLite. `pool` sizes PostgreSQL's
+/// connection pool. Blocking: call it off the async runtime.
+pub fn open(
+    target: &str,
+    pool: postgres::PoolOptions,
+) -> StorageResult<std::sync::Arc<dyn Backend>> {
+    if postgres::is_postgres_url(target) {
+        Ok(std::sync::Arc::new(PgStorage::open(target, pool)?))
+    } else {
+        let path = target.strip_prefix("sqlite:").unwrap_or(target);
+        Ok(std::sync::Arc::new(SqliteStorage::open(path)?))
+    }
+}
+
+/// How to name a database in logs and on the console: a file's path, or only "PostgreSQL"
+/// (its address may carry a password).
+pub fn describe(target: &str) -> String {
+    if postgres::is_postgres_url(target) {
+        "PostgreSQL".to_string()
+    } else {
+        target.strip_prefix("sqlite:").unwrap_or(target).to_string()
+    }
 }
 
 /// Heads as one blob of concatenated 32-byte hashes (sorted, so equal sets give equal blobs).

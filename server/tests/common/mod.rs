@@ -70,6 +70,24 @@ impl TestServer {
         Self::serving(state, clock, info, dir)
     }
 
+    /// A server with the demo community on a new PostgreSQL database of the test cluster.
+    pub fn start_postgres() -> Result<TestServer> {
+        Self::start_postgres_with(Config::default())
+    }
+
+    pub fn start_postgres_with(config: Config) -> Result<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let clock = doorstep_core::clock::OffsetClock::new();
+        let storage = doorstep_server::storage::PgStorage::open(
+            &fresh_postgres()?,
+            doorstep_server::storage::postgres::PoolOptions::default(),
+        )?
+        .with_clock(clock.clone());
+        let state = AppState::new(storage, config);
+        let info = demo::setup(&state, Some(ADMIN_PASSWORD)).map_err(|e| anyhow!("{e}"))?;
+        Self::serving(state, clock, info, dir)
+    }
+
     /// The server's state on `dir/server.sqlite`, with a clock tests can move.
     fn state_on(
         dir: &tempfile::TempDir,
@@ -434,10 +452,7 @@ pub fn election_answers(
 pub fn projections(
     server: &TestServer,
 ) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>> {
-    Ok(server.state.db().read(|c| {
-        doorstep_server::projections::dump(&mut doorstep_server::storage::sql::Lite(c))
-            .map_err(|e| doorstep_server::storage::StorageError::Projection(e.to_string()))
-    })?)
+    Ok(server.state.db().projection_rows()?)
 }
 
 /// The tally of a campaign computed directly from the server's documents.
@@ -519,4 +534,21 @@ pub fn deputy(server: &TestServer, token: &str, building: &str) -> Result<Phone>
         token,
     )?;
     Phone::enroll(server, code["code"].as_str().context("code")?)
+}
+
+/// A new, empty database on the test PostgreSQL cluster (`scripts/postgres-test.sh`, started
+/// by the README's test command), named uniquely; its address.
+pub fn fresh_postgres() -> Result<String> {
+    let admin = std::env::var("DOORSTEP_TEST_POSTGRES").context(
+        "DOORSTEP_TEST_POSTGRES is not set: the PostgreSQL tests need the cluster that \
+         scripts/test-all.sh starts (or run `eval \"$(scripts/postgres-test.sh start)\"` first)",
+    )?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .with_context(|| format!("connecting to the test cluster at {admin}"))?;
+    client.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let (base, _) = admin
+        .rsplit_once('/')
+        .context("DOORSTEP_TEST_POSTGRES ends with /DATABASE")?;
+    Ok(format!("{base}/{name}"))
 }
