@@ -6,7 +6,7 @@
 #   export DOORSTEP_TEST_POSTGRES=postgres://doorstep@127.0.0.1:PORT/postgres
 #
 # The tests create one database per test through that address. `stop` stops the cluster and
-# removes its directory. Usage:
+# removes its directory; `pause` and `resume` stop and start it on the same data. Usage:
 #
 #   eval "$(scripts/postgres-test.sh start)"   # …run tests…   scripts/postgres-test.sh stop
 set -euo pipefail
@@ -64,14 +64,34 @@ case "${1:-}" in
     as_owner "$bin/initdb" -D "$dir/data" -U doorstep --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$state/initdb.log" 2>&1 ||
       { cat "$state/initdb.log" >&2; exit 1; }
     # Tests start many server processes and databases: room for them, and no fsync (a test
-    # cluster is thrown away; durability is PostgreSQL's own business in production).
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-      start >&2
+    # cluster is thrown away; durability is PostgreSQL's own business in production). Kept in
+    # the cluster's configuration, so `resume` starts it the same way.
+    cat >>"$dir/data/postgresql.conf" <<EOF
+port = $port
+unix_socket_directories = '$dir'
+listen_addresses = '127.0.0.1'
+max_connections = 400
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >&2
     ln -s "$dir/data" "$state/data"
     echo "$bin" >"$state/bin"
     echo "$owner" >"$state/owner"
     echo "export DOORSTEP_TEST_POSTGRES=postgres://doorstep@127.0.0.1:$port/postgres"
+    ;;
+  pause | resume)
+    # Stop the cluster (fast: sessions are cut) or start it again on the same data; the
+    # tests use this to restart PostgreSQL under running servers.
+    bin=$(cat "$state/bin")
+    owner=$(cat "$state/owner")
+    dir=$(readlink -f "$state/data-root")
+    if [[ $1 == pause ]]; then
+      as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2
+    else
+      as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >&2
+    fi
     ;;
   stop)
     if [[ -f $state/bin ]]; then
@@ -83,7 +103,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|pause|resume|stop" >&2
     exit 2
     ;;
 esac

@@ -187,6 +187,22 @@ impl DocCache {
         Ok(guard.as_mut())
     }
 
+    /// Drop the cached copy in `guard` when the stored heads moved past it: another server
+    /// process (sharing one PostgreSQL) changed the document. One indexed read.
+    pub fn forget_if_changed_elsewhere(
+        &self,
+        id: &DocId,
+        guard: &mut Option<Loaded>,
+    ) -> Result<(), StorageError> {
+        if let Some(loaded) = guard.as_ref() {
+            let stored = self.storage.document_meta(id)?.map(|m| m.heads);
+            if !same_heads(stored.as_deref(), &loaded.meta.heads) {
+                *guard = None;
+            }
+        }
+        Ok(())
+    }
+
     /// How to store `fork`'s changes since `before`: one more chunk, or a fresh snapshot when
     /// the chunks have grown too many or too heavy (automerge-repo's compaction rule).
     pub fn content_for(
@@ -368,6 +384,7 @@ impl DocCache {
         let campaign = self.campaign_context(id)?;
         let slot = self.slot(id)?;
         let mut guard = slot.lock()?;
+        self.forget_if_changed_elsewhere(id, &mut guard)?;
         let loaded = self
             .ensure_loaded(id, &mut guard)?
             .ok_or_else(|| DocError::NotFound(id.clone()))?;
@@ -402,11 +419,30 @@ impl DocCache {
             )],
             ..Batch::default()
         };
-        self.storage.commit(&batch)?;
+        if let Err(e) = self.storage.commit(&batch) {
+            drop(batch);
+            if matches!(e, StorageError::Stale(_)) {
+                // Changed by another server process meanwhile: loaded afresh next time.
+                *guard = None;
+            }
+            return Err(e.into());
+        }
         self.install(loaded, fork, &content);
         self.live.document(id, "server");
         Ok(heads)
     }
+}
+
+/// Whether `stored` (a document's heads in storage, if it exists) are `cached`, in any order.
+pub fn same_heads(stored: Option<&[ChangeHash]>, cached: &[ChangeHash]) -> bool {
+    let Some(stored) = stored else {
+        return false;
+    };
+    let mut a = stored.to_vec();
+    let mut b = cached.to_vec();
+    a.sort();
+    b.sort();
+    a == b
 }
 
 /// Commit pending operations with a message, stamped `now` (the server's clock).

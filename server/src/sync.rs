@@ -510,6 +510,17 @@ pub fn handle(
         .map(|s| s.lock())
         .collect::<Result<Vec<_>, _>>()?;
 
+    // Several server processes may share one PostgreSQL: a cached copy whose heads are not
+    // the ones stored when this request began was changed by another process, and is loaded
+    // again. (A change committed after that read is caught by the commit: `Stale`.)
+    for ((id, _), guard) in work.iter().zip(guards.iter_mut()) {
+        if let (Some(loaded), Some(meta)) = (guard.as_ref(), allowed.get(id))
+            && !crate::docs::same_heads(Some(&meta.heads), &loaded.meta.heads)
+        {
+            **guard = None;
+        }
+    }
+
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(work.len());
     for ((id, w), guard) in work.iter().zip(guards.iter_mut()) {
         let loaded = match state.docs().ensure_loaded(id, guard) {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -1,0 +1,156 @@
+//! Several `doorstep-server serve` processes on one PostgreSQL behave as one server: phones
+//! sync through either, documents shared by devices on different processes converge, nothing
+//! is duplicated, the projections equal a rebuild, and a process killed mid-storm loses
+//! nothing it acknowledged while phones carry on through the other.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use common::fleet::*;
+use doorstep_core::sync::HttpTransport;
+
+#[test]
+fn two_processes_on_one_postgresql_behave_as_one_server() -> Result<()> {
+    const PHONES: usize = 200;
+    let (db, codes) = community(PHONES)?;
+    let ports = [free_port()?, free_port()?];
+    let mut servers = vec![start(&db, ports[0])?, start(&db, ports[1])?];
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+
+    // Enroll through either process, alternately.
+    let phones: Vec<Arc<Phone>> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, (building, code))| Ok(Arc::new(enroll(&urls[i % 2], building, code)?)))
+        .collect::<Result<_>>()?;
+
+    // Each phone syncs through one process, records, syncs through the other, twice over.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counted = attempts.clone();
+    let urls_for_phones = urls.clone();
+    on_phones(&phones, 6, move |i, phone| {
+        let transports: Vec<HttpTransport> = urls_for_phones
+            .iter()
+            .map(|u| HttpTransport::new(u))
+            .collect();
+        counted.fetch_add(sync_through(phone, &transports, i % 2)?, Ordering::SeqCst);
+        for round in 0..2 {
+            record(phone, i + round)?;
+            counted.fetch_add(
+                sync_through(phone, &transports, (i + round + 1) % 2)?,
+                Ordering::SeqCst,
+            );
+            acknowledge(phone)?;
+        }
+        Ok(())
+    })?;
+    // Everyone syncs once more (through the other process than before), so every phone has
+    // what the others sent.
+    let urls_for_phones = urls.clone();
+    on_phones(&phones, 6, move |i, phone| {
+        let transports: Vec<HttpTransport> = urls_for_phones
+            .iter()
+            .map(|u| HttpTransport::new(u))
+            .collect();
+        sync_through(phone, &transports, i % 2).map(|_| ())
+    })?;
+    eprintln!(
+        "{PHONES} phones, {} sync attempts for {} syncs",
+        attempts.load(Ordering::SeqCst),
+        PHONES * 3
+    );
+    assert_one_server(&db, &phones)?;
+    for server in &mut servers {
+        server.kill()?;
+        server.wait()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_killed_process_loses_nothing_it_acknowledged_and_phones_carry_on_through_the_other()
+-> Result<()> {
+    const PHONES: usize = 22;
+    let (db, codes) = community(PHONES)?;
+    let ports = [free_port()?, free_port()?];
+    let mut first = start(&db, ports[0])?;
+    let mut second = start(&db, ports[1])?;
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let phones: Vec<Arc<Phone>> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, (building, code))| Ok(Arc::new(enroll(&urls[i % 2], building, code)?)))
+        .collect::<Result<_>>()?;
+    let urls_for_phones = urls.clone();
+    on_phones(&phones, 4, move |i, phone| {
+        let transports: Vec<HttpTransport> = urls_for_phones
+            .iter()
+            .map(|u| HttpTransport::new(u))
+            .collect();
+        sync_through(phone, &transports, i % 2).map(|_| ())
+    })?;
+
+    // The storm: every phone records and syncs through the first process while it lives,
+    // then through the second.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acked, acks) = std::sync::mpsc::channel::<()>();
+    let workers: Vec<_> = phones
+        .iter()
+        .map(|phone| {
+            let phone = phone.clone();
+            let stop = stop.clone();
+            let urls = urls.clone();
+            let acked = acked.clone();
+            std::thread::spawn(move || -> Result<usize> {
+                let transports: Vec<HttpTransport> =
+                    urls.iter().map(|u| HttpTransport::new(u)).collect();
+                let mut round = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    record(&phone, round)?;
+                    sync_through(&phone, &transports, 0)?;
+                    acknowledge(&phone)?;
+                    let _ = acked.send(());
+                    round += 1;
+                }
+                Ok(round)
+            })
+        })
+        .collect();
+    drop(acked);
+    // SIGKILL the first process once every phone has had a few syncs acknowledged.
+    for _ in 0..PHONES * 3 {
+        acks.recv_timeout(Duration::from_secs(300))
+            .map_err(|_| anyhow!("the storm did not get going"))?;
+    }
+    first.kill()?;
+    first.wait()?;
+    // The storm goes on through the second process for a while.
+    for _ in 0..PHONES * 2 {
+        acks.recv_timeout(Duration::from_secs(300))
+            .map_err(|_| anyhow!("the phones did not carry on through the second process"))?;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker
+            .join()
+            .map_err(|_| anyhow!("a phone thread panicked"))??;
+    }
+    let transports = vec![HttpTransport::new(&urls[1])];
+    for phone in &phones {
+        sync_through(phone, &transports, 0)?;
+    }
+    assert_one_server(&db, &phones)?;
+    second.kill()?;
+    second.wait()?;
+    Ok(())
+}
