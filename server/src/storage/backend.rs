@@ -46,6 +46,8 @@ pub trait Backend: Storage + Views + std::fmt::Debug {
     fn projection_rows(
         &self,
     ) -> StorageResult<std::collections::BTreeMap<String, Vec<Vec<String>>>>;
+    /// Run queries on one consistent snapshot (operator tools: copying a database).
+    fn read_raw(&self, f: &mut dyn FnMut(&mut dyn Sql) -> StorageResult<()>) -> StorageResult<()>;
     /// Run statements in one write transaction (operator tools and tests that must reach
     /// under the seam, e.g. to plant a row an old release could have stored).
     fn write_raw(&self, f: &mut dyn FnMut(&mut dyn Sql) -> StorageResult<()>) -> StorageResult<()>;
@@ -71,6 +73,10 @@ impl<B: SqlBackend> Backend for B {
         self.snapshot_sql(|db| {
             crate::projections::dump(db).map_err(|e| StorageError::Projection(e.to_string()))
         })
+    }
+
+    fn read_raw(&self, f: &mut dyn FnMut(&mut dyn Sql) -> StorageResult<()>) -> StorageResult<()> {
+        self.snapshot_sql(f)
     }
 
     fn write_raw(&self, f: &mut dyn FnMut(&mut dyn Sql) -> StorageResult<()>) -> StorageResult<()> {

@@ -34,6 +34,7 @@ mod backend;
 pub use backend::{Backend, SqlBackend};
 pub mod directory;
 pub mod documents;
+pub mod migrate;
 
 pub mod postgres;
 pub mod sqlite;
