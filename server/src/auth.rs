@@ -438,15 +438,17 @@ pub async fn login_guarded(
         Key::Login(login.trim().to_lowercase()),
         Key::LoginFrom(addr),
     ];
-    state.throttle().attempt(&keys, state.now())?;
+    state.throttle().attempt(&keys, state.now()).await?;
     let st = state.clone();
     let result = state
         .hashing()
         .run(move || password_login(&st, &login, &password))
         .await?;
     match &result {
-        Ok(_) => state.throttle().succeeded(&keys),
-        Err(e) if e.code == "invalid_credentials" => state.throttle().failed(&keys, state.now()),
+        Ok(_) => state.throttle().succeeded(&keys, state.now()).await?,
+        Err(e) if e.code == "invalid_credentials" => {
+            state.throttle().failed(&keys, state.now()).await?
+        }
         Err(_) => {}
     }
     result
@@ -576,14 +578,14 @@ pub async fn enroll(
 ) -> AppResult<Json<EnrollResponse>> {
     let request = body.0;
     let keys = [Key::EnrollFrom(addr)];
-    state.throttle().attempt(&keys, state.now())?;
+    state.throttle().attempt(&keys, state.now()).await?;
     if request.label.chars().count() > 128 || request.app_version.chars().count() > 64 {
         return Err(AppError::invalid("label or app_version too long"));
     }
     let code = normalize_code(&request.code);
     if code.len() != CODE_LEN {
         state.metrics().enroll_failed();
-        state.throttle().failed(&keys, state.now());
+        state.throttle().failed(&keys, state.now()).await?;
         return Err(AppError::unauthorized(
             "invalid_enrollment_code",
             "the enrollment code is unknown, used or expired",
@@ -607,7 +609,7 @@ pub async fn enroll(
         Ok(device) => device,
         Err(StorageError::NotFound(_)) | Err(StorageError::Conflict(_)) => {
             state.metrics().enroll_failed();
-            state.throttle().failed(&keys, state.now());
+            state.throttle().failed(&keys, state.now()).await?;
             return Err(AppError::unauthorized(
                 "invalid_enrollment_code",
                 "the enrollment code is unknown, used or expired",

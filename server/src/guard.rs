@@ -10,10 +10,11 @@
 //! that locks the key for twice as long as the last (1 s, 2 s, 4 s … at most [`MAX_LOCK_MS`]);
 //! a key with no failure for [`FORGET_AFTER_MS`] starts over. A locked key is
 //! refused before any password is hashed, with `429` and `Retry-After`. Times come from
-//! the server's clock, so tests move it instead of sleeping. The table lives in memory and is
-//! swept as it grows; across several processes each keeps its own (issue 12 moves it).
+//! the server's clock, so tests move it instead of sleeping. The counts live in the database
+//! (`Storage::throttle`, one transaction per check), so several server processes share them;
+//! keys are stored hashed, never as a login or an address.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,15 +26,16 @@ use axum::http::request::Parts;
 use doorstep_core::model::Millis;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use sha2::Digest as _;
+
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::storage::{Storage, ThrottleEntry};
 
 /// The longest a key stays locked after repeated failures.
 pub const MAX_LOCK_MS: Millis = 15 * 60 * 1000;
 /// A key with no failure for this long is forgotten.
 pub const FORGET_AFTER_MS: Millis = 60 * 60 * 1000;
-/// The table is swept of forgotten keys when it grows past this many.
-const SWEEP_AT: usize = 10_000;
 
 /// What a throttled key is: an account's login, or a client address, per endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -63,99 +65,148 @@ impl Key {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    failures: u32,
-    last_failure: Millis,
-    locked_until: Millis,
+impl Key {
+    /// How the key is stored: a hash, so the table never holds a login or an address.
+    fn stored(&self) -> String {
+        let text = match self {
+            Key::Login(login) => format!("login:{login}"),
+            Key::LoginFrom(addr) => format!("login-from:{addr}"),
+            Key::EnrollFrom(addr) => format!("enroll-from:{addr}"),
+        };
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    }
 }
 
-/// Failure counts per key. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+/// The stored entries of the keys being checked, by stored (hashed) key.
+type Entries = BTreeMap<String, ThrottleEntry>;
+
+/// A change to the entries of keys, given each key with its stored form.
+type Update<'a> = dyn FnMut(&mut Entries, &[(Key, String)]) + 'a;
+
+/// Failure counts per key, kept by the storage. Cheap to clone.
+#[derive(Clone)]
 pub struct Throttle {
-    entries: Arc<Mutex<HashMap<Key, Entry>>>,
+    storage: Arc<dyn Storage>,
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle").finish_non_exhaustive()
+    }
 }
 
 impl Throttle {
+    pub fn new(storage: Arc<dyn Storage>) -> Throttle {
+        Throttle { storage }
+    }
+
     /// Start an attempt: `Err(429)` when any of `keys` is locked at `now` (with the longest
     /// remaining wait, nothing counted); otherwise the account keys among them count the
     /// attempt as a failure until [`Throttle::succeeded`].
-    pub fn attempt(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
-        let mut entries = self
-            .entries
-            .lock()
-            .expect("invariant: throttle lock not poisoned");
-        let wait = keys
-            .iter()
-            .filter_map(|k| entries.get(k))
-            .map(|e| e.locked_until.saturating_sub(now))
-            .max()
-            .unwrap_or(0);
-        if wait > 0 {
-            return Err(too_many(wait));
-        }
-        let accounts: Vec<Key> = keys.iter().filter(|k| k.is_account()).cloned().collect();
-        Self::count(&mut entries, &accounts, now);
-        Ok(())
+    pub async fn attempt(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
+        self.run(keys, move |t, keys| t.attempt_blocking(keys, now))
+            .await
     }
 
     /// The attempt on `keys` failed: the address keys among them count it.
-    pub fn failed(&self, keys: &[Key], now: Millis) {
-        let mut entries = self
-            .entries
-            .lock()
-            .expect("invariant: throttle lock not poisoned");
-        let addresses: Vec<Key> = keys.iter().filter(|k| !k.is_account()).cloned().collect();
-        Self::count(&mut entries, &addresses, now);
-    }
-
-    fn count(entries: &mut HashMap<Key, Entry>, keys: &[Key], now: Millis) {
-        if entries.len() >= SWEEP_AT {
-            entries.retain(|_, e| now.saturating_sub(e.last_failure) < FORGET_AFTER_MS);
-        }
-        for key in keys {
-            let entry = entries.entry(key.clone()).or_insert(Entry {
-                failures: 0,
-                last_failure: now,
-                locked_until: 0,
-            });
-            if now.saturating_sub(entry.last_failure) >= FORGET_AFTER_MS {
-                entry.failures = 0;
-            }
-            entry.failures = entry.failures.saturating_add(1);
-            entry.last_failure = now;
-            let over = entry.failures.saturating_sub(key.free_failures());
-            if over > 0 {
-                let lock = 1000i64
-                    .saturating_mul(1i64 << over.min(20).saturating_sub(1))
-                    .min(MAX_LOCK_MS);
-                entry.locked_until = now.saturating_add(lock);
-            }
-        }
+    pub async fn failed(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
+        self.run(keys, move |t, keys| t.failed_blocking(keys, now))
+            .await
     }
 
     /// The attempt on `keys` succeeded: the account keys among them are cleared.
-    pub fn succeeded(&self, keys: &[Key]) {
-        let mut entries = self
-            .entries
-            .lock()
-            .expect("invariant: throttle lock not poisoned");
-        for key in keys.iter().filter(|k| k.is_account()) {
-            entries.remove(key);
+    pub async fn succeeded(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
+        self.run(keys, move |t, keys| t.succeeded_blocking(keys, now))
+            .await
+    }
+
+    async fn run(
+        &self,
+        keys: &[Key],
+        f: impl FnOnce(&Throttle, &[Key]) -> Result<(), AppError> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let t = self.clone();
+        let keys = keys.to_vec();
+        tokio::task::spawn_blocking(move || f(&t, &keys)).await?
+    }
+
+    /// [`Throttle::attempt`], blocking.
+    pub fn attempt_blocking(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
+        let mut wait = 0;
+        self.update(keys, now, &mut |entries, stored| {
+            wait = stored
+                .iter()
+                .filter_map(|(_, s)| entries.get(s))
+                .map(|e| e.locked_until.saturating_sub(now))
+                .max()
+                .unwrap_or(0)
+                .max(0);
+            if wait == 0 {
+                count(entries, stored, now, Key::is_account);
+            }
+        })?;
+        if wait > 0 {
+            return Err(too_many(wait));
         }
+        Ok(())
     }
 
-    /// Keys currently tracked (for metrics and tests).
-    pub fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .expect("invariant: throttle lock not poisoned")
-            .len()
+    /// [`Throttle::failed`], blocking.
+    pub fn failed_blocking(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
+        self.update(keys, now, &mut |entries, stored| {
+            count(entries, stored, now, |k| !k.is_account());
+        })
     }
 
-    /// True when nothing is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// [`Throttle::succeeded`], blocking.
+    pub fn succeeded_blocking(&self, keys: &[Key], now: Millis) -> Result<(), AppError> {
+        self.update(keys, now, &mut |entries, stored| {
+            for (key, s) in stored {
+                if key.is_account() {
+                    entries.remove(s);
+                }
+            }
+        })
+    }
+
+    fn update(&self, keys: &[Key], now: Millis, f: &mut Update<'_>) -> Result<(), AppError> {
+        let stored: Vec<(Key, String)> = keys.iter().map(|k| (k.clone(), k.stored())).collect();
+        let names: Vec<String> = stored.iter().map(|(_, s)| s.clone()).collect();
+        self.storage.throttle(
+            &names,
+            now.saturating_sub(FORGET_AFTER_MS),
+            &mut |entries| f(entries, &stored),
+        )?;
+        Ok(())
+    }
+}
+
+/// Count one failure on each key of `stored` that `which` picks; a key past its free failures
+/// is locked for twice as long as the last time.
+fn count(
+    entries: &mut Entries,
+    stored: &[(Key, String)],
+    now: Millis,
+    which: impl Fn(&Key) -> bool,
+) {
+    for (key, s) in stored.iter().filter(|(k, _)| which(k)) {
+        let entry = entries.entry(s.clone()).or_insert(ThrottleEntry {
+            failures: 0,
+            last_failure: now,
+            locked_until: 0,
+        });
+        if now.saturating_sub(entry.last_failure) >= FORGET_AFTER_MS {
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last_failure = now;
+        let over = entry.failures.saturating_sub(key.free_failures());
+        if over > 0 {
+            let lock = 1000i64
+                .saturating_mul(1i64 << over.min(20).saturating_sub(1))
+                .min(MAX_LOCK_MS);
+            entry.locked_until = now.saturating_add(lock);
+        }
     }
 }
 
@@ -317,60 +368,74 @@ impl FromRequestParts<AppState> for ClientAddr {
 mod tests {
     use super::*;
 
+    /// A throttle over a real (SQLite) storage, as the server has.
+    fn throttle() -> (Throttle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let storage =
+            crate::storage::SqliteStorage::open(dir.path().join("t.sqlite")).expect("a database");
+        (Throttle::new(Arc::new(storage)), dir)
+    }
+
     #[test]
     fn failures_lock_a_key_for_doubling_times_and_a_success_clears_it() {
-        let t = Throttle::default();
+        let (t, _dir) = throttle();
         let key = [Key::Login("admin".into())];
         // Five free failures; the sixth attempt is allowed and locks for 1 s, then 2 s.
         for _ in 0..6 {
-            t.attempt(&key, 0).unwrap();
+            t.attempt_blocking(&key, 0).unwrap();
         }
-        let err = t.attempt(&key, 0).unwrap_err();
+        let err = t.attempt_blocking(&key, 0).unwrap_err();
         assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.code, "too_many_attempts");
         assert_eq!(err.retry_after, Some(1));
-        t.attempt(&key, 1000).unwrap();
-        assert_eq!(t.attempt(&key, 1000).unwrap_err().retry_after, Some(2));
+        t.attempt_blocking(&key, 1000).unwrap();
+        assert_eq!(
+            t.attempt_blocking(&key, 1000).unwrap_err().retry_after,
+            Some(2)
+        );
         // Never longer than the cap.
         let mut now = 1000;
         for _ in 0..40 {
-            while let Err(e) = t.attempt(&key, now) {
+            while let Err(e) = t.attempt_blocking(&key, now) {
                 assert!(e.retry_after.unwrap() <= 15 * 60, "{e:?}");
                 now += 1000 * i64::try_from(e.retry_after.unwrap()).unwrap();
             }
         }
-        let wait = t.attempt(&key, now).unwrap_err();
+        let wait = t.attempt_blocking(&key, now).unwrap_err();
         assert_eq!(wait.retry_after, Some(15 * 60));
-        t.succeeded(&key);
-        t.attempt(&key, now).unwrap();
+        t.succeeded_blocking(&key, now).unwrap();
+        t.attempt_blocking(&key, now).unwrap();
     }
 
     #[test]
     fn an_address_counts_only_failures() {
-        let t = Throttle::default();
+        let (t, _dir) = throttle();
         let addr = [Key::LoginFrom("10.0.0.2".parse().unwrap())];
         // Many attempts at once from one address, all succeeding: nothing is counted.
         for _ in 0..100 {
-            t.attempt(&addr, 0).unwrap();
+            t.attempt_blocking(&addr, 0).unwrap();
         }
-        t.succeeded(&addr);
+        t.succeeded_blocking(&addr, 0).unwrap();
         for _ in 0..21 {
-            t.attempt(&addr, 0).unwrap();
-            t.failed(&addr, 0);
+            t.attempt_blocking(&addr, 0).unwrap();
+            t.failed_blocking(&addr, 0).unwrap();
         }
-        assert!(t.attempt(&addr, 0).is_err(), "21 failures from one address");
+        assert!(
+            t.attempt_blocking(&addr, 0).is_err(),
+            "21 failures from one address"
+        );
     }
 
     #[test]
     fn a_key_quiet_for_an_hour_starts_over() {
-        let t = Throttle::default();
+        let (t, _dir) = throttle();
         let key = [Key::EnrollFrom("10.0.0.1".parse().unwrap())];
         for _ in 0..11 {
-            t.attempt(&key, 0).unwrap();
-            t.failed(&key, 0);
+            t.attempt_blocking(&key, 0).unwrap();
+            t.failed_blocking(&key, 0).unwrap();
         }
-        assert!(t.attempt(&key, 0).is_err());
-        t.failed(&key, FORGET_AFTER_MS);
-        t.attempt(&key, FORGET_AFTER_MS).unwrap();
+        assert!(t.attempt_blocking(&key, 0).is_err());
+        t.failed_blocking(&key, FORGET_AFTER_MS).unwrap();
+        t.attempt_blocking(&key, FORGET_AFTER_MS).unwrap();
     }
 }

@@ -111,13 +111,13 @@ impl AppState {
         let storage: Arc<dyn Storage> = db.clone();
         let live = Live::default();
         AppState(Arc::new(Inner {
-            docs: DocCache::new(storage, config.clone(), live.clone()),
+            docs: DocCache::new(storage.clone(), config.clone(), live.clone()),
             live,
             db,
             figures: FiguresCache::default(),
             cards: CardPush::default(),
             metrics: Metrics::default(),
-            throttle: Throttle::default(),
+            throttle: Throttle::new(storage.clone()),
             hashing: HashLimiter::new(config.hash_concurrency, config.hash_wait),
             config,
             dummy_hash: OnceLock::new(),

@@ -154,3 +154,51 @@ fn a_killed_process_loses_nothing_it_acknowledged_and_phones_carry_on_through_th
     second.wait()?;
     Ok(())
 }
+
+/// `POST /api/v1/auth/login` on one process: the status and `Retry-After`.
+fn login(url: &str, password: &str) -> Result<(u16, Option<String>)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let reply = agent
+        .post(format!("{url}/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .send(
+            serde_json::json!({ "login": "admin", "password": password })
+                .to_string()
+                .as_bytes(),
+        )?;
+    let retry = reply
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((reply.status().as_u16(), retry))
+}
+
+#[test]
+fn failed_logins_counted_by_one_process_lock_the_account_on_the_other() -> Result<()> {
+    let (db, _) = community(0)?;
+    let ports = [free_port()?, free_port()?];
+    let mut servers = vec![start(&db, ports[0])?, start(&db, ports[1])?];
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    for i in 0..6 {
+        let (status, _) = login(&urls[i % 2], "wrong password!")?;
+        assert_eq!(status, 401, "wrong password {i}");
+    }
+    // Six failures spread over both processes lock the account on both.
+    for url in &urls {
+        let (status, retry) = login(url, common::ADMIN_PASSWORD)?;
+        assert_eq!(status, 429, "locked on {url}");
+        assert!(retry.is_some(), "with Retry-After");
+    }
+    for server in &mut servers {
+        server.kill()?;
+        server.wait()?;
+    }
+    Ok(())
+}

@@ -269,4 +269,13 @@ impl<B: SqlBackend> Storage for B {
     fn quarantine_payload(&self, id: i64) -> StorageResult<Option<Vec<u8>>> {
         self.read_sql(|db| audit::payload(db, id))
     }
+
+    fn throttle(
+        &self,
+        keys: &[String],
+        forget_before: Millis,
+        update: &mut dyn FnMut(&mut std::collections::BTreeMap<String, ThrottleEntry>),
+    ) -> StorageResult<()> {
+        self.write_sql(|db| directory::throttle(db, keys, forget_before, update))
+    }
 }

@@ -8,10 +8,10 @@ use uuid::Uuid;
 use doorstep_core::model::{Millis, Role};
 
 use super::audit::{self, uuid_from};
-use super::sql::{Row, Sql, args};
+use super::sql::{Dialect, Row, Sql, args};
 use super::{
     Account, Assignment, Device, EnrollmentCode, Grants, NewAccount, NewAuditEvent, NewDevice,
-    StorageError, StorageResult,
+    StorageError, StorageResult, ThrottleEntry,
 };
 
 const ACCOUNT_COLUMNS: &str =
@@ -207,6 +207,10 @@ pub fn accounts(db: &mut dyn Sql) -> StorageResult<Vec<Account>> {
     )
 }
 
+/// The key of the PostgreSQL advisory lock that serialises changes to accounts' grants and
+/// disabled flags across connections and server processes (see [`update_account`]).
+const ADMIN_LOCK: i64 = 0x00d0_0257_ad01_0000;
+
 /// Replace the grants and the disabled flag; `LastAdmin` when a scope would be left without
 /// an admin.
 pub fn update_account(
@@ -218,6 +222,13 @@ pub fn update_account(
     now: Millis,
 ) -> StorageResult<Account> {
     let grants_text = grants_to_text(grants)?;
+    if db.dialect() == super::sql::Dialect::Postgres {
+        // Writes are READ COMMITTED there: two admins demoting each other at once would each
+        // check against the other's committed (still admin) row and both succeed, leaving no
+        // admin. Held until the transaction ends, the lock makes the second wait for the
+        // first's commit, and its check then sees it. (SQLite has a single writer already.)
+        db.execute("SELECT pg_advisory_xact_lock(?1)", args![ADMIN_LOCK])?;
+    }
     let before = account(db, id)?.ok_or_else(|| StorageError::NotFound(format!("account {id}")))?;
     db.execute(
         "UPDATE accounts SET grants = ?2, disabled = ?3 WHERE id = ?1",
@@ -225,8 +236,8 @@ pub fn update_account(
     )?;
     // Inside the same transaction, so two admins demoting each other at once cannot both
     // succeed: every community this account ran as an admin (and the server, for a 街道-wide
-    // admin) must keep somebody to administer it. On PostgreSQL the transaction is
-    // serializable for this reason (see `postgres.rs`).
+    // admin) must keep somebody to administer it. On PostgreSQL the advisory lock taken above
+    // serialises these checks.
     if scope_without_admin(db, &admin_scopes(&before))?.is_some() {
         return Err(StorageError::LastAdmin);
     }
@@ -558,4 +569,67 @@ pub fn revoke_device(
         )],
     )?;
     device(db, id)?.ok_or_else(|| StorageError::NotFound(format!("device {id}")))
+}
+
+/// The throttling table's read-modify-write (see `Storage::throttle`).
+pub fn throttle(
+    db: &mut dyn Sql,
+    keys: &[String],
+    forget_before: Millis,
+    update: &mut dyn FnMut(&mut std::collections::BTreeMap<String, ThrottleEntry>),
+) -> StorageResult<()> {
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    if db.dialect() == Dialect::Postgres {
+        // Two processes counting a failure on one key at once would both read the old count.
+        for key in &sorted {
+            db.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?1, 7))",
+                args![format!("throttle:{key}")],
+            )?;
+        }
+    }
+    db.execute(
+        "DELETE FROM throttle WHERE last_failure < ?1",
+        args![forget_before],
+    )?;
+    let mut entries = std::collections::BTreeMap::new();
+    for key in &sorted {
+        if let Some(row) = db.query_opt(
+            "SELECT failures, last_failure, locked_until FROM throttle WHERE key = ?1",
+            args![key],
+        )? {
+            entries.insert(
+                (*key).clone(),
+                ThrottleEntry {
+                    failures: row.get(0)?,
+                    last_failure: row.get(1)?,
+                    locked_until: row.get(2)?,
+                },
+            );
+        }
+    }
+    let before = entries.clone();
+    update(&mut entries);
+    for key in &sorted {
+        match entries.get(*key) {
+            Some(entry) if before.get(*key) != Some(entry) => {
+                db.execute(
+                    "INSERT INTO throttle (key, failures, last_failure, locked_until)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
+                         last_failure = excluded.last_failure,
+                         locked_until = excluded.locked_until",
+                    args![key, entry.failures, entry.last_failure, entry.locked_until],
+                )?;
+            }
+            Some(_) => {}
+            None if before.contains_key(*key) => {
+                db.execute("DELETE FROM throttle WHERE key = ?1", args![key])?;
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }

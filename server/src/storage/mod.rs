@@ -586,6 +586,27 @@ pub trait Storage: Send + Sync + 'static {
     fn release_quarantine(&self, device: &Uuid, by: &str) -> StorageResult<Device>;
     /// One quarantined payload's bytes.
     fn quarantine_payload(&self, id: i64) -> StorageResult<Option<Vec<u8>>>;
+
+    // Throttling --------------------------------------------------------------------------------
+
+    /// In one transaction (serialised per key across server processes): forget entries whose
+    /// last failure is before `forget_before`, read the entries of `keys`, let `update` change
+    /// them (an entry it removes is deleted), and store what it leaves. `crate::guard` decides
+    /// the policy; keys are opaque (hashed) strings.
+    fn throttle(
+        &self,
+        keys: &[String],
+        forget_before: Millis,
+        update: &mut dyn FnMut(&mut std::collections::BTreeMap<String, ThrottleEntry>),
+    ) -> StorageResult<()>;
+}
+
+/// The failures counted against one throttled key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleEntry {
+    pub failures: u32,
+    pub last_failure: Millis,
+    pub locked_until: Millis,
 }
 
 /// Open the database `target` names: `postgres://…` (or `postgresql://…`) for PostgreSQL, a

@@ -137,6 +137,14 @@ CREATE TABLE quarantine (
     UNIQUE (device_id, doc_id, payload_sha)
 );
 
+CREATE TABLE throttle (
+    key          {text} PRIMARY KEY,
+    failures     BIGINT NOT NULL,
+    last_failure BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL
+);
+CREATE INDEX throttle_last_failure ON throttle(last_failure);
+
 CREATE TABLE audit_log (
     seq       BIGINT PRIMARY KEY,
     at        BIGINT NOT NULL,

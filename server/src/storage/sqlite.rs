@@ -169,6 +169,17 @@ UPDATE accounts SET grants = (
 ALTER TABLE accounts DROP COLUMN roles;
 ALTER TABLE accounts DROP COLUMN communities;
 "#,
+    r#"
+-- Throttling of failed logins and enrollment codes lives in the database, so every server
+-- process sees the same counts. Keys are hashes (no login or address is stored).
+CREATE TABLE throttle (
+    key          TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    last_failure INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+);
+CREATE INDEX throttle_last_failure ON throttle(last_failure);
+"#,
 ];
 
 /// The SQLite storage: one file, one writer, several readers.
