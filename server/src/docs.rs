@@ -67,13 +67,20 @@ pub struct Loaded {
 pub struct Slot {
     state: Mutex<Option<Loaded>>,
     last_used_ms: AtomicU64,
+    /// Another server process changed the document: the copy is dropped at the next lock.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl Slot {
     pub fn lock(&self) -> Result<MutexGuard<'_, Option<Loaded>>, StorageError> {
-        self.state
+        let mut guard = self
+            .state
             .lock()
-            .map_err(|_| StorageError::Unavailable("a document lock was poisoned".into()))
+            .map_err(|_| StorageError::Unavailable("a document lock was poisoned".into()))?;
+        if self.stale.swap(false, Ordering::AcqRel) {
+            *guard = None;
+        }
+        Ok(guard)
     }
 }
 
@@ -155,6 +162,17 @@ impl DocCache {
             in_use || recent
         });
         before - slots.len()
+    }
+
+    /// Another server process committed a change to `id` (heard through the database): the
+    /// copy in memory, if any, is loaded again before its next use. A request using it now
+    /// finishes with it; its commit is refused as stale if it would miss that change.
+    pub fn changed_elsewhere(&self, id: &DocId) {
+        if let Ok(slots) = self.slots.lock()
+            && let Some(slot) = slots.get(id)
+        {
+            slot.stale.store(true, Ordering::Release);
+        }
     }
 
     /// Forget a document's in-memory copy (after a failed commit, or a rebuild).

@@ -11,7 +11,7 @@ use crate::docs::DocCache;
 use crate::guard::{HashLimiter, Throttle};
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::storage::{Backend, Storage};
+use crate::storage::{Backend, Remote, Storage};
 
 /// Tunables, with defaults suited to one street office on one small machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl AppState {
     pub fn on(db: Arc<dyn Backend>, config: Config) -> AppState {
         let storage: Arc<dyn Storage> = db.clone();
         let live = Live::default();
-        AppState(Arc::new(Inner {
+        let state = AppState(Arc::new(Inner {
             docs: DocCache::new(storage.clone(), config.clone(), live.clone()),
             live,
             db,
@@ -121,7 +121,25 @@ impl AppState {
             hashing: HashLimiter::new(config.hash_concurrency, config.hash_wait),
             config,
             dummy_hash: OnceLock::new(),
-        }))
+        }));
+        // Changes other server processes commit to the same database (PostgreSQL): their
+        // documents are loaded again here, and open dashboard pages hear of them.
+        let weak = Arc::downgrade(&state.0);
+        state.0.db.watch(Box::new(move |remote| {
+            let Some(inner) = weak.upgrade() else {
+                return false;
+            };
+            match remote {
+                Some(Remote::Document { id, source }) => {
+                    inner.docs.changed_elsewhere(&id);
+                    inner.live.document(&id, source);
+                }
+                Some(Remote::Device(device)) => inner.live.device(&device),
+                None => {}
+            }
+            true
+        }));
+        state
     }
 
     /// The server's clock (the storage's: see [`Storage::now`]).

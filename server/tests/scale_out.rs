@@ -5,11 +5,13 @@
 
 mod common;
 
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context as _, Result, anyhow};
 use common::fleet::*;
 use doorstep_core::sync::HttpTransport;
 
@@ -196,6 +198,74 @@ fn failed_logins_counted_by_one_process_lock_the_account_on_the_other() -> Resul
         assert_eq!(status, 429, "locked on {url}");
         assert!(retry.is_some(), "with Retry-After");
     }
+    for server in &mut servers {
+        server.kill()?;
+        server.wait()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_dashboard_page_on_one_process_hears_a_sync_served_by_the_other() -> Result<()> {
+    let (db, codes) = community(1)?;
+    let ports = [free_port()?, free_port()?];
+    let mut servers = vec![start(&db, ports[0])?, start(&db, ports[1])?];
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+
+    // The admin's page listens on the second process.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let reply: serde_json::Value = serde_json::from_str(
+        &agent
+            .post(format!("{}/api/v1/auth/login", urls[1]))
+            .header("content-type", "application/json")
+            .send(
+                serde_json::json!({ "login": "admin", "password": common::ADMIN_PASSWORD })
+                    .to_string()
+                    .as_bytes(),
+            )?
+            .body_mut()
+            .read_to_string()?,
+    )?;
+    let token = reply["token"]
+        .as_str()
+        .context("a session token")?
+        .to_string();
+    let mut events = TcpStream::connect(("127.0.0.1", ports[1]))?;
+    events.set_read_timeout(Some(Duration::from_secs(60)))?;
+    events.write_all(
+        format!(
+            "GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\
+             Cookie: doorstep_session={token}\r\n\r\n"
+        )
+        .as_bytes(),
+    )?;
+
+    // A phone records a visit and syncs through the first process.
+    let (building, code) = &codes[0];
+    let phone = enroll(&urls[0], building, code)?;
+    let transports = [HttpTransport::new(&urls[0])];
+    sync_through(&phone, &transports, 0)?;
+    record(&phone, 0)?;
+    sync_through(&phone, &transports, 0)?;
+
+    // The page hears of the field document's change.
+    let field = format!("field/{}/{building}", doorstep_server::demo::CAMPAIGN);
+    let mut heard = String::new();
+    let mut buf = [0u8; 4096];
+    while !(heard.contains("event: change") && heard.contains(&field)) {
+        let n = events
+            .read(&mut buf)
+            .context("the page heard nothing of the sync on the other process")?;
+        anyhow::ensure!(n > 0, "the stream ended: {heard}");
+        heard.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(heard.starts_with("HTTP/1.1 200"), "{heard}");
     for server in &mut servers {
         server.kill()?;
         server.wait()?;

@@ -29,7 +29,27 @@ pub trait SqlBackend: SqlRead + std::fmt::Debug + 'static {
     fn checkpoint(&self) -> StorageResult<()> {
         Ok(())
     }
+    /// Inside a commit's transaction: tell the other server processes what it changed, once it
+    /// commits (PostgreSQL's NOTIFY). Nothing to do where one process holds the database.
+    fn announce(&self, _db: &mut dyn Sql, _batch: &Batch<'_>) -> StorageResult<()> {
+        Ok(())
+    }
+    /// Hear what other server processes commit (see [`Backend::watch`]).
+    fn watch(&self, _sink: Sink) {}
 }
+
+/// A change another server process committed to the shared database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// A document was written (`source`: `sync` from a phone, `server` from the dashboard).
+    Document { id: DocId, source: &'static str },
+    /// A device synced (its bookkeeping changed).
+    Device(Uuid),
+}
+
+/// Where remote changes go: called with each one, and with `None` now and then while nothing
+/// happens; returning false stops the watch (the server state it fed is gone).
+pub type Sink = Box<dyn Fn(Option<Remote>) -> bool + Send>;
 
 /// Everything the server asks of its database, as one object: the seam ([`Storage`]), the
 /// dashboard's reads ([`Views`]), and the operator's maintenance. The server holds it as
@@ -48,6 +68,10 @@ pub trait Backend: Storage + Views + std::fmt::Debug {
     ) -> StorageResult<std::collections::BTreeMap<String, Vec<Vec<String>>>>;
     /// Run queries on one consistent snapshot (operator tools: copying a database).
     fn read_raw(&self, f: &mut dyn FnMut(&mut dyn Sql) -> StorageResult<()>) -> StorageResult<()>;
+    /// Hear the changes other server processes commit to the same database, for the
+    /// document cache and the dashboard's live feed; on a database only this process uses,
+    /// there are none.
+    fn watch(&self, sink: Sink);
     /// Run statements in one write transaction (operator tools and tests that must reach
     /// under the seam, e.g. to plant a row an old release could have stored).
     fn write_raw(&self, f: &mut dyn FnMut(&mut dyn Sql) -> StorageResult<()>) -> StorageResult<()>;
@@ -73,6 +97,10 @@ impl<B: SqlBackend> Backend for B {
         self.snapshot_sql(|db| {
             crate::projections::dump(db).map_err(|e| StorageError::Projection(e.to_string()))
         })
+    }
+
+    fn watch(&self, sink: Sink) {
+        SqlBackend::watch(self, sink)
     }
 
     fn read_raw(&self, f: &mut dyn FnMut(&mut dyn Sql) -> StorageResult<()>) -> StorageResult<()> {
@@ -112,7 +140,11 @@ impl<B: SqlBackend> Storage for B {
 
     fn commit(&self, batch: &Batch<'_>) -> StorageResult<CommitReport> {
         let now = self.clock_now();
-        self.write_sql(|db| documents::commit(db, batch, now))
+        self.write_sql(|db| {
+            let report = documents::commit(db, batch, now)?;
+            self.announce(db, batch)?;
+            Ok(report)
+        })
     }
 
     fn durability(&self) -> DurabilityStats {

@@ -31,7 +31,7 @@ pub mod sql;
 
 pub mod audit;
 mod backend;
-pub use backend::{Backend, SqlBackend};
+pub use backend::{Backend, Remote, Sink, SqlBackend};
 pub mod directory;
 pub mod documents;
 pub mod migrate;

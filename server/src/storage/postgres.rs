@@ -222,6 +222,10 @@ impl Default for PoolOptions {
 /// The PostgreSQL storage.
 pub struct PgStorage {
     pool: r2d2::Pool<Manager>,
+    /// For the listening connection of [`SqlBackend::watch`], outside the pool.
+    config: ::postgres::Config,
+    /// This process's opening of the database: its own announcements are not news to it.
+    instance: Uuid,
     server_device: Uuid,
     clock: Arc<dyn Clock>,
     commits: AtomicU64,
@@ -255,10 +259,14 @@ impl PgStorage {
             .min_idle(Some(1))
             .connection_timeout(options.wait)
             .test_on_check_out(false)
-            .build(Manager { config })
+            .build(Manager {
+                config: config.clone(),
+            })
             .map_err(unavailable)?;
         let storage = PgStorage {
             pool,
+            config,
+            instance: Uuid::new_v4(),
             server_device: Uuid::nil(),
             clock: doorstep_core::clock::system(),
             commits: AtomicU64::new(0),
@@ -286,6 +294,22 @@ impl PgStorage {
     /// Run `f` in one transaction on a pooled connection: read-only ones are `REPEATABLE READ`
     /// snapshots, writes `READ COMMITTED` with the advisory locks named above.
     fn transaction<T>(
+        &self,
+        read_only: bool,
+        f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        // The storage seam is blocking and meant for blocking threads, but some callers reach
+        // it from an async task (as SQLite tolerates): the blocking client must not run on a
+        // runtime worker as is, so the worker hands its other tasks away meanwhile.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.transaction_here(read_only, f))
+            }
+            _ => self.transaction_here(read_only, f),
+        }
+    }
+
+    fn transaction_here<T>(
         &self,
         read_only: bool,
         f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
@@ -374,9 +398,137 @@ impl SqlRead for PgStorage {
     }
 }
 
+/// The channel server processes announce their commits on.
+const CHANNEL: &str = "doorstep_changes";
+
+/// One announcement: who committed (`o`, the [`PgStorage::instance`]) and what — a document
+/// (`d`, with `s` the source) or a device's sync (`v`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Announcement {
+    o: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<Uuid>,
+}
+
+impl Announcement {
+    fn remote(self) -> Option<Remote> {
+        match (self.d, self.v) {
+            (Some(doc), _) => Some(Remote::Document {
+                id: doc.parse().ok()?,
+                source: if self.s.as_deref() == Some("sync") {
+                    "sync"
+                } else {
+                    "server"
+                },
+            }),
+            (None, Some(device)) => Some(Remote::Device(device)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Listen for other processes' announcements until `sink` says stop, reconnecting (once a
+/// second) while the database is away.
+fn listen(config: ::postgres::Config, instance: Uuid, sink: Sink) {
+    loop {
+        let mut client = match config.connect(::postgres::NoTls) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other server processes' changes");
+                if !sink(None) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
+            tracing::warn!(error = %e, "LISTEN failed");
+            continue;
+        }
+        loop {
+            let next = {
+                use ::postgres::fallible_iterator::FallibleIterator as _;
+                client
+                    .notifications()
+                    .timeout_iter(Duration::from_secs(1))
+                    .next()
+            };
+            let keep_on = match next {
+                Ok(Some(note)) => match serde_json::from_str::<Announcement>(note.payload()) {
+                    Ok(a) if a.o == instance => true,
+                    Ok(a) => match a.remote() {
+                        Some(remote) => sink(Some(remote)),
+                        None => true,
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an announcement that does not parse");
+                        true
+                    }
+                },
+                Ok(None) => sink(None),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the connection listening for changes");
+                    break;
+                }
+            };
+            if !keep_on {
+                return;
+            }
+        }
+    }
+}
+
 impl SqlBackend for PgStorage {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    fn announce(&self, db: &mut dyn Sql, batch: &Batch<'_>) -> StorageResult<()> {
+        let source = if batch.device.is_some() {
+            "sync"
+        } else {
+            "server"
+        };
+        let mut notes: Vec<Announcement> = batch
+            .documents
+            .iter()
+            .map(|w| Announcement {
+                o: self.instance,
+                d: Some(w.id.to_string()),
+                s: Some(source.to_string()),
+                v: None,
+            })
+            .collect();
+        if let Some(device) = &batch.device {
+            notes.push(Announcement {
+                o: self.instance,
+                d: None,
+                s: None,
+                v: Some(device.device),
+            });
+        }
+        for note in notes {
+            let payload =
+                serde_json::to_string(&note).expect("invariant: an announcement always serializes");
+            // Delivered when (and only if) the transaction commits.
+            db.execute("SELECT pg_notify(?1, ?2)", args![CHANNEL, payload])?;
+        }
+        Ok(())
+    }
+
+    fn watch(&self, sink: Sink) {
+        let (config, instance) = (self.config.clone(), self.instance);
+        let spawned = std::thread::Builder::new()
+            .name("pg-listen".into())
+            .spawn(move || listen(config, instance, sink));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start listening for other server processes");
+        }
     }
 
     fn write_sql<T>(&self, f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>) -> StorageResult<T> {
