@@ -7,9 +7,14 @@
 //! `/proc/PID/stat` of the server process.
 //!
 //! `cargo build --release -p doorstep-server --bins --examples &&
-//!  target/release/examples/bench_storm -- [PHONES…] [--threads N]`
+//!  target/release/examples/bench_storm -- [PHONES…] [--threads N]
+//!  [--postgres postgres://…/postgres [--processes N]]`
 //! (default: storms of 100, 300 and 1,000 phones, one after another on one server, each with
 //! its own phones; 32 client threads) → prints a table and writes `target/bench/storm.json`.
+//! With `--postgres`, a new database is created on that PostgreSQL and `--processes` servers
+//! (default 1) serve it, phone `i` syncing through server `i mod N`; server CPU is the sum
+//! of theirs, and the table adds the waits for locks another transaction held →
+//! `target/bench/storm-postgres-Np.json`.
 
 #[path = "support/phones.rs"]
 mod phones;
@@ -25,7 +30,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use automerge::{AutoCommit, ChangeHash};
 use doorstep_core::doc::DocId;
 use doorstep_core::sync::HttpTransport;
-use doorstep_server::storage::{SqliteStorage, Storage};
+use doorstep_server::storage::postgres::PoolOptions;
+use doorstep_server::storage::{self, Backend, PgStorage, SqliteStorage};
 use doorstep_server::{AppState, Config};
 use phones::{Day, Phone, day_of_work, enroll, percentile, setup};
 use serde_json::json;
@@ -37,10 +43,14 @@ const BUILDINGS: usize = 11;
 fn main() -> Result<()> {
     let mut sizes = Vec::new();
     let mut threads = 32usize;
+    let mut postgres: Option<String> = None;
+    let mut processes = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--threads" => threads = args.next().context("--threads N")?.parse()?,
+            "--postgres" => postgres = Some(args.next().context("--postgres URL")?),
+            "--processes" => processes = args.next().context("--processes N")?.parse()?,
             "--" => {}
             n => sizes.push(
                 n.parse::<usize>()
@@ -55,11 +65,30 @@ fn main() -> Result<()> {
     let communities = total.div_ceil(BUILDINGS);
 
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("storm.sqlite");
+    let db = match &postgres {
+        Some(admin) => fresh_database(admin)?,
+        None => dir
+            .path()
+            .join("storm.sqlite")
+            .to_str()
+            .context("a UTF-8 path")?
+            .to_string(),
+    };
+    let backend = if postgres.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let t = Instant::now();
     // The state (and its database connections) is dropped before the server opens the file.
     let codes = {
-        let state = AppState::new(SqliteStorage::open(&db)?, Config::default());
+        let state = match &postgres {
+            Some(_) => AppState::new(
+                PgStorage::open(&db, PoolOptions::default())?,
+                Config::default(),
+            ),
+            None => AppState::new(SqliteStorage::open(&db)?, Config::default()),
+        };
         setup(&state, communities)?
     };
     println!(
@@ -68,17 +97,22 @@ fn main() -> Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let mut server = Server::start(&db)?;
-    let url = server.url.clone();
+    let mut servers: Vec<Server> = (0..processes.max(1))
+        .map(|_| Server::start(&db))
+        .collect::<Result<_>>()?;
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    // Phone `i` syncs through server `i mod N`.
+    let url_of = |phone: usize| urls[phone % urls.len()].clone();
 
     // Every phone enrolls, syncs once (the building arrives) and records its day offline.
     let t = Instant::now();
-    let codes: Vec<_> = codes.into_iter().take(total).collect();
-    let phones: Vec<Phone> = parallel(&codes, threads.min(8), |(c, b, code)| {
+    let codes: Vec<_> = codes.into_iter().take(total).enumerate().collect();
+    let phones: Vec<(usize, Phone)> = parallel(&codes, threads.min(8), |(i, (c, b, code))| {
+        let url = url_of(*i);
         let phone = enroll(&url, code, c, b)?;
         phone.sync(&HttpTransport::new(&url))?;
         day_of_work(&phone, &format!("{c}-election"), Day::STORM)?;
-        Ok(phone)
+        Ok((*i, phone))
     })?;
     println!(
         "{} phones enrolled, synced and worked a day ({} actions each) in {:.1} s",
@@ -88,7 +122,7 @@ fn main() -> Result<()> {
     );
 
     println!(
-        "{:>6}  {:>8}  {:>9}  {:>8}  {:>8}  {:>12}  {:>14}  {:>6}  {:>12}",
+        "{:>6}  {:>8}  {:>9}  {:>8}  {:>8}  {:>12}  {:>14}  {:>6}  {:>12}  {:>16}  {:>16}",
         "phones",
         "seconds",
         "phones/s",
@@ -97,30 +131,53 @@ fn main() -> Result<()> {
         "server CPU s",
         "CPU µs/change",
         "failed",
-        "commits/sync"
+        "commits/sync",
+        "doc lock waits",
+        "audit lock waits"
     );
+    let cpu_of =
+        |servers: &[Server]| -> Result<f64> { servers.iter().map(|s| s.cpu_seconds()).sum() };
+    let metric_of = |servers: &[Server], name: &str| -> Result<f64> {
+        servers.iter().map(|s| s.metric(name)).sum()
+    };
+    const METRICS: [&str; 6] = [
+        "doorstep_db_commits_total",
+        "doorstep_db_syncs_total",
+        "doorstep_db_document_lock_waits_total",
+        "doorstep_db_document_lock_wait_microseconds_total",
+        "doorstep_db_audit_lock_waits_total",
+        "doorstep_db_audit_lock_wait_microseconds_total",
+    ];
     let mut runs = Vec::new();
     let mut offset = 0;
     for &n in &sizes {
         let group = &phones[offset..offset + n];
         offset += n;
-        let cpu_before = server.cpu_seconds()?;
-        let commits_before = server.metric("doorstep_db_commits_total")?;
-        let syncs_before = server.metric("doorstep_db_syncs_total")?;
+        let cpu_before = cpu_of(&servers)?;
+        let before: Vec<f64> = METRICS
+            .iter()
+            .map(|m| metric_of(&servers, m))
+            .collect::<Result<_>>()?;
         let t = Instant::now();
-        let outcomes = parallel(group, threads, |phone| {
+        let outcomes = parallel(group, threads, |(i, phone)| {
             let started = Instant::now();
-            let report = phone.sync(&HttpTransport::new(&url))?;
+            let report = phone.sync(&HttpTransport::new(&url_of(*i)))?;
             if !report.complete || !report.rejected.is_empty() {
                 bail!("incomplete sync: {report:?}");
             }
             Ok(started.elapsed())
         });
         let seconds = t.elapsed().as_secs_f64();
-        let cpu = server.cpu_seconds()? - cpu_before;
+        let cpu = cpu_of(&servers)? - cpu_before;
         // Every acknowledged commit was on disk first; group commit shares the syncs.
-        let commits = server.metric("doorstep_db_commits_total")? - commits_before;
-        let syncs = server.metric("doorstep_db_syncs_total")? - syncs_before;
+        let after: Vec<f64> = METRICS
+            .iter()
+            .map(|m| metric_of(&servers, m))
+            .collect::<Result<_>>()?;
+        let delta: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        let (commits, syncs) = (delta[0], delta[1]);
+        let (doc_waits, doc_wait_ms) = (delta[2], delta[3] / 1e3);
+        let (audit_waits, audit_wait_ms) = (delta[4], delta[5] / 1e3);
         let (mut latencies, failed) = match outcomes {
             Ok(l) => (l, 0),
             Err(e) => {
@@ -142,21 +199,36 @@ fn main() -> Result<()> {
             "failed": failed,
             "db_commits": commits,
             "db_syncs": syncs,
+            "document_lock_waits": doc_waits,
+            "document_lock_wait_ms": doc_wait_ms,
+            "audit_lock_waits": audit_waits,
+            "audit_lock_wait_ms": audit_wait_ms,
         });
         println!(
-            "{n:>6}  {seconds:>8.2}  {:>9.1}  {:>8.0}  {:>8.0}  {cpu:>12.2}  {:>14.1}  {failed:>6}  {:>12}",
+            "{n:>6}  {seconds:>8.2}  {:>9.1}  {:>8.0}  {:>8.0}  {cpu:>12.2}  {:>14.1}  {failed:>6}  {:>12}  {:>16}  {:>16}",
             n as f64 / seconds,
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
             cpu * 1e6 / changes,
             format!("{commits:.0}/{syncs:.0}"),
+            format!("{doc_waits:.0} ({doc_wait_ms:.0} ms)"),
+            format!("{audit_waits:.0} ({audit_wait_ms:.0} ms)"),
         );
         runs.push(row);
     }
-    let server_rss_kib = server.peak_rss_kib()?;
+    let server_rss_kib = servers
+        .iter()
+        .map(|s| s.peak_rss_kib())
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
 
-    // Kill the server without warning: what it acknowledged must be in its database.
-    server.kill()?;
+    // Kill the servers without warning: what they acknowledged must be in the database.
+    for server in &mut servers {
+        server.kill()?;
+    }
+    let phones: Vec<Phone> = phones.into_iter().map(|(_, p)| p).collect();
     let (checked, lost) = verify(&db, &phones)?;
     println!(
         "server killed; {checked} (phone, document) pairs checked against its database: {lost} with a missing change"
@@ -165,7 +237,13 @@ fn main() -> Result<()> {
 
     let out = json!({
         "bench": "storm",
-        "server": "doorstep-server serve (own process), SQLite WAL, group commit (every acknowledged commit fsynced)",
+        "server": if postgres.is_some() {
+            format!("{processes} doorstep-server serve process(es) on one PostgreSQL (synchronous_commit as the cluster sets it)")
+        } else {
+            "doorstep-server serve (own process), SQLite WAL, group commit (every acknowledged commit fsynced)".to_string()
+        },
+        "backend": backend,
+        "processes": processes,
         "actions_per_phone": Day::STORM.actions(),
         "client_threads": threads,
         "runs": runs,
@@ -174,11 +252,12 @@ fn main() -> Result<()> {
         "lost": lost,
     });
     std::fs::create_dir_all("target/bench")?;
-    std::fs::write(
-        "target/bench/storm.json",
-        serde_json::to_string_pretty(&out)?,
-    )?;
-    println!("wrote target/bench/storm.json");
+    let file = match &postgres {
+        Some(_) => format!("target/bench/storm-postgres-{processes}p.json"),
+        None => "target/bench/storm.json".to_string(),
+    };
+    std::fs::write(&file, serde_json::to_string_pretty(&out)?)?;
+    println!("wrote {file}");
     if lost > 0 {
         bail!("{lost} acknowledged documents are missing changes on the server");
     }
@@ -215,8 +294,8 @@ fn parallel<T: Sync, R: Send>(
 }
 
 /// Every document each phone holds: all of its changes must be in the server's database.
-fn verify(db: &std::path::Path, phones: &[Phone]) -> Result<(usize, usize)> {
-    let storage = SqliteStorage::open(db)?;
+fn verify(db: &str, phones: &[Phone]) -> Result<(usize, usize)> {
+    let storage: std::sync::Arc<dyn Backend> = storage::open(db, PoolOptions::default())?;
     let mut server_docs: BTreeMap<DocId, AutoCommit> = BTreeMap::new();
     let (mut checked, mut lost) = (0, 0);
     for phone in phones {
@@ -245,4 +324,17 @@ fn verify(db: &std::path::Path, phones: &[Phone]) -> Result<(usize, usize)> {
         }
     }
     Ok((checked, lost))
+}
+
+/// A new database on the PostgreSQL cluster `admin` (an address of an existing database);
+/// the new one's address.
+fn fresh_database(admin: &str) -> Result<String> {
+    let name = format!("storm_{}", uuid::Uuid::new_v4().simple());
+    let mut client = postgres::Client::connect(admin, postgres::NoTls)
+        .with_context(|| format!("connecting to {}", storage::describe(admin)))?;
+    client.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let (base, _) = admin
+        .rsplit_once('/')
+        .context("the --postgres address ends with /DATABASE")?;
+    Ok(format!("{base}/{name}"))
 }

@@ -176,6 +176,31 @@ impl Metrics {
             "",
             durability.fsyncs,
         );
+        counter(
+            "doorstep_db_document_lock_waits_total",
+            "Commits that waited (over 1 ms) for another transaction's lock on one of their \
+             documents (several server processes on PostgreSQL).",
+            "",
+            durability.document_lock_waits,
+        );
+        counter(
+            "doorstep_db_document_lock_wait_microseconds_total",
+            "Time those commits waited for document locks.",
+            "",
+            durability.document_lock_wait_us,
+        );
+        counter(
+            "doorstep_db_audit_lock_waits_total",
+            "Commits that waited (over 1 ms) for the audit chain's lock.",
+            "",
+            durability.audit_lock_waits,
+        );
+        counter(
+            "doorstep_db_audit_lock_wait_microseconds_total",
+            "Time those commits waited for the audit chain's lock.",
+            "",
+            durability.audit_lock_wait_us,
+        );
         let _ = writeln!(
             out,
             "# HELP doorstep_documents_cached Documents held in memory."

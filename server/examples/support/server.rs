@@ -22,12 +22,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(db: &std::path::Path) -> Result<Server> {
+    pub fn start(db: impl AsRef<std::ffi::OsStr>) -> Result<Server> {
         Self::start_with(db, &[])
     }
 
-    /// Start it with `extra` arguments after `serve --db DB --listen ADDR`.
-    pub fn start_with(db: &std::path::Path, extra: &[&str]) -> Result<Server> {
+    /// Start it with `extra` arguments after `serve --db DB --listen ADDR` (`DB` a SQLite
+    /// file or a `postgres://` address).
+    pub fn start_with(db: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Result<Server> {
         let exe = std::env::current_exe()?;
         let bin = exe
             .parent()

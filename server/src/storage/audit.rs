@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use doorstep_core::model::Millis;
 
-use super::sql::{Dialect, Row, Sql, args};
+use super::sql::{Lock, Row, Sql, args};
 use super::{AuditEvent, Device, NewAuditEvent, QuarantineEntry, StorageError, StorageResult};
 
 /// The canonical bytes an audit hash covers. `serde_json` sorts object keys (no
@@ -47,11 +47,9 @@ pub fn append(db: &mut dyn Sql, at: Millis, events: &[NewAuditEvent]) -> Storage
     if events.is_empty() {
         return Ok(());
     }
-    if db.dialect() == Dialect::Postgres {
-        // Two processes appending at once would both continue from the same last event; the
-        // lock is held until the transaction ends. (SQLite has one writer already.)
-        db.execute("SELECT pg_advisory_xact_lock(?1)", args![AUDIT_LOCK])?;
-    }
+    // Two processes appending at once would both continue from the same last event; the lock
+    // is held until the transaction ends, which is why the audit events come last in a commit.
+    db.lock(Lock::Audit, AUDIT_LOCK)?;
     let last = db.query_opt(
         "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
         &[],

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use doorstep_core::model::{Millis, Role};
 
 use super::audit::{self, uuid_from};
-use super::sql::{Dialect, Row, Sql, args};
+use super::sql::{Lock, Row, Sql, args, lock_key};
 use super::{
     Account, Assignment, Device, EnrollmentCode, Grants, NewAccount, NewAuditEvent, NewDevice,
     StorageError, StorageResult, ThrottleEntry,
@@ -222,13 +222,11 @@ pub fn update_account(
     now: Millis,
 ) -> StorageResult<Account> {
     let grants_text = grants_to_text(grants)?;
-    if db.dialect() == super::sql::Dialect::Postgres {
-        // Writes are READ COMMITTED there: two admins demoting each other at once would each
-        // check against the other's committed (still admin) row and both succeed, leaving no
-        // admin. Held until the transaction ends, the lock makes the second wait for the
-        // first's commit, and its check then sees it. (SQLite has a single writer already.)
-        db.execute("SELECT pg_advisory_xact_lock(?1)", args![ADMIN_LOCK])?;
-    }
+    // On PostgreSQL writes are READ COMMITTED: two admins demoting each other at once would
+    // each check against the other's committed (still admin) row and both succeed, leaving no
+    // admin. Held until the transaction ends, the lock makes the second wait for the first's
+    // commit, and its check then sees it. (SQLite has a single writer already.)
+    db.lock(Lock::Accounts, ADMIN_LOCK)?;
     let before = account(db, id)?.ok_or_else(|| StorageError::NotFound(format!("account {id}")))?;
     db.execute(
         "UPDATE accounts SET grants = ?2, disabled = ?3 WHERE id = ?1",
@@ -581,14 +579,9 @@ pub fn throttle(
     let mut sorted: Vec<&String> = keys.iter().collect();
     sorted.sort();
     sorted.dedup();
-    if db.dialect() == Dialect::Postgres {
-        // Two processes counting a failure on one key at once would both read the old count.
-        for key in &sorted {
-            db.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(?1, 7))",
-                args![format!("throttle:{key}")],
-            )?;
-        }
+    // Two processes counting a failure on one key at once would both read the old count.
+    for key in &sorted {
+        db.lock(Lock::Throttle, lock_key(&format!("throttle:{key}")))?;
     }
     db.execute(
         "DELETE FROM throttle WHERE last_failure < ?1",

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use doorstep_core::doc::{DocId, DocKind};
 use doorstep_core::model::Millis;
 
-use super::sql::{Dialect, Row, Sql, args};
+use super::sql::{Lock, Row, Sql, args, lock_key};
 use super::{
     Announce, Batch, CommitReport, DocContent, DocMeta, DocWrite, NewAuditEvent, QUARANTINE_SAMPLE,
     StorageError, StorageResult, StoredDoc, SyncRow, SyncStateWrite, audit, heads_from_blob,
@@ -151,29 +151,15 @@ fn kind_name(id: &DocId) -> &'static str {
     }
 }
 
-/// The PostgreSQL advisory lock key of a document: the first 8 bytes of its id's hash.
-fn document_lock(id: &str) -> i64 {
-    let digest = Sha256::digest(id.as_bytes());
-    let mut key = [0u8; 8];
-    key.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(key)
-}
-
 /// Serialise writes to these documents with every other server process, until the
-/// transaction ends (PostgreSQL; SQLite has a single writer already). Taken in id order, so
-/// two commits of overlapping documents cannot deadlock.
+/// transaction ends (SQLite has a single writer already). Taken in id order, so two commits of
+/// overlapping documents cannot deadlock.
 fn lock_documents(db: &mut dyn Sql, writes: &[DocWrite<'_>]) -> StorageResult<()> {
-    if db.dialect() != Dialect::Postgres {
-        return Ok(());
-    }
     let mut keys: Vec<String> = writes.iter().map(|w| w.id.to_string()).collect();
     keys.sort();
     keys.dedup();
     for key in keys {
-        db.execute(
-            "SELECT pg_advisory_xact_lock(?1)",
-            args![document_lock(&key)],
-        )?;
+        db.lock(Lock::Document, lock_key(&format!("document:{key}")))?;
     }
     Ok(())
 }

@@ -22,6 +22,13 @@ use std::sync::{Condvar, Mutex};
 pub struct DurabilityStats {
     pub commits: u64,
     pub fsyncs: u64,
+    /// Commits that waited for another transaction's lock on one of their documents (several
+    /// processes on PostgreSQL), and the time waited in all, in µs.
+    pub document_lock_waits: u64,
+    pub document_lock_wait_us: u64,
+    /// The same for the audit chain's lock, which every audited commit takes at its end.
+    pub audit_lock_waits: u64,
+    pub audit_lock_wait_us: u64,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +103,7 @@ impl GroupSync {
         DurabilityStats {
             commits: state.committed,
             fsyncs: state.fsyncs,
+            ..DurabilityStats::default()
         }
     }
 

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use doorstep_core::clock::Clock;
 use doorstep_core::model::Millis;
 
-use super::sql::{Pg, PgStatements, Sql, SqlError, args};
+use super::sql::{Lock, LockStats, Pg, PgStatements, Sql, SqlError, args};
 use super::*;
 
 /// The schema, at the shape SQLite reaches after all its migrations. `{text}` is a text column
@@ -226,6 +226,7 @@ pub struct PgStorage {
     config: ::postgres::Config,
     /// This process's opening of the database: its own announcements are not news to it.
     instance: Uuid,
+    locks: LockStats,
     server_device: Uuid,
     clock: Arc<dyn Clock>,
     commits: AtomicU64,
@@ -267,12 +268,13 @@ impl PgStorage {
             pool,
             config,
             instance: Uuid::new_v4(),
+            locks: LockStats::default(),
             server_device: Uuid::nil(),
             clock: doorstep_core::clock::system(),
             commits: AtomicU64::new(0),
         };
         let (server_device, stale) = storage.transaction(false, |db| {
-            db.execute("SELECT pg_advisory_xact_lock(?1)", args![MIGRATION_LOCK])?;
+            db.lock(Lock::Schema, MIGRATION_LOCK)?;
             migrate(db)
         })?;
         let storage = PgStorage {
@@ -326,6 +328,7 @@ impl PgStorage {
         let value = f(&mut Pg {
             tx: &mut tx,
             statements,
+            locks: &self.locks,
         })?;
         tx.commit().map_err(SqlError::from)?;
         Ok(value)
@@ -548,9 +551,14 @@ impl SqlBackend for PgStorage {
     fn durability_stats(&self) -> DurabilityStats {
         // PostgreSQL makes each commit durable itself (its own group commit is invisible here).
         let commits = self.commits.load(Ordering::Relaxed);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         DurabilityStats {
             commits,
             fsyncs: commits,
+            document_lock_waits: load(&self.locks.document_waits),
+            document_lock_wait_us: load(&self.locks.document_wait_us),
+            audit_lock_waits: load(&self.locks.audit_waits),
+            audit_lock_wait_us: load(&self.locks.audit_wait_us),
         }
     }
 }

@@ -282,6 +282,43 @@ impl Row {
     }
 }
 
+/// What a lock serialises, across server processes sharing one PostgreSQL (SQLite has one
+/// writer, so there it is never needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// Writes to one document.
+    Document,
+    /// Appends to the audit chain (one chain for the whole server).
+    Audit,
+    /// Account changes that must see each other (the last admin).
+    Accounts,
+    /// One throttled key's count.
+    Throttle,
+    /// Creating the schema.
+    Schema,
+}
+
+/// How long transactions waited for locks another transaction held (PostgreSQL): the price of
+/// coordination, for `/metrics` and the benchmarks.
+#[derive(Debug, Default)]
+pub struct LockStats {
+    /// Document locks that had to wait (more than a millisecond), and for how long in all.
+    pub document_waits: std::sync::atomic::AtomicU64,
+    pub document_wait_us: std::sync::atomic::AtomicU64,
+    /// The same for the audit chain's lock.
+    pub audit_waits: std::sync::atomic::AtomicU64,
+    pub audit_wait_us: std::sync::atomic::AtomicU64,
+}
+
+/// A lock key: the first 8 bytes of the SHA-256 of `what`.
+pub fn lock_key(what: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(what.as_bytes());
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
 /// A connection or transaction that runs statements. Everything the storage keeps in SQL
 /// goes through it, so a statement is written once for both databases.
 pub trait Sql {
@@ -292,6 +329,11 @@ pub trait Sql {
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> SqlResult<Vec<Row>>;
     /// Run several statements without parameters (schema changes).
     fn batch(&mut self, sql: &str) -> SqlResult<()>;
+    /// Take `lock` on `key` until the transaction ends, waiting for whoever holds it (another
+    /// server process). Nothing to do on a database with a single writer.
+    fn lock(&mut self, _lock: Lock, _key: i64) -> SqlResult<()> {
+        Ok(())
+    }
 
     /// The first row, if any.
     fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> SqlResult<Option<Row>> {
@@ -389,6 +431,7 @@ pub struct PgStatements {
 pub struct Pg<'a, 't> {
     pub tx: &'a mut postgres::Transaction<'t>,
     pub statements: &'a mut PgStatements,
+    pub locks: &'a LockStats,
 }
 
 /// `?1` placeholders as PostgreSQL's `$1` (outside string literals).
@@ -537,6 +580,24 @@ impl Sql for Pg<'_, '_> {
 
     fn batch(&mut self, sql: &str) -> SqlResult<()> {
         Ok(self.tx.batch_execute(sql)?)
+    }
+
+    fn lock(&mut self, lock: Lock, key: i64) -> SqlResult<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let started = std::time::Instant::now();
+        self.execute("SELECT pg_advisory_xact_lock(?1)", &[Param::Int(key)])?;
+        let waited = started.elapsed();
+        if waited > std::time::Duration::from_millis(1) {
+            let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+            let (count, total) = match lock {
+                Lock::Document => (&self.locks.document_waits, &self.locks.document_wait_us),
+                Lock::Audit => (&self.locks.audit_waits, &self.locks.audit_wait_us),
+                _ => return Ok(()),
+            };
+            count.fetch_add(1, Relaxed);
+            total.fetch_add(us, Relaxed);
+        }
+        Ok(())
     }
 }
 
