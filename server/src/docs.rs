@@ -175,6 +175,16 @@ impl DocCache {
         }
     }
 
+    /// Changes by other server processes may have been missed: every copy in memory is loaded
+    /// again before its next use.
+    pub fn all_changed_elsewhere(&self) {
+        if let Ok(slots) = self.slots.lock() {
+            for slot in slots.values() {
+                slot.stale.store(true, Ordering::Release);
+            }
+        }
+    }
+
     /// Forget a document's in-memory copy (after a failed commit, or a rebuild).
     pub fn invalidate(&self, id: &DocId) {
         if let Ok(mut slots) = self.slots.lock() {
@@ -365,7 +375,10 @@ impl DocCache {
             )],
             ..Batch::default()
         };
-        self.storage.commit(&batch)?;
+        match self.storage.commit(&batch) {
+            Err(StorageError::Stale(_)) => return Err(DocError::Exists(id.clone())),
+            other => other?,
+        };
         self.live.document(id, "server");
         let now = self.storage.now();
         let bytes = match &content {

@@ -66,14 +66,18 @@ impl Key {
 }
 
 impl Key {
-    /// How the key is stored: a hash, so the table never holds a login or an address.
-    fn stored(&self) -> String {
+    /// How the key is stored: a hash salted with this server's id, so the table never holds a
+    /// login or an address, nor a hash that a table of all addresses would reverse.
+    fn stored(&self, salt: &uuid::Uuid) -> String {
         let text = match self {
             Key::Login(login) => format!("login:{login}"),
             Key::LoginFrom(addr) => format!("login-from:{addr}"),
             Key::EnrollFrom(addr) => format!("enroll-from:{addr}"),
         };
-        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(salt.as_bytes());
+        hasher.update(text.as_bytes());
+        hex::encode(hasher.finalize())
     }
 }
 
@@ -170,7 +174,9 @@ impl Throttle {
     }
 
     fn update(&self, keys: &[Key], now: Millis, f: &mut Update<'_>) -> Result<(), AppError> {
-        let stored: Vec<(Key, String)> = keys.iter().map(|k| (k.clone(), k.stored())).collect();
+        let salt = self.storage.server_device();
+        let stored: Vec<(Key, String)> =
+            keys.iter().map(|k| (k.clone(), k.stored(&salt))).collect();
         let names: Vec<String> = stored.iter().map(|(_, s)| s.clone()).collect();
         self.storage.throttle(
             &names,

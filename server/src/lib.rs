@@ -1,10 +1,11 @@
 //! doorstep-server: the sync endpoint phones talk to, the admin JSON API, accounts and devices,
-//! and SQLite storage. `main.rs` only wires configuration; everything testable starts at
+//! and storage on SQLite or PostgreSQL. `main.rs` only wires configuration; everything testable starts at
 //! [`app`], which builds the whole router around an [`AppState`].
 //!
 //! Code map:
-//! - [`storage`]: the `Storage` trait and its SQLite backend (one writer, WAL, hash-chained
-//!   audit log, quarantine, per-device sync rows).
+//! - [`storage`]: the `Storage` trait, written once in SQL for its SQLite backend (one writer,
+//!   WAL, group commit) and its PostgreSQL backend (several server processes): documents,
+//!   hash-chained audit log, quarantine, per-device sync rows, projections.
 //! - [`docs`]: loaded documents in memory, and the server's own document changes.
 //! - [`sync`]: `POST /api/v1/sync` — the wire envelope of `doorstep_core::protocol`.
 //! - [`auth`]: passwords, sessions, device tokens, enrollment.

@@ -1,5 +1,6 @@
 //! The `doorstep-server` binary: parses flags and environment, sets up logging, and runs one of
-//! `demo`, `serve`, `create-admin` or `rebuild-projections`. All logic lives in the library.
+//! `demo`, `serve`, `create-admin`, `rebuild-projections` or `migrate-storage`. All logic lives
+//! in the library.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -234,6 +235,12 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::MigrateStorage { from, to } => {
+            if !storage::postgres::is_postgres_url(&from) {
+                let path = from.strip_prefix("sqlite:").unwrap_or(&from);
+                if !std::path::Path::new(path).is_file() {
+                    bail!("no SQLite database at {path}: --from names the database to copy");
+                }
+            }
             let source = open_db(&from, pool).await?;
             let target = open_db(&to, pool).await?;
             let migrated = tokio::task::spawn_blocking(move || {

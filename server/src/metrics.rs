@@ -178,8 +178,8 @@ impl Metrics {
         );
         counter(
             "doorstep_db_document_lock_waits_total",
-            "Commits that waited (over 1 ms) for another transaction's lock on one of their \
-             documents (several server processes on PostgreSQL).",
+            "Commits that found one of their documents locked by another transaction and \
+             waited (several server processes on PostgreSQL).",
             "",
             durability.document_lock_waits,
         );
@@ -191,7 +191,7 @@ impl Metrics {
         );
         counter(
             "doorstep_db_audit_lock_waits_total",
-            "Commits that waited (over 1 ms) for the audit chain's lock.",
+            "Commits that found the audit chain locked by another transaction and waited.",
             "",
             durability.audit_lock_waits,
         );

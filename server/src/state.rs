@@ -135,6 +135,7 @@ impl AppState {
                     inner.live.document(&id, source);
                 }
                 Some(Remote::Device(device)) => inner.live.device(&device),
+                Some(Remote::Missed) => inner.docs.all_changed_elsewhere(),
                 None => {}
             }
             true

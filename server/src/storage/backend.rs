@@ -45,6 +45,9 @@ pub enum Remote {
     Document { id: DocId, source: &'static str },
     /// A device synced (its bookkeeping changed).
     Device(Uuid),
+    /// Changes may have been missed (the listening connection was lost and is back): every
+    /// document held in memory is loaded again before its next use.
+    Missed,
 }
 
 /// Where remote changes go: called with each one, and with `None` now and then while nothing

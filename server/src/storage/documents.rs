@@ -177,13 +177,16 @@ fn write_document(db: &mut dyn Sql, write: &DocWrite<'_>, now: Millis) -> Storag
         .query_opt("SELECT heads FROM documents WHERE id = ?1", args![id])?
         .map(|row| row.get::<Vec<u8>>(0))
         .transpose()?;
-    if let (Some(base), Some(stored)) = (&write.base, &stored)
-        && heads_to_blob(base) != *stored
-    {
+    match (&write.base, &stored) {
         // Another server process changed the document after this one loaded it: what this
         // write would store (heads, projections) misses that change. Refused whole; the
         // caller reloads the document and tries again.
-        return Err(StorageError::Stale(id));
+        (Some(base), Some(stored)) if heads_to_blob(base) != *stored => {
+            return Err(StorageError::Stale(id));
+        }
+        // A creation of a document another process created meanwhile: never overwritten.
+        (None, Some(_)) => return Err(StorageError::Stale(id)),
+        _ => {}
     }
     match (&write.content, stored.is_some()) {
         (DocContent::Snapshot(bytes), false) => {

@@ -390,9 +390,9 @@ pub struct DocWrite<'a> {
     pub content: DocContent,
     /// The document's heads after this write.
     pub heads: Vec<ChangeHash>,
-    /// The heads the write was made on (`None` for a new document, or to write
-    /// unconditionally): when the stored heads differ, another process changed the document
-    /// since it was loaded and the commit is refused as [`StorageError::Stale`].
+    /// The heads the write was made on, `None` for a new document: when the stored heads
+    /// differ (or a new document exists already), another process changed the document since
+    /// it was loaded and the commit is refused as [`StorageError::Stale`].
     pub base: Option<Vec<ChangeHash>>,
     /// The document after the write, for the projection hook.
     pub doc: &'a AutoCommit,

@@ -273,18 +273,20 @@ impl PgStorage {
             clock: doorstep_core::clock::system(),
             commits: AtomicU64::new(0),
         };
-        let (server_device, stale) = storage.transaction(false, |db| {
+        let now = storage.clock.now();
+        let server_device = storage.transaction(false, |db| {
             db.lock(Lock::Schema, MIGRATION_LOCK)?;
-            migrate(db)
+            let (device, stale) = migrate(db)?;
+            if stale {
+                // Under the same lock, so processes starting together rebuild once.
+                documents::rebuild_projections(db, now)?;
+            }
+            Ok(device)
         })?;
-        let storage = PgStorage {
+        Ok(PgStorage {
             server_device,
             ..storage
-        };
-        if stale {
-            Backend::rebuild_projections(&storage)?;
-        }
-        Ok(storage)
+        })
     }
 
     /// The same storage stamping times from `clock`.
@@ -437,6 +439,7 @@ impl Announcement {
 /// Listen for other processes' announcements until `sink` says stop, reconnecting (once a
 /// second) while the database is away.
 fn listen(config: ::postgres::Config, instance: Uuid, sink: Sink) {
+    let mut connected_before = false;
     loop {
         let mut client = match config.connect(::postgres::NoTls) {
             Ok(client) => client,
@@ -451,8 +454,17 @@ fn listen(config: ::postgres::Config, instance: Uuid, sink: Sink) {
         };
         if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
             tracing::warn!(error = %e, "LISTEN failed");
+            if !sink(None) {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
             continue;
         }
+        if connected_before && !sink(Some(Remote::Missed)) {
+            // Whatever was announced while this connection was away is unknown.
+            return;
+        }
+        connected_before = true;
         loop {
             let next = {
                 use ::postgres::fallible_iterator::FallibleIterator as _;
