@@ -24,7 +24,7 @@ use uuid::Uuid;
 use doorstep_core::clock::Clock;
 use doorstep_core::model::Millis;
 
-use super::sql::{Lock, LockStats, Pg, PgStatements, Sql, SqlError, args};
+use super::sql::{Lock, LockStats, Pg, PgOn, PgStatements, Sql, SqlError, args};
 use super::*;
 
 /// The schema, at the shape SQLite reaches after all its migrations. `{text}` is a text column
@@ -274,7 +274,7 @@ impl PgStorage {
             commits: AtomicU64::new(0),
         };
         let now = storage.clock.now();
-        let server_device = storage.transaction(false, |db| {
+        let server_device = storage.transaction(Mode::Write, |db| {
             db.lock(Lock::Schema, MIGRATION_LOCK)?;
             let (device, stale) = migrate(db)?;
             if stale {
@@ -295,11 +295,10 @@ impl PgStorage {
         self
     }
 
-    /// Run `f` in one transaction on a pooled connection: read-only ones are `REPEATABLE READ`
-    /// snapshots, writes `READ COMMITTED` with the advisory locks named above.
+    /// Run `f` on a pooled connection, as `mode` says.
     fn transaction<T>(
         &self,
-        read_only: bool,
+        mode: Mode,
         f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
     ) -> StorageResult<T> {
         // The storage seam is blocking and meant for blocking threads, but some callers reach
@@ -307,34 +306,54 @@ impl PgStorage {
         // runtime worker as is, so the worker hands its other tasks away meanwhile.
         match tokio::runtime::Handle::try_current() {
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| self.transaction_here(read_only, f))
+                tokio::task::block_in_place(|| self.transaction_here(mode, f))
             }
-            _ => self.transaction_here(read_only, f),
+            _ => self.transaction_here(mode, f),
         }
     }
 
     fn transaction_here<T>(
         &self,
-        read_only: bool,
+        mode: Mode,
         f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
     ) -> StorageResult<T> {
         let mut conn = self.pool.get().map_err(unavailable)?;
         let PgConn { client, statements } = &mut *conn;
-        let mut builder = client.build_transaction();
-        if read_only {
-            builder = builder
+        let builder = match mode {
+            Mode::Statements => {
+                return f(&mut Pg {
+                    on: PgOn::Client(client),
+                    statements,
+                    locks: &self.locks,
+                });
+            }
+            Mode::Snapshot => client
+                .build_transaction()
                 .read_only(true)
-                .isolation_level(::postgres::IsolationLevel::RepeatableRead);
-        }
+                .isolation_level(::postgres::IsolationLevel::RepeatableRead),
+            Mode::Write => client.build_transaction(),
+        };
         let mut tx = builder.start().map_err(SqlError::from)?;
         let value = f(&mut Pg {
-            tx: &mut tx,
+            on: PgOn::Transaction(&mut tx),
             statements,
             locks: &self.locks,
         })?;
         tx.commit().map_err(SqlError::from)?;
         Ok(value)
     }
+}
+
+/// How a call uses its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One write transaction (`READ COMMITTED`, with the advisory locks named above).
+    Write,
+    /// One read-only `REPEATABLE READ` snapshot: several queries that must agree.
+    Snapshot,
+    /// Statements each in its own transaction: reads that are one query (no BEGIN/COMMIT
+    /// round trips).
+    Statements,
 }
 
 /// Create the schema on an empty database; the server's device id, and whether the
@@ -392,14 +411,14 @@ fn migrate(db: &mut dyn Sql) -> StorageResult<(Uuid, bool)> {
 
 impl SqlRead for PgStorage {
     fn read_sql<T>(&self, f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>) -> StorageResult<T> {
-        self.transaction(true, f)
+        self.transaction(Mode::Statements, f)
     }
 
     fn snapshot_sql<T>(
         &self,
         f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        self.transaction(true, f)
+        self.transaction(Mode::Snapshot, f)
     }
 }
 
@@ -547,7 +566,7 @@ impl SqlBackend for PgStorage {
     }
 
     fn write_sql<T>(&self, f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>) -> StorageResult<T> {
-        let value = self.transaction(false, f)?;
+        let value = self.transaction(Mode::Write, f)?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(value)
     }

@@ -427,9 +427,16 @@ pub struct PgStatements {
     prepared: HashMap<String, postgres::Statement>,
 }
 
-/// Statements inside one PostgreSQL transaction, prepared once per connection.
+/// Where PostgreSQL statements run: a transaction, or the connection itself (each statement
+/// its own transaction: one-statement reads, without a BEGIN and COMMIT round trip each).
+pub enum PgOn<'a, 't> {
+    Client(&'a mut postgres::Client),
+    Transaction(&'a mut postgres::Transaction<'t>),
+}
+
+/// Statements on one PostgreSQL connection, prepared once per connection.
 pub struct Pg<'a, 't> {
-    pub tx: &'a mut postgres::Transaction<'t>,
+    pub on: PgOn<'a, 't>,
     pub statements: &'a mut PgStatements,
     pub locks: &'a LockStats,
 }
@@ -535,7 +542,11 @@ impl Pg<'_, '_> {
         if let Some(statement) = self.statements.prepared.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.tx.prepare(&to_postgres(sql))?;
+        let text = to_postgres(sql);
+        let statement = match &mut self.on {
+            PgOn::Client(c) => c.prepare(&text)?,
+            PgOn::Transaction(t) => t.prepare(&text)?,
+        };
         self.statements
             .prepared
             .insert(sql.to_string(), statement.clone());
@@ -557,12 +568,20 @@ impl Sql for Pg<'_, '_> {
 
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> SqlResult<u64> {
         let statement = self.statement(sql)?;
-        Ok(self.tx.execute(&statement, &pg_params(params))?)
+        let params = pg_params(params);
+        Ok(match &mut self.on {
+            PgOn::Client(c) => c.execute(&statement, &params)?,
+            PgOn::Transaction(t) => t.execute(&statement, &params)?,
+        })
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> SqlResult<Vec<Row>> {
         let statement = self.statement(sql)?;
-        let rows = self.tx.query(&statement, &pg_params(params))?;
+        let params = pg_params(params);
+        let rows = match &mut self.on {
+            PgOn::Client(c) => c.query(&statement, &params)?,
+            PgOn::Transaction(t) => t.query(&statement, &params)?,
+        };
         rows.iter()
             .map(|row| {
                 let values = (0..row.len())
@@ -579,7 +598,11 @@ impl Sql for Pg<'_, '_> {
     }
 
     fn batch(&mut self, sql: &str) -> SqlResult<()> {
-        Ok(self.tx.batch_execute(sql)?)
+        match &mut self.on {
+            PgOn::Client(c) => c.batch_execute(sql)?,
+            PgOn::Transaction(t) => t.batch_execute(sql)?,
+        }
+        Ok(())
     }
 
     fn lock(&mut self, lock: Lock, key: i64) -> SqlResult<()> {
