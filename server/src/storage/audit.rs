@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use doorstep_core::model::Millis;
 
-use super::sql::{Lock, Row, Sql, args};
+use super::sql::{Lock, Param, Row, Sql, args};
 use super::{AuditEvent, Device, NewAuditEvent, QuarantineEntry, StorageError, StorageResult};
 
 /// The canonical bytes an audit hash covers. `serde_json` sorts object keys (no
@@ -58,6 +58,8 @@ pub fn append(db: &mut dyn Sql, at: Millis, events: &[NewAuditEvent]) -> Storage
         Some(row) => (row.get::<i64>(0)?, row.get::<Vec<u8>>(1)?),
         None => (0, vec![0u8; 32]),
     };
+    // Every event of the call in one statement (the chain's lock is held until the commit).
+    let mut rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = Vec::with_capacity(events.len());
     for event in events {
         seq += 1;
         let canonical = canonical(
@@ -71,21 +73,54 @@ pub fn append(db: &mut dyn Sql, at: Millis, events: &[NewAuditEvent]) -> Storage
         let hash = chain_hash(&prev, &canonical);
         let detail = serde_json::to_string(&event.detail)
             .map_err(|e| StorageError::Invalid(e.to_string()))?;
+        rows.push((
+            seq,
+            detail,
+            std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        ));
+    }
+    // In statements of at most `PER_INSERT` events (SQLite binds at most 32,766 values).
+    const PER_INSERT: usize = 500;
+    let mut events = events.iter();
+    for chunk in rows.chunks(PER_INSERT) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 8;
+                format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                )
+            })
+            .collect();
+        let mut params = Vec::with_capacity(chunk.len() * 8);
+        for ((seq, detail, prev, hash), event) in chunk.iter().zip(events.by_ref()) {
+            params.extend([
+                Param::Int(*seq),
+                Param::Int(at),
+                Param::Text(&event.actor),
+                Param::Text(&event.kind),
+                Param::Text(&event.subject),
+                Param::Text(detail),
+                Param::Bytes(prev),
+                Param::Bytes(hash),
+            ]);
+        }
         db.execute(
-            "INSERT INTO audit_log (seq, at, actor, kind, subject, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            args![
-                seq,
-                at,
-                event.actor,
-                event.kind,
-                event.subject,
-                detail,
-                prev,
-                hash
-            ],
+            &format!(
+                "INSERT INTO audit_log (seq, at, actor, kind, subject, detail, prev_hash, hash)
+                 VALUES {}",
+                tuples.join(", ")
+            ),
+            &params,
         )?;
-        prev = hash;
     }
     Ok(())
 }

@@ -144,9 +144,10 @@ impl<B: SqlBackend> Storage for B {
     fn commit(&self, batch: &Batch<'_>) -> StorageResult<CommitReport> {
         let now = self.clock_now();
         self.write_sql(|db| {
-            let report = documents::commit(db, batch, now)?;
+            // Announced first: the audit chain's lock, taken at the end of the commit, is held
+            // for as few statements as possible.
             self.announce(db, batch)?;
-            Ok(report)
+            documents::commit(db, batch, now)
         })
     }
 
