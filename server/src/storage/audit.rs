@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use doorstep_core::model::Millis;
 
-use super::sql::{Lock, Param, Row, Sql, args};
+use super::sql::{Dialect, Lock, Param, Row, Sql, args};
 use super::{AuditEvent, Device, NewAuditEvent, QuarantineEntry, StorageError, StorageResult};
 
 /// The canonical bytes an audit hash covers. `serde_json` sorts object keys (no
@@ -41,14 +41,113 @@ fn chain_hash(prev: &[u8], canonical: &[u8]) -> Vec<u8> {
 /// server processes (any constant that no document lock can take: those are hashed ids).
 const AUDIT_LOCK: i64 = 0x00d0_0257_a0d1_7000;
 
-/// Append events inside the caller's transaction, continuing the chain from the last stored
-/// hash.
+/// Events per insert statement (SQLite binds at most 32,766 values).
+const PER_INSERT: usize = 500;
+
+/// Append events inside the caller's transaction. On SQLite (one writer) they go on the chain
+/// at once. On PostgreSQL they are staged in `audit_pending`, durable with the transaction,
+/// and [`chain_pending`] puts them on the chain after it commits: commits of different
+/// documents never wait for one another on the one chain of the server.
 pub fn append(db: &mut dyn Sql, at: Millis, events: &[NewAuditEvent]) -> StorageResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    // Two processes appending at once would both continue from the same last event; the lock
-    // is held until the transaction ends, which is why the audit events come last in a commit.
+    if db.dialect() == Dialect::Sqlite {
+        let timed: Vec<(Millis, &NewAuditEvent)> = events.iter().map(|e| (at, e)).collect();
+        return chain_events(db, &timed);
+    }
+    for chunk in events.chunks(PER_INSERT) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 5;
+                format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let details = chunk
+            .iter()
+            .map(|e| serde_json::to_string(&e.detail))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StorageError::Invalid(e.to_string()))?;
+        let mut params = Vec::with_capacity(chunk.len() * 5);
+        for (event, detail) in chunk.iter().zip(&details) {
+            params.extend([
+                Param::Int(at),
+                Param::Text(&event.actor),
+                Param::Text(&event.kind),
+                Param::Text(&event.subject),
+                Param::Text(detail),
+            ]);
+        }
+        db.execute(
+            &format!(
+                "INSERT INTO audit_pending (at, actor, kind, subject, detail) VALUES {}",
+                tuples.join(", ")
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
+}
+
+/// Put staged events (PostgreSQL) on the chain, oldest first, in one transaction under the
+/// chain's lock; how many (0: nothing was waiting). Each server process runs it after its
+/// commits and before it reads the log; whoever takes the lock chains what every process
+/// staged, so one durable commit extends the chain by many syncs' events.
+pub fn chain_pending(db: &mut dyn Sql) -> StorageResult<usize> {
+    db.lock(Lock::Audit, AUDIT_LOCK)?;
+    let rows = db.query(
+        "SELECT id, at, actor, kind, subject, detail FROM audit_pending ORDER BY id LIMIT ?1",
+        args![PER_INSERT as i64],
+    )?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut staged = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: i64 = r.get(0)?;
+        let detail: String = r.get(5)?;
+        ids.push(id);
+        staged.push((
+            r.get::<i64>(1)?,
+            NewAuditEvent::new(
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<String>(4)?,
+                serde_json::from_str(&detail)
+                    .map_err(|e| StorageError::Corrupt(format!("staged audit event {id}: {e}")))?,
+            ),
+        ));
+    }
+    let timed: Vec<(Millis, &NewAuditEvent)> = staged.iter().map(|(at, e)| (*at, e)).collect();
+    chain_events(db, &timed)?;
+    // Exactly the rows chained: one staged meanwhile with a smaller id (its transaction
+    // committed after the SELECT) waits for the next run.
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+    let params: Vec<Param<'_>> = ids.iter().map(|id| Param::Int(*id)).collect();
+    db.execute(
+        &format!(
+            "DELETE FROM audit_pending WHERE id IN ({})",
+            marks.join(", ")
+        ),
+        &params,
+    )?;
+    Ok(ids.len())
+}
+
+/// Put `events` (each with its time) on the chain inside the caller's transaction, continuing
+/// from the last stored hash, under the chain's lock (held until the transaction ends).
+fn chain_events(db: &mut dyn Sql, events: &[(Millis, &NewAuditEvent)]) -> StorageResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     db.lock(Lock::Audit, AUDIT_LOCK)?;
     let last = db.query_opt(
         "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -60,11 +159,11 @@ pub fn append(db: &mut dyn Sql, at: Millis, events: &[NewAuditEvent]) -> Storage
     };
     // Every event of the call in one statement (the chain's lock is held until the commit).
     let mut rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = Vec::with_capacity(events.len());
-    for event in events {
+    for (at, event) in events {
         seq += 1;
         let canonical = canonical(
             seq,
-            at,
+            *at,
             &event.actor,
             &event.kind,
             &event.subject,
@@ -80,8 +179,7 @@ pub fn append(db: &mut dyn Sql, at: Millis, events: &[NewAuditEvent]) -> Storage
             hash,
         ));
     }
-    // In statements of at most `PER_INSERT` events (SQLite binds at most 32,766 values).
-    const PER_INSERT: usize = 500;
+    // In statements of at most `PER_INSERT` events.
     let mut events = events.iter();
     for chunk in rows.chunks(PER_INSERT) {
         let tuples: Vec<String> = (0..chunk.len())
@@ -101,10 +199,10 @@ pub fn append(db: &mut dyn Sql, at: Millis, events: &[NewAuditEvent]) -> Storage
             })
             .collect();
         let mut params = Vec::with_capacity(chunk.len() * 8);
-        for ((seq, detail, prev, hash), event) in chunk.iter().zip(events.by_ref()) {
+        for ((seq, detail, prev, hash), (at, event)) in chunk.iter().zip(events.by_ref()) {
             params.extend([
                 Param::Int(*seq),
-                Param::Int(at),
+                Param::Int(*at),
                 Param::Text(&event.actor),
                 Param::Text(&event.kind),
                 Param::Text(&event.subject),

@@ -34,6 +34,11 @@ pub trait SqlBackend: SqlRead + std::fmt::Debug + 'static {
     fn announce(&self, _db: &mut dyn Sql, _batch: &Batch<'_>) -> StorageResult<()> {
         Ok(())
     }
+    /// Put audit events staged by commits on the chain now (PostgreSQL chains them after the
+    /// commit; SQLite at once), so a read of the log sees every committed event.
+    fn settle_audit(&self) -> StorageResult<()> {
+        Ok(())
+    }
     /// Hear what other server processes commit (see [`Backend::watch`]).
     fn watch(&self, _sink: Sink) {}
 }
@@ -281,10 +286,12 @@ impl<B: SqlBackend> Storage for B {
     }
 
     fn audit_events(&self, after: i64, limit: usize) -> StorageResult<Vec<AuditEvent>> {
+        self.settle_audit()?;
         self.read_sql(|db| audit::events(db, after, limit))
     }
 
     fn verify_audit_chain(&self) -> StorageResult<i64> {
+        self.settle_audit()?;
         self.snapshot_sql(audit::verify)
     }
 

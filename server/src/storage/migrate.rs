@@ -172,6 +172,8 @@ fn count(db: &mut dyn Sql, table: &str) -> StorageResult<i64> {
 /// Stop the servers of both first: writes made meanwhile would not be copied.
 pub fn migrate(from: &dyn Backend, to: &dyn Backend) -> StorageResult<Migrated> {
     let mut migrated = Migrated::default();
+    // Every staged audit event on the source's chain first (the copy takes the chain).
+    from.verify_audit_chain()?;
     from.read_raw(&mut |source| {
         let server_device: String = source
             .query_one(

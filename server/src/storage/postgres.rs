@@ -145,6 +145,15 @@ CREATE TABLE throttle (
 );
 CREATE INDEX throttle_last_failure ON throttle(last_failure);
 
+CREATE TABLE audit_pending (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at      BIGINT NOT NULL,
+    actor   {text} NOT NULL,
+    kind    {text} NOT NULL,
+    subject {text} NOT NULL,
+    detail  {text} NOT NULL
+);
+
 CREATE TABLE audit_log (
     seq       BIGINT PRIMARY KEY,
     at        BIGINT NOT NULL,
@@ -226,7 +235,9 @@ pub struct PgStorage {
     config: ::postgres::Config,
     /// This process's opening of the database: its own announcements are not news to it.
     instance: Uuid,
-    locks: LockStats,
+    locks: Arc<LockStats>,
+    /// Puts staged audit events on the chain after commits (see `audit::append`).
+    chainer: Arc<Chainer>,
     server_device: Uuid,
     clock: Arc<dyn Clock>,
     commits: AtomicU64,
@@ -264,17 +275,10 @@ impl PgStorage {
                 config: config.clone(),
             })
             .map_err(unavailable)?;
-        let storage = PgStorage {
-            pool,
-            config,
-            instance: Uuid::new_v4(),
-            locks: LockStats::default(),
-            server_device: Uuid::nil(),
-            clock: doorstep_core::clock::system(),
-            commits: AtomicU64::new(0),
-        };
-        let now = storage.clock.now();
-        let server_device = storage.transaction(Mode::Write, |db| {
+        let locks = Arc::new(LockStats::default());
+        let clock = doorstep_core::clock::system();
+        let now = clock.now();
+        let server_device = in_transaction(&pool, &locks, Mode::Write, |db| {
             db.lock(Lock::Schema, MIGRATION_LOCK)?;
             let (device, stale) = migrate(db)?;
             if stale {
@@ -283,10 +287,28 @@ impl PgStorage {
             }
             Ok(device)
         })?;
+        let chainer = Arc::new(Chainer::default());
+        let (p, l, c) = (pool.clone(), locks.clone(), chainer.clone());
+        std::thread::Builder::new()
+            .name("audit-chain".into())
+            .spawn(move || chain_loop(p, l, c))
+            .map_err(|e| StorageError::Unavailable(format!("the audit chainer: {e}")))?;
         Ok(PgStorage {
+            pool,
+            config,
+            instance: Uuid::new_v4(),
+            locks,
+            chainer,
             server_device,
-            ..storage
+            clock,
+            commits: AtomicU64::new(0),
         })
+    }
+
+    /// Put every staged audit event on the chain (before the log is read).
+    fn settle(&self) -> StorageResult<()> {
+        while self.transaction(Mode::Write, audit::chain_pending)? > 0 {}
+        Ok(())
     }
 
     /// The same storage stamping times from `clock`.
@@ -301,46 +323,112 @@ impl PgStorage {
         mode: Mode,
         f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        // The storage seam is blocking and meant for blocking threads, but some callers reach
-        // it from an async task (as SQLite tolerates): the blocking client must not run on a
-        // runtime worker as is, so the worker hands its other tasks away meanwhile.
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| self.transaction_here(mode, f))
-            }
-            _ => self.transaction_here(mode, f),
-        }
+        in_transaction(&self.pool, &self.locks, mode, f)
     }
+}
 
-    fn transaction_here<T>(
-        &self,
-        mode: Mode,
-        f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
-    ) -> StorageResult<T> {
-        let mut conn = self.pool.get().map_err(unavailable)?;
-        let PgConn { client, statements } = &mut *conn;
-        let builder = match mode {
-            Mode::Statements => {
-                return f(&mut Pg {
-                    on: PgOn::Client(client),
-                    statements,
-                    locks: &self.locks,
-                });
+impl Drop for PgStorage {
+    fn drop(&mut self) {
+        self.chainer.stopped.store(true, Ordering::Release);
+        self.chainer.wake.notify_all();
+    }
+}
+
+/// Run `f` on a connection of `pool`, as `mode` says.
+fn in_transaction<T>(
+    pool: &r2d2::Pool<Manager>,
+    locks: &LockStats,
+    mode: Mode,
+    f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
+) -> StorageResult<T> {
+    // The storage seam is blocking and meant for blocking threads, but some callers reach it
+    // from an async task (as SQLite tolerates): the blocking client must not run on a runtime
+    // worker as is, so the worker hands its other tasks away meanwhile.
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| in_transaction_here(pool, locks, mode, f))
+        }
+        _ => in_transaction_here(pool, locks, mode, f),
+    }
+}
+
+fn in_transaction_here<T>(
+    pool: &r2d2::Pool<Manager>,
+    locks: &LockStats,
+    mode: Mode,
+    f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>,
+) -> StorageResult<T> {
+    let mut conn = pool.get().map_err(unavailable)?;
+    let PgConn { client, statements } = &mut *conn;
+    let builder = match mode {
+        Mode::Statements => {
+            return f(&mut Pg {
+                on: PgOn::Client(client),
+                statements,
+                locks,
+            });
+        }
+        Mode::Snapshot => client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(::postgres::IsolationLevel::RepeatableRead),
+        Mode::Write => client.build_transaction(),
+    };
+    let mut tx = builder.start().map_err(SqlError::from)?;
+    let value = f(&mut Pg {
+        on: PgOn::Transaction(&mut tx),
+        statements,
+        locks,
+    })?;
+    tx.commit().map_err(SqlError::from)?;
+    Ok(value)
+}
+
+/// Wakes this process's audit chainer after a commit.
+#[derive(Default)]
+struct Chainer {
+    poked: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Chainer {
+    fn poke(&self) {
+        *self.poked.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_one();
+    }
+}
+
+/// Chain staged audit events after commits (and once a second, for events another process
+/// staged and did not chain: it may have died), until the storage is dropped.
+fn chain_loop(pool: r2d2::Pool<Manager>, locks: Arc<LockStats>, chainer: Arc<Chainer>) {
+    loop {
+        {
+            let poked = chainer.poked.lock().unwrap_or_else(|p| p.into_inner());
+            let mut poked = if *poked {
+                poked
+            } else {
+                chainer
+                    .wake
+                    .wait_timeout(poked, Duration::from_secs(1))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0)
+            };
+            *poked = false;
+        }
+        if chainer.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        loop {
+            match in_transaction(&pool, &locks, Mode::Write, audit::chain_pending) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot chain the staged audit events yet");
+                    break;
+                }
             }
-            Mode::Snapshot => client
-                .build_transaction()
-                .read_only(true)
-                .isolation_level(::postgres::IsolationLevel::RepeatableRead),
-            Mode::Write => client.build_transaction(),
-        };
-        let mut tx = builder.start().map_err(SqlError::from)?;
-        let value = f(&mut Pg {
-            on: PgOn::Transaction(&mut tx),
-            statements,
-            locks: &self.locks,
-        })?;
-        tx.commit().map_err(SqlError::from)?;
-        Ok(value)
+        }
     }
 }
 
@@ -568,7 +656,12 @@ impl SqlBackend for PgStorage {
     fn write_sql<T>(&self, f: impl FnOnce(&mut dyn Sql) -> StorageResult<T>) -> StorageResult<T> {
         let value = self.transaction(Mode::Write, f)?;
         self.commits.fetch_add(1, Ordering::Relaxed);
+        self.chainer.poke();
         Ok(value)
+    }
+
+    fn settle_audit(&self) -> StorageResult<()> {
+        self.settle()
     }
 
     fn clock_now(&self) -> Millis {
