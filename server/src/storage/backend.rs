@@ -120,7 +120,7 @@ impl<B: SqlBackend> Backend for B {
     }
 }
 
-impl<B: SqlBackend> Storage for B {
+impl<B: SqlBackend> DocumentStore for B {
     fn server_device(&self) -> Uuid {
         self.own_device()
     }
@@ -171,7 +171,9 @@ impl<B: SqlBackend> Storage for B {
     fn sync_rows(&self, device: &Uuid) -> StorageResult<Vec<SyncRow>> {
         self.read_sql(|db| documents::sync_rows(db, device))
     }
+}
 
+impl<B: SqlBackend> Directory for B {
     fn create_account(&self, new: &NewAccount, actor: &str) -> StorageResult<Account> {
         let now = self.clock_now();
         self.write_sql(|db| directory::create_account(db, new, actor, now))
@@ -280,6 +282,17 @@ impl<B: SqlBackend> Storage for B {
         self.write_sql(|db| directory::revoke_device(db, id, actor, now))
     }
 
+    fn throttle(
+        &self,
+        keys: &[String],
+        forget_before: Millis,
+        update: &mut dyn FnMut(&mut std::collections::BTreeMap<String, ThrottleEntry>),
+    ) -> StorageResult<()> {
+        self.write_sql(|db| directory::throttle(db, keys, forget_before, update))
+    }
+}
+
+impl<B: SqlBackend> AuditLog for B {
     fn append_audit(&self, events: &[NewAuditEvent]) -> StorageResult<()> {
         let now = self.clock_now();
         self.write_sql(|db| audit::append(db, now, events))
@@ -311,14 +324,5 @@ impl<B: SqlBackend> Storage for B {
 
     fn quarantine_payload(&self, id: i64) -> StorageResult<Option<Vec<u8>>> {
         self.read_sql(|db| audit::payload(db, id))
-    }
-
-    fn throttle(
-        &self,
-        keys: &[String],
-        forget_before: Millis,
-        update: &mut dyn FnMut(&mut std::collections::BTreeMap<String, ThrottleEntry>),
-    ) -> StorageResult<()> {
-        self.write_sql(|db| directory::throttle(db, keys, forget_before, update))
     }
 }

@@ -476,8 +476,16 @@ pub struct CommitReport {
     pub over_budget: bool,
 }
 
-/// The server's storage. Every method is blocking; call it off the async runtime.
-pub trait Storage: Send + Sync + 'static {
+/// The server's storage, split by what each caller needs: documents and sync rows (sync),
+/// the directory (accounts, devices, sessions, enrollment, throttling), the audit log and
+/// quarantine; the dashboard's reads are [`Views`]. Every method is blocking; call it off the
+/// async runtime. Implemented once, for every SQL backend (`backend.rs`).
+pub trait Storage: DocumentStore + Directory + AuditLog {}
+
+impl<T: DocumentStore + Directory + AuditLog + ?Sized> Storage for T {}
+
+/// What sync needs: documents, their per-device sync rows, and one transaction per request.
+pub trait DocumentStore: Send + Sync + 'static {
     /// The server's own device id: the actor prefix of changes the server makes.
     fn server_device(&self) -> Uuid;
 
@@ -508,7 +516,11 @@ pub trait Storage: Send + Sync + 'static {
     // Sync rows ------------------------------------------------------------------------------
 
     fn sync_rows(&self, device: &Uuid) -> StorageResult<Vec<SyncRow>>;
+}
 
+/// The directory: accounts and their grants, building assignments, dashboard sessions,
+/// enrollment codes, devices, and throttling counts.
+pub trait Directory: Send + Sync + 'static {
     // Accounts, assignments, sessions --------------------------------------------------------
 
     /// Create an account; `Conflict` when the login is taken. Audited as `account.created`.
@@ -569,6 +581,22 @@ pub trait Storage: Send + Sync + 'static {
     /// Revoke a device; its token stops working at once. Audited as `device.revoked`.
     fn revoke_device(&self, id: &Uuid, actor: &str) -> StorageResult<Device>;
 
+    // Throttling --------------------------------------------------------------------------------
+
+    /// In one transaction (serialised per key across server processes): forget entries whose
+    /// last failure is before `forget_before`, read the entries of `keys`, let `update` change
+    /// them (an entry it removes is deleted), and store what it leaves. `crate::guard` decides
+    /// the policy; keys are opaque (hashed) strings.
+    fn throttle(
+        &self,
+        keys: &[String],
+        forget_before: Millis,
+        update: &mut dyn FnMut(&mut std::collections::BTreeMap<String, ThrottleEntry>),
+    ) -> StorageResult<()>;
+}
+
+/// The audit chain and the quarantine of refused payloads.
+pub trait AuditLog: Send + Sync + 'static {
     // Audit and quarantine -------------------------------------------------------------------
 
     fn append_audit(&self, events: &[NewAuditEvent]) -> StorageResult<()>;
@@ -586,19 +614,6 @@ pub trait Storage: Send + Sync + 'static {
     fn release_quarantine(&self, device: &Uuid, by: &str) -> StorageResult<Device>;
     /// One quarantined payload's bytes.
     fn quarantine_payload(&self, id: i64) -> StorageResult<Option<Vec<u8>>>;
-
-    // Throttling --------------------------------------------------------------------------------
-
-    /// In one transaction (serialised per key across server processes): forget entries whose
-    /// last failure is before `forget_before`, read the entries of `keys`, let `update` change
-    /// them (an entry it removes is deleted), and store what it leaves. `crate::guard` decides
-    /// the policy; keys are opaque (hashed) strings.
-    fn throttle(
-        &self,
-        keys: &[String],
-        forget_before: Millis,
-        update: &mut dyn FnMut(&mut std::collections::BTreeMap<String, ThrottleEntry>),
-    ) -> StorageResult<()>;
 }
 
 /// The failures counted against one throttled key.
