@@ -25,7 +25,7 @@ fi
 echo "== PostgreSQL for the storage tests (a throwaway cluster, stopped at the end)"
 if pg_env=$(scripts/postgres-test.sh start); then
   eval "$pg_env"
-  trap 'scripts/postgres-test.sh stop' EXIT
+  trap 'scripts/postgres-test.sh stop >/dev/null 2>&1' EXIT
 else
   echo "could not start PostgreSQL: the PostgreSQL tests will fail"
 fi
@@ -72,6 +72,10 @@ fi
 if [[ $browser_status -ne 0 && $browser_failed -eq 0 ]]; then
   browser_failed=1
 fi
+
+# PostgreSQL is stopped before the summary, so that the summary is the last line.
+scripts/postgres-test.sh stop >/dev/null 2>&1
+trap - EXIT
 
 passed=$((lint_passed + rust_passed + bind_passed + browser_passed))
 failed=$((lint_failed + rust_failed + bind_failed + browser_failed))
