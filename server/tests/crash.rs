@@ -4,14 +4,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
+use common::fleet::{free_port, start};
 use common::*;
 use doorstep_core::doc::FieldDoc;
 use doorstep_core::model::DoorOutcome;
@@ -20,35 +18,6 @@ use doorstep_core::store::Store;
 use doorstep_core::sync::{self, HttpTransport};
 use doorstep_server::storage::SqliteStorage;
 use doorstep_server::{AppState, Config, demo};
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn start(db: &std::path::Path, port: u16) -> Result<Child> {
-    let child = Command::new(env!("CARGO_BIN_EXE_doorstep-server"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut reply = String::new();
-            stream.read_to_string(&mut reply)?;
-            if reply.starts_with("HTTP/1.1 200") {
-                return Ok(child);
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 struct Head {
     replica: Replica,

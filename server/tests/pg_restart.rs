@@ -58,18 +58,18 @@ fn postgresql_restarting_mid_storm_answers_503_and_the_server_recovers_by_itself
 
     // The storm: each phone records a visit and syncs, over and over; a sync that fails is
     // not acknowledged and the phone goes on (its visits stay pending on the phone).
-    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicUsize::new(0));
     let (acked, acks) = std::sync::mpsc::channel::<()>();
     let workers: Vec<_> = phones
         .iter()
         .map(|phone| {
-            let (phone, stop, failures, acked) =
-                (phone.clone(), stop.clone(), failures.clone(), acked.clone());
+            let (phone, done, failures, acked) =
+                (phone.clone(), done.clone(), failures.clone(), acked.clone());
             let transport = HttpTransport::new(&url);
             std::thread::spawn(move || -> Result<()> {
                 let mut round = 0;
-                while !stop.load(Ordering::SeqCst) {
+                while !done.load(Ordering::SeqCst) {
                     record(&phone, round)?;
                     match phone
                         .replica
@@ -117,7 +117,7 @@ fn postgresql_restarting_mid_storm_answers_503_and_the_server_recovers_by_itself
         PHONES * 2,
         "the server did not recover after PostgreSQL came back",
     )?;
-    stop.store(true, Ordering::SeqCst);
+    done.store(true, Ordering::SeqCst);
     for worker in workers {
         worker
             .join()

@@ -19,19 +19,10 @@ use doorstep_core::sync::HttpTransport;
 fn two_processes_on_one_postgresql_behave_as_one_server() -> Result<()> {
     const PHONES: usize = 200;
     let (db, codes) = community(PHONES)?;
-    let ports = [free_port()?, free_port()?];
-    let mut servers = vec![start(&db, ports[0])?, start(&db, ports[1])?];
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
+    let (mut servers, _, urls) = processes(&db, 2)?;
 
     // Enroll through either process, alternately.
-    let phones: Vec<Arc<Phone>> = codes
-        .iter()
-        .enumerate()
-        .map(|(i, (building, code))| Ok(Arc::new(enroll(&urls[i % 2], building, code)?)))
-        .collect::<Result<_>>()?;
+    let phones = enroll_through(&urls, &codes)?;
 
     // Each phone syncs through one process, records, syncs through the other, twice over.
     let attempts = Arc::new(AtomicUsize::new(0));
@@ -55,25 +46,14 @@ fn two_processes_on_one_postgresql_behave_as_one_server() -> Result<()> {
     })?;
     // Everyone syncs once more (through the other process than before), so every phone has
     // what the others sent.
-    let urls_for_phones = urls.clone();
-    on_phones(&phones, 6, move |i, phone| {
-        let transports: Vec<HttpTransport> = urls_for_phones
-            .iter()
-            .map(|u| HttpTransport::new(u))
-            .collect();
-        sync_through(phone, &transports, i % 2).map(|_| ())
-    })?;
+    sync_all(&phones, &urls, 6)?;
     eprintln!(
         "{PHONES} phones, {} sync attempts for {} syncs",
         attempts.load(Ordering::SeqCst),
         PHONES * 3
     );
     assert_one_server(&db, &phones)?;
-    for server in &mut servers {
-        server.kill()?;
-        server.wait()?;
-    }
-    Ok(())
+    stop(&mut servers)
 }
 
 #[test]
@@ -81,43 +61,26 @@ fn a_killed_process_loses_nothing_it_acknowledged_and_phones_carry_on_through_th
 -> Result<()> {
     const PHONES: usize = 22;
     let (db, codes) = community(PHONES)?;
-    let ports = [free_port()?, free_port()?];
-    let mut first = start(&db, ports[0])?;
-    let mut second = start(&db, ports[1])?;
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
-    let phones: Vec<Arc<Phone>> = codes
-        .iter()
-        .enumerate()
-        .map(|(i, (building, code))| Ok(Arc::new(enroll(&urls[i % 2], building, code)?)))
-        .collect::<Result<_>>()?;
-    let urls_for_phones = urls.clone();
-    on_phones(&phones, 4, move |i, phone| {
-        let transports: Vec<HttpTransport> = urls_for_phones
-            .iter()
-            .map(|u| HttpTransport::new(u))
-            .collect();
-        sync_through(phone, &transports, i % 2).map(|_| ())
-    })?;
+    let (mut servers, _, urls) = processes(&db, 2)?;
+    let phones = enroll_through(&urls, &codes)?;
+    sync_all(&phones, &urls, 4)?;
 
     // The storm: every phone records and syncs through the first process while it lives,
     // then through the second.
-    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let (acked, acks) = std::sync::mpsc::channel::<()>();
     let workers: Vec<_> = phones
         .iter()
         .map(|phone| {
             let phone = phone.clone();
-            let stop = stop.clone();
+            let done = done.clone();
             let urls = urls.clone();
             let acked = acked.clone();
             std::thread::spawn(move || -> Result<usize> {
                 let transports: Vec<HttpTransport> =
                     urls.iter().map(|u| HttpTransport::new(u)).collect();
                 let mut round = 0;
-                while !stop.load(Ordering::SeqCst) {
+                while !done.load(Ordering::SeqCst) {
                     record(&phone, round)?;
                     sync_through(&phone, &transports, 0)?;
                     acknowledge(&phone)?;
@@ -134,14 +97,13 @@ fn a_killed_process_loses_nothing_it_acknowledged_and_phones_carry_on_through_th
         acks.recv_timeout(Duration::from_secs(300))
             .map_err(|_| anyhow!("the storm did not get going"))?;
     }
-    first.kill()?;
-    first.wait()?;
+    stop(&mut servers[..1])?;
     // The storm goes on through the second process for a while.
     for _ in 0..PHONES * 2 {
         acks.recv_timeout(Duration::from_secs(300))
             .map_err(|_| anyhow!("the phones did not carry on through the second process"))?;
     }
-    stop.store(true, Ordering::SeqCst);
+    done.store(true, Ordering::SeqCst);
     for worker in workers {
         worker
             .join()
@@ -152,8 +114,7 @@ fn a_killed_process_loses_nothing_it_acknowledged_and_phones_carry_on_through_th
         sync_through(phone, &transports, 0)?;
     }
     assert_one_server(&db, &phones)?;
-    second.kill()?;
-    second.wait()?;
+    stop(&mut servers[1..])?;
     Ok(())
 }
 
@@ -182,12 +143,7 @@ fn login(url: &str, password: &str) -> Result<(u16, Option<String>)> {
 #[test]
 fn failed_logins_counted_by_one_process_lock_the_account_on_the_other() -> Result<()> {
     let (db, _) = community(0)?;
-    let ports = [free_port()?, free_port()?];
-    let mut servers = vec![start(&db, ports[0])?, start(&db, ports[1])?];
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
+    let (mut servers, _, urls) = processes(&db, 2)?;
     for i in 0..6 {
         let (status, _) = login(&urls[i % 2], "wrong password!")?;
         assert_eq!(status, 401, "wrong password {i}");
@@ -198,22 +154,13 @@ fn failed_logins_counted_by_one_process_lock_the_account_on_the_other() -> Resul
         assert_eq!(status, 429, "locked on {url}");
         assert!(retry.is_some(), "with Retry-After");
     }
-    for server in &mut servers {
-        server.kill()?;
-        server.wait()?;
-    }
-    Ok(())
+    stop(&mut servers)
 }
 
 #[test]
 fn a_dashboard_page_on_one_process_hears_a_sync_served_by_the_other() -> Result<()> {
     let (db, codes) = community(1)?;
-    let ports = [free_port()?, free_port()?];
-    let mut servers = vec![start(&db, ports[0])?, start(&db, ports[1])?];
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
+    let (mut servers, ports, urls) = processes(&db, 2)?;
 
     // The admin's page listens on the second process.
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -266,9 +213,5 @@ fn a_dashboard_page_on_one_process_hears_a_sync_served_by_the_other() -> Result<
         heard.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(heard.starts_with("HTTP/1.1 200"), "{heard}");
-    for server in &mut servers {
-        server.kill()?;
-        server.wait()?;
-    }
-    Ok(())
+    stop(&mut servers)
 }

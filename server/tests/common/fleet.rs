@@ -28,16 +28,12 @@ pub fn free_port() -> Result<u16> {
         .port())
 }
 
-/// `doorstep-server serve` on `db` (a PostgreSQL address), once `/healthz` answers.
-pub fn start(db: &str, port: u16) -> Result<Child> {
+/// `doorstep-server serve` on `db` (a SQLite file or a PostgreSQL address), once `/healthz`
+/// answers.
+pub fn start(db: impl AsRef<std::ffi::OsStr>, port: u16) -> Result<Child> {
     let child = Command::new(env!("CARGO_BIN_EXE_doorstep-server"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-            db,
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(db)
         .args(["--db-pool", "4"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -268,5 +264,46 @@ pub fn assert_one_server(url: &str, phones: &[Arc<Phone>]) -> Result<()> {
         "the projections written by two processes equal a rebuild"
     );
     check.storage().verify_audit_chain()?;
+    Ok(())
+}
+
+/// `n` server processes on `db`: the children, their ports and their addresses.
+pub fn processes(db: &str, n: usize) -> Result<(Vec<Child>, Vec<u16>, Vec<String>)> {
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
+    let children = ports
+        .iter()
+        .map(|&port| start(db, port))
+        .collect::<Result<_>>()?;
+    let urls = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    Ok((children, ports, urls))
+}
+
+/// Enroll a phone with each code, phone `i` through `urls[i mod n]`.
+pub fn enroll_through(urls: &[String], codes: &[(String, String)]) -> Result<Vec<Arc<Phone>>> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, (building, code))| Ok(Arc::new(enroll(&urls[i % urls.len()], building, code)?)))
+        .collect()
+}
+
+/// Every phone syncs until complete, phone `i` starting with `urls[i mod n]`.
+pub fn sync_all(phones: &[Arc<Phone>], urls: &[String], threads: usize) -> Result<()> {
+    let urls = urls.to_vec();
+    on_phones(phones, threads, move |i, phone| {
+        let transports: Vec<HttpTransport> = urls.iter().map(|u| HttpTransport::new(u)).collect();
+        sync_through(phone, &transports, i % transports.len()).map(|_| ())
+    })
+}
+
+/// Stop every process (SIGKILL).
+pub fn stop(children: &mut [Child]) -> Result<()> {
+    for child in children {
+        child.kill()?;
+        child.wait()?;
+    }
     Ok(())
 }
