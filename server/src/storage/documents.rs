@@ -240,33 +240,21 @@ fn write_document(db: &mut dyn Sql, write: &DocWrite<'_>, now: Millis) -> Storag
 }
 
 fn write_sync_state(db: &mut dyn Sql, device: &str, w: &SyncStateWrite) -> StorageResult<()> {
-    let doc = w.doc.to_string();
+    // One statement per (device, document): a new state replaces the stored one (`None`
+    // keeps it); the announced heads are kept, set, or cleared.
+    let (replace, announced) = match &w.announced {
+        Announce::Keep => (false, None),
+        Announce::Set(heads) => (true, Some(heads_to_blob(heads))),
+        Announce::Clear => (true, None),
+    };
     db.execute(
-        "INSERT INTO sync_states (device_id, doc_id, state, announced)
-         VALUES (?1, ?2, NULL, NULL) ON CONFLICT DO NOTHING",
-        args![device, doc],
+        "INSERT INTO sync_states (device_id, doc_id, state, announced) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (device_id, doc_id) DO UPDATE SET
+             state = COALESCE(excluded.state, sync_states.state),
+             announced = CASE WHEN ?5 = 1 THEN excluded.announced
+                              ELSE sync_states.announced END",
+        args![device, w.doc.to_string(), w.state, announced, replace],
     )?;
-    if let Some(state) = &w.state {
-        db.execute(
-            "UPDATE sync_states SET state = ?3 WHERE device_id = ?1 AND doc_id = ?2",
-            args![device, doc, state],
-        )?;
-    }
-    match &w.announced {
-        Announce::Keep => {}
-        Announce::Set(heads) => {
-            db.execute(
-                "UPDATE sync_states SET announced = ?3 WHERE device_id = ?1 AND doc_id = ?2",
-                args![device, doc, heads_to_blob(heads)],
-            )?;
-        }
-        Announce::Clear => {
-            db.execute(
-                "UPDATE sync_states SET announced = NULL WHERE device_id = ?1 AND doc_id = ?2",
-                args![device, doc],
-            )?;
-        }
-    }
     Ok(())
 }
 
@@ -289,12 +277,16 @@ pub fn commit(db: &mut dyn Sql, batch: &Batch<'_>, now: Millis) -> StorageResult
             write_sync_state(db, key, state)?;
         }
         let mut audits = Vec::new();
-        let mut stored: i64 = db
-            .query_one(
+        // Read only when something may be quarantined: most syncs refuse nothing.
+        let mut stored: i64 = if batch.quarantine.is_empty() {
+            0
+        } else {
+            db.query_one(
                 "SELECT quarantined_bytes FROM devices WHERE id = ?1",
                 args![key],
             )?
-            .get(0)?;
+            .get(0)?
+        };
         let mut over_budget = false;
         for q in &batch.quarantine {
             let sha = Sha256::digest(&q.payload).to_vec();
@@ -345,10 +337,12 @@ pub fn commit(db: &mut dyn Sql, batch: &Batch<'_>, now: Millis) -> StorageResult
             }
             report.over_budget = true;
         }
-        db.execute(
-            "UPDATE devices SET quarantined_bytes = ?2 WHERE id = ?1",
-            args![key, stored],
-        )?;
+        if !batch.quarantine.is_empty() {
+            db.execute(
+                "UPDATE devices SET quarantined_bytes = ?2 WHERE id = ?1",
+                args![key, stored],
+            )?;
+        }
         db.execute(
             "UPDATE devices SET last_sync_at = ?2, app_version = ?3, pending = ?4,
                  rejected = rejected + ?5, syncs = syncs + 1,
