@@ -16,7 +16,7 @@
 //! fact that a rebuild keeps (see [`clear`]), and `late_synced` is decided per ballot as it is
 //! written (and again for the whole campaign when its close time changes).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::{Hydrate, hydrate, hydrate_prop};
@@ -26,7 +26,7 @@ use doorstep_core::rules::{Checked, Records, Touch, Written};
 use serde::Serialize;
 
 use crate::args;
-use crate::storage::sql::{Dialect, Sql, SqlError};
+use crate::storage::sql::{Dialect, Param, Sql, SqlError, insert_rows, query_in};
 
 /// Why a projection could not be updated; the surrounding transaction rolls back.
 #[derive(Debug, thiserror::Error)]
@@ -174,9 +174,11 @@ CREATE TABLE IF NOT EXISTS p_household_conflicts (
     vals      {text} NOT NULL,
     PRIMARY KEY (community, building, unit, field)
 );
-CREATE TABLE IF NOT EXISTS p_campaign_versions (
-    campaign {text} PRIMARY KEY,
-    version  {int} NOT NULL
+CREATE TABLE IF NOT EXISTS p_campaign_changes (
+    campaign {text} NOT NULL,
+    building {text} NOT NULL,
+    changes  {int} NOT NULL,
+    PRIMARY KEY (campaign, building)
 );
 CREATE TABLE IF NOT EXISTS p_meta (
     key   {text} PRIMARY KEY,
@@ -209,7 +211,7 @@ fn schema(ddl: &str, dialect: Dialect) -> String {
 /// what a document projects to changes: on open, a database projected by another version is
 /// rebuilt from its documents (see [`migrate`]), so no table is ever silently left empty or
 /// short of a column.
-pub const PROJECTION_VERSION: i64 = 3;
+pub const PROJECTION_VERSION: i64 = 4;
 
 /// Every projection table, in the order [`clear`] empties them. `p_campaign_versions` is not
 /// among them: a campaign's change counter only ever grows, across rebuilds too, so a cache
@@ -248,6 +250,10 @@ pub fn migrate(db: &mut dyn Sql) -> Result<bool, ProjectionError> {
         for table in TABLES {
             db.batch(&format!("DROP TABLE IF EXISTS {table};"))?;
         }
+        // Version 3 counted a campaign's changes in one row, which every sync of the
+        // campaign's field documents updated: on PostgreSQL, a row lock held to the commit
+        // by syncs of different buildings.
+        db.batch("DROP TABLE IF EXISTS p_campaign_versions;")?;
     }
     db.batch(&schema(SCHEMA, dialect))?;
     Ok(stale)
@@ -263,26 +269,36 @@ pub fn mark_current(db: &mut dyn Sql) -> Result<(), ProjectionError> {
     Ok(())
 }
 
-/// Count one more change to what `campaign`'s figures are computed from.
-fn bump_campaign_version(db: &mut dyn Sql, campaign: &str) -> Result<(), ProjectionError> {
+/// Count one more change to what `campaign`'s figures are computed from: a change to its
+/// field document of `building`, or to the campaign document itself (`building` empty). One
+/// counter per document, so syncs of different buildings never wait for each other's row (on
+/// PostgreSQL a row updated in a transaction stays locked until it commits); a document's own
+/// writes are serialised by its lock already.
+fn bump_campaign_version(
+    db: &mut dyn Sql,
+    campaign: &str,
+    building: &str,
+) -> Result<(), ProjectionError> {
     db.execute(
-        "INSERT INTO p_campaign_versions (campaign, version) VALUES (?1, 1)
-         ON CONFLICT (campaign) DO UPDATE SET version = p_campaign_versions.version + 1",
-        args![campaign],
+        "INSERT INTO p_campaign_changes (campaign, building, changes) VALUES (?1, ?2, 1)
+         ON CONFLICT (campaign, building)
+         DO UPDATE SET changes = p_campaign_changes.changes + 1",
+        args![campaign, building],
     )?;
     Ok(())
 }
 
-/// How many changes `campaign`'s campaign and field documents have had (0 before the first):
-/// equal numbers mean equal tally inputs and progress, so the dashboard caches by it.
+/// How many changes `campaign`'s campaign and field documents have had (0 before the first),
+/// summed over its documents' counters. Each counter only grows, so the sum grows with every
+/// change: equal numbers mean equal tally inputs and progress, and the dashboard caches by it.
 pub fn campaign_version(db: &mut dyn Sql, campaign: &str) -> Result<i64, ProjectionError> {
-    match db.query_opt(
-        "SELECT version FROM p_campaign_versions WHERE campaign = ?1",
-        args![campaign],
-    )? {
-        Some(row) => Ok(row.get(0)?),
-        None => Ok(0),
-    }
+    Ok(db
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM p_campaign_changes
+             WHERE campaign = ?1",
+            args![campaign],
+        )?
+        .get(0)?)
 }
 
 /// Bring the projections of one document up to date with `doc` (its state after the change).
@@ -335,27 +351,19 @@ pub fn document_changed(
         DocId::Campaign { campaign } => {
             let value: CampaignDoc = read(id, doc)?;
             project_campaign(db, campaign, &value)?;
-            bump_campaign_version(db, campaign)
+            bump_campaign_version(db, campaign, "")
         }
         DocId::Field { campaign, building } => {
             match touched.and_then(|t| records_of(t, &FIELD_RECORDS)) {
                 Some(records) => {
-                    for (collection, key) in records {
-                        project_field_record(
-                            db,
-                            &reader,
-                            (campaign, building),
-                            (collection, key),
-                            now,
-                        )?;
-                    }
+                    project_field_records(db, &reader, (campaign, building), &records, now)?
                 }
                 None => {
                     let field: FieldDoc = read(id, doc)?;
                     project_field(db, campaign, building, &field, now)?;
                 }
             }
-            bump_campaign_version(db, campaign)
+            bump_campaign_version(db, campaign, building)
         }
         DocId::Orders {
             community,
@@ -472,47 +480,78 @@ impl Reader<'_> {
     }
 }
 
-/// Write (or remove) the row of one field record.
-fn project_field_record(
+/// The rows of field records, gathered so each table is written in a few multi-row statements
+/// (a day's sync brings dozens of records; on PostgreSQL every statement is a round trip).
+#[derive(Default)]
+struct FieldRows {
+    visits: Vec<Visit>,
+    deliveries: Vec<Delivery>,
+    ballots: Vec<Ballot>,
+    adjudications: Vec<Adjudication>,
+}
+
+impl FieldRows {
+    fn write(
+        &self,
+        db: &mut dyn Sql,
+        (campaign, building): (&str, &str),
+        now: i64,
+    ) -> Result<(), ProjectionError> {
+        upsert_visits(db, campaign, building, &self.visits)?;
+        upsert_deliveries(db, campaign, building, &self.deliveries)?;
+        upsert_ballots(db, campaign, building, &self.ballots, now)?;
+        upsert_adjudications(db, campaign, building, &self.adjudications)
+    }
+}
+
+/// Write (or remove) the rows of the field records `records` (collection, key) of a change.
+fn project_field_records(
     db: &mut dyn Sql,
     read: &Reader<'_>,
     (campaign, building): (&str, &str),
-    (collection, key): (&str, &str),
+    records: &BTreeSet<(&str, &str)>,
     now: i64,
 ) -> Result<(), ProjectionError> {
-    let present = match read.field(collection, key)? {
-        Some(Written::Visit(v)) => Some(upsert_visit(db, campaign, building, &v)?),
-        Some(Written::Delivery(d)) => Some(upsert_delivery(db, campaign, building, &d)?),
-        Some(Written::Ballot(b)) => Some(upsert_ballot(db, campaign, building, &b, now)?),
-        Some(Written::Adjudication(a)) => Some(upsert_adjudication(db, campaign, building, &a)?),
-        Some(other) => {
-            return Err(ProjectionError::Shape(format!(
-                "{}: {collection}/{key} is not a field record: {other:?}",
-                read.id
-            )));
-        }
-        None => None,
-    };
-    if present.is_none() {
-        let sql = match collection {
-            "visits" => "DELETE FROM p_visits WHERE campaign = ?1 AND building = ?2 AND id = ?3",
-            "deliveries" => {
-                "DELETE FROM p_deliveries WHERE campaign = ?1 AND building = ?2 AND id = ?3"
-            }
-            "ballots" => "DELETE FROM p_ballots WHERE campaign = ?1 AND building = ?2 AND id = ?3",
-            "adjudications" => {
-                "DELETE FROM p_adjudications WHERE campaign = ?1 AND building = ?2 AND id = ?3"
-            }
-            other => {
+    let mut rows = FieldRows::default();
+    for &(collection, key) in records {
+        match read.field(collection, key)? {
+            Some(Written::Visit(v)) => rows.visits.push(v),
+            Some(Written::Delivery(d)) => rows.deliveries.push(d),
+            Some(Written::Ballot(b)) => rows.ballots.push(b),
+            Some(Written::Adjudication(a)) => rows.adjudications.push(a),
+            Some(other) => {
                 return Err(ProjectionError::Shape(format!(
-                    "{}: {other} is not a field record collection",
+                    "{}: {collection}/{key} is not a field record: {other:?}",
                     read.id
                 )));
             }
-        };
-        db.execute(sql, args![campaign, building, key])?;
+            None => {
+                let sql = match collection {
+                    "visits" => {
+                        "DELETE FROM p_visits WHERE campaign = ?1 AND building = ?2 AND id = ?3"
+                    }
+                    "deliveries" => {
+                        "DELETE FROM p_deliveries WHERE campaign = ?1 AND building = ?2 AND id = ?3"
+                    }
+                    "ballots" => {
+                        "DELETE FROM p_ballots WHERE campaign = ?1 AND building = ?2 AND id = ?3"
+                    }
+                    "adjudications" => {
+                        "DELETE FROM p_adjudications WHERE campaign = ?1 AND building = ?2
+                         AND id = ?3"
+                    }
+                    other => {
+                        return Err(ProjectionError::Shape(format!(
+                            "{}: {other} is not a field record collection",
+                            read.id
+                        )));
+                    }
+                };
+                db.execute(sql, args![campaign, building, key])?;
+            }
+        }
     }
-    Ok(())
+    rows.write(db, (campaign, building), now)
 }
 
 /// Empty every projection table before a rebuild. `ballot_receipts` is kept: when a ballot
@@ -769,97 +808,160 @@ fn project_field(
     ] {
         db.execute(sql, args![campaign, building])?;
     }
+    let mut roll = Vec::with_capacity(doc.roll.len() * 6);
     for e in doc.roll.values() {
-        db.execute(
-            "INSERT INTO p_roll (campaign, building, unit, entrance, voter_key, area)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            args![campaign, building, e.unit, e.entrance, e.voter_key, e.area],
-        )?;
+        roll.extend_from_slice(args![
+            campaign,
+            building,
+            e.unit,
+            e.entrance,
+            e.voter_key,
+            e.area
+        ]);
     }
-    for v in doc.visits.values() {
-        upsert_visit(db, campaign, building, v)?;
+    insert_rows(
+        db,
+        "INSERT INTO p_roll (campaign, building, unit, entrance, voter_key, area)",
+        "",
+        6,
+        &roll,
+    )?;
+    FieldRows {
+        visits: doc.visits.values().cloned().collect(),
+        deliveries: doc.deliveries.values().cloned().collect(),
+        ballots: doc.ballots.values().cloned().collect(),
+        adjudications: doc.adjudications.values().cloned().collect(),
     }
-    for d in doc.deliveries.values() {
-        upsert_delivery(db, campaign, building, d)?;
-    }
-    for b in doc.ballots.values() {
-        upsert_ballot(db, campaign, building, b, now)?;
-    }
-    for a in doc.adjudications.values() {
-        upsert_adjudication(db, campaign, building, a)?;
-    }
-    Ok(())
+    .write(db, (campaign, building), now)
 }
 
-fn upsert_visit(
+fn upsert_visits(
     db: &mut dyn Sql,
     campaign: &str,
     building: &str,
-    v: &Visit,
+    visits: &[Visit],
 ) -> Result<(), ProjectionError> {
-    db.execute(
-        "INSERT INTO p_visits (campaign, building, id, unit, outcome, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (campaign, building, id) DO UPDATE SET unit = excluded.unit,
-             outcome = excluded.outcome, at = excluded.at, by = excluded.by",
-        args![
+    let outcomes: Vec<String> = visits.iter().map(|v| enum_name(&v.outcome)).collect();
+    let mut params = Vec::with_capacity(visits.len() * 7);
+    for (i, v) in visits.iter().enumerate() {
+        params.extend_from_slice(args![
             campaign,
             building,
             v.id,
             v.unit,
-            enum_name(&v.outcome),
+            outcomes[i],
             v.at,
             v.by
-        ],
+        ]);
+    }
+    insert_rows(
+        db,
+        "INSERT INTO p_visits (campaign, building, id, unit, outcome, at, by)",
+        "ON CONFLICT (campaign, building, id) DO UPDATE SET unit = excluded.unit,
+             outcome = excluded.outcome, at = excluded.at, by = excluded.by",
+        7,
+        &params,
     )?;
     Ok(())
 }
 
-fn upsert_delivery(
+fn upsert_deliveries(
     db: &mut dyn Sql,
     campaign: &str,
     building: &str,
-    d: &Delivery,
+    deliveries: &[Delivery],
 ) -> Result<(), ProjectionError> {
-    db.execute(
-        "INSERT INTO p_deliveries (campaign, building, id, voter_key, unit, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
+    let mut params = Vec::with_capacity(deliveries.len() * 7);
+    for d in deliveries {
+        params.extend_from_slice(args![
+            campaign,
+            building,
+            d.id,
+            d.voter_key,
+            d.unit,
+            d.at,
+            d.by
+        ]);
+    }
+    insert_rows(
+        db,
+        "INSERT INTO p_deliveries (campaign, building, id, voter_key, unit, at, by)",
+        "ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
              unit = excluded.unit, at = excluded.at, by = excluded.by",
-        args![campaign, building, d.id, d.voter_key, d.unit, d.at, d.by],
+        7,
+        &params,
     )?;
     Ok(())
 }
 
-/// A ballot's row, with when the server first received it (kept in `ballot_receipts`, `now`
-/// for a ballot seen for the first time) and whether that was after the campaign closed.
-fn upsert_ballot(
+/// What a ballot's row holds beyond the ballot's own fields.
+struct BallotRow {
+    answers: String,
+    method: Option<String>,
+    received_at: i64,
+    late: bool,
+}
+
+/// Ballots' rows, each with when the server first received it (kept in `ballot_receipts`,
+/// `now` for a ballot seen for the first time) and whether that was after the campaign closed.
+fn upsert_ballots(
     db: &mut dyn Sql,
     campaign: &str,
     building: &str,
-    b: &Ballot,
+    ballots: &[Ballot],
     now: i64,
 ) -> Result<(), ProjectionError> {
-    db.execute(
-        "INSERT INTO ballot_receipts (campaign, ballot, received_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (campaign, ballot) DO NOTHING",
-        args![campaign, b.id, now],
+    if ballots.is_empty() {
+        return Ok(());
+    }
+    let mut receipts = Vec::with_capacity(ballots.len() * 3);
+    for b in ballots {
+        receipts.extend_from_slice(args![campaign, b.id, now]);
+    }
+    insert_rows(
+        db,
+        "INSERT INTO ballot_receipts (campaign, ballot, received_at)",
+        "ON CONFLICT (campaign, ballot) DO NOTHING",
+        3,
+        &receipts,
     )?;
-    // The `WHERE` of the `SELECT` is also what lets SQLite parse the upsert after it.
-    db.execute(
-        "INSERT INTO p_ballots (campaign, building, id, voter_key, unit, collected_at, by,
-             supersedes, answers, received_at, late_synced, method)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, r.received_at,
-             COALESCE((SELECT CASE WHEN r.received_at > c.closed_at THEN 1 ELSE 0 END
-                       FROM p_campaigns c
-                       WHERE c.campaign = ?1 AND c.closed_at IS NOT NULL), 0), ?10
-         FROM ballot_receipts r WHERE r.campaign = ?1 AND r.ballot = ?3
-         ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
-             unit = excluded.unit, collected_at = excluded.collected_at, by = excluded.by,
-             supersedes = excluded.supersedes, answers = excluded.answers,
-             received_at = excluded.received_at, late_synced = excluded.late_synced,
-             method = excluded.method",
-        args![
+    let ids: Vec<Param<'_>> = ballots.iter().map(|b| Param::Text(&b.id)).collect();
+    let mut received = HashMap::with_capacity(ballots.len());
+    for row in query_in(
+        db,
+        "SELECT ballot, received_at FROM ballot_receipts WHERE campaign = ?1 AND ballot",
+        args![campaign],
+        &ids,
+    )? {
+        received.insert(row.get::<String>(0)?, row.get::<i64>(1)?);
+    }
+    let closed_at: Option<i64> = match db.query_opt(
+        "SELECT closed_at FROM p_campaigns WHERE campaign = ?1",
+        args![campaign],
+    )? {
+        Some(row) => row.get(0)?,
+        None => None,
+    };
+    let mut owned = Vec::with_capacity(ballots.len());
+    for b in ballots {
+        let at = *received.get(&b.id).unwrap_or_else(|| {
+            panic!(
+                "invariant: ballot {} has a receipt, inserted just above",
+                b.id
+            )
+        });
+        let late = closed_at.is_some_and(|closed| at > closed);
+        owned.push(BallotRow {
+            answers: to_json(&b.answers)?,
+            method: b.method.as_ref().map(enum_name),
+            received_at: at,
+            late,
+        });
+    }
+    let mut params = Vec::with_capacity(ballots.len() * 12);
+    for (i, b) in ballots.iter().enumerate() {
+        let row = &owned[i];
+        params.extend_from_slice(args![
             campaign,
             building,
             b.id,
@@ -868,37 +970,60 @@ fn upsert_ballot(
             b.collected_at,
             b.by,
             b.supersedes,
-            to_json(&b.answers)?,
-            b.method.as_ref().map(enum_name)
-        ],
+            row.answers,
+            row.received_at,
+            row.late,
+            row.method
+        ]);
+    }
+    insert_rows(
+        db,
+        "INSERT INTO p_ballots (campaign, building, id, voter_key, unit, collected_at, by,
+             supersedes, answers, received_at, late_synced, method)",
+        "ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
+             unit = excluded.unit, collected_at = excluded.collected_at, by = excluded.by,
+             supersedes = excluded.supersedes, answers = excluded.answers,
+             received_at = excluded.received_at, late_synced = excluded.late_synced,
+             method = excluded.method",
+        12,
+        &params,
     )?;
     Ok(())
 }
 
-fn upsert_adjudication(
+fn upsert_adjudications(
     db: &mut dyn Sql,
     campaign: &str,
     building: &str,
-    a: &Adjudication,
+    adjudications: &[Adjudication],
 ) -> Result<(), ProjectionError> {
-    db.execute(
-        "INSERT INTO p_adjudications (campaign, building, id, voter_key, considered, chosen,
-             reason, at, by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
-             considered = excluded.considered, chosen = excluded.chosen,
-             reason = excluded.reason, at = excluded.at, by = excluded.by",
-        args![
+    let mut owned = Vec::with_capacity(adjudications.len());
+    for a in adjudications {
+        owned.push(to_json(&a.considered)?);
+    }
+    let mut params = Vec::with_capacity(adjudications.len() * 9);
+    for (i, a) in adjudications.iter().enumerate() {
+        params.extend_from_slice(args![
             campaign,
             building,
             a.id,
             a.voter_key,
-            to_json(&a.considered)?,
+            owned[i],
             a.chosen,
             a.reason,
             a.at,
             a.by
-        ],
+        ]);
+    }
+    insert_rows(
+        db,
+        "INSERT INTO p_adjudications (campaign, building, id, voter_key, considered, chosen,
+             reason, at, by)",
+        "ON CONFLICT (campaign, building, id) DO UPDATE SET voter_key = excluded.voter_key,
+             considered = excluded.considered, chosen = excluded.chosen,
+             reason = excluded.reason, at = excluded.at, by = excluded.by",
+        9,
+        &params,
     )?;
     Ok(())
 }

@@ -135,7 +135,11 @@ const TABLES: &[(&str, &[&str], &str)] = &[
         &["campaign", "ballot", "received_at"],
         "campaign, ballot",
     ),
-    ("p_campaign_versions", &["campaign", "version"], "campaign"),
+    (
+        "p_campaign_changes",
+        &["campaign", "building", "changes"],
+        "campaign, building",
+    ),
 ];
 
 /// Rows read from the source at a time.
@@ -195,7 +199,7 @@ pub fn migrate(from: &dyn Backend, to: &dyn Backend) -> StorageResult<Migrated> 
                 "UPDATE server_meta SET value = ?1 WHERE key = 'server_device'",
                 &[Param::Text(&server_device)],
             )?;
-            target.execute("DELETE FROM p_campaign_versions", &[])?;
+            target.execute("DELETE FROM p_campaign_changes", &[])?;
             for (table, columns, key) in TABLES {
                 let copied = copy_table(source, target, table, columns, key)?;
                 migrated.rows.insert((*table).to_string(), copied);

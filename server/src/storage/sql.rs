@@ -348,6 +348,94 @@ pub trait Sql {
     }
 }
 
+/// Most rows one multi-row statement carries ([`insert_rows`], [`query_in`]).
+pub const ROWS_PER_STATEMENT: usize = 64;
+
+/// How `n` rows are split into statements: 64 at a time, then the rest by its binary digits
+/// (45 = 32 + 8 + 4 + 1), so a multi-row statement has one of seven texts and stays prepared.
+fn row_chunks(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let take = if n >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        n -= take;
+        Some(take)
+    })
+}
+
+/// `(?a, ?b, …), (…)`: `rows` groups of `width` placeholders numbered from `first`.
+fn placeholders(first: usize, rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('?');
+            out.push_str(&(first + r * width + c).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// One `INSERT` of many rows: `{head} VALUES (…), (…) {tail}`, where `params` holds the rows
+/// one after another, `width` values each, and `tail` may be an `ON CONFLICT` clause (no key
+/// twice among the rows: PostgreSQL refuses to update one row twice in one statement). A
+/// statement per [`row_chunks`] instead of one per row: on PostgreSQL each statement is a round
+/// trip. Returns how many rows changed.
+pub fn insert_rows(
+    db: &mut dyn Sql,
+    head: &str,
+    tail: &str,
+    width: usize,
+    params: &[Param<'_>],
+) -> SqlResult<u64> {
+    assert!(
+        width > 0 && params.len().is_multiple_of(width),
+        "invariant: {} values are not rows of {width}",
+        params.len()
+    );
+    let mut changed = 0;
+    let mut rest = params;
+    for rows in row_chunks(params.len() / width) {
+        let (now, later) = rest.split_at(rows * width);
+        let sql = format!("{head} VALUES {} {tail}", placeholders(1, rows, width));
+        changed += db.execute(&sql, now)?;
+        rest = later;
+    }
+    Ok(changed)
+}
+
+/// The rows of `{head} IN (…)` for every value of `list`, where `head` already uses the
+/// placeholders of `fixed` (`?1…`), in as few statements as [`insert_rows`].
+pub fn query_in(
+    db: &mut dyn Sql,
+    head: &str,
+    fixed: &[Param<'_>],
+    list: &[Param<'_>],
+) -> SqlResult<Vec<Row>> {
+    let mut out = Vec::new();
+    let mut rest = list;
+    for rows in row_chunks(list.len()) {
+        let (now, later) = rest.split_at(rows);
+        let sql = format!("{head} IN {}", placeholders(fixed.len() + 1, 1, rows));
+        let params: Vec<Param<'_>> = fixed.iter().chain(now).copied().collect();
+        out.extend(db.query(&sql, &params)?);
+        rest = later;
+    }
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------------------------
 // SQLite.
 // ---------------------------------------------------------------------------------------------
@@ -632,6 +720,46 @@ impl Sql for Pg<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_go_in_a_few_statement_shapes() {
+        let sizes: Vec<usize> = row_chunks(45).collect();
+        assert_eq!(sizes, [32, 8, 4, 1]);
+        let sizes: Vec<usize> = row_chunks(130).collect();
+        assert_eq!(sizes, [64, 64, 2]);
+        assert_eq!(row_chunks(0).count(), 0);
+        assert_eq!(placeholders(3, 2, 2), "(?3, ?4), (?5, ?6)");
+    }
+
+    #[test]
+    fn many_rows_insert_and_read_back_in_chunks() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
+            .unwrap();
+        let db: &mut dyn Sql = &mut Lite(&conn);
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        let mut params = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            params.push(Param::Text(k));
+            params.push(Param::Int(i as i64));
+        }
+        let head = "INSERT INTO t (k, v)";
+        let tail = "ON CONFLICT (k) DO UPDATE SET v = excluded.v + 1000";
+        assert_eq!(insert_rows(db, head, tail, 2, &params).unwrap(), 100);
+        // Again: every row conflicts and is updated.
+        assert_eq!(insert_rows(db, head, tail, 2, &params).unwrap(), 100);
+        let list: Vec<Param<'_>> = keys.iter().step_by(3).map(|k| Param::Text(k)).collect();
+        let rows = query_in(
+            db,
+            "SELECT k, v FROM t WHERE v > ?1 AND k",
+            &[Param::Int(1030)],
+            &list,
+        )
+        .unwrap();
+        // Keys k0, k3, … k99 whose value is above 1030: k33 and on, every third.
+        assert_eq!(rows.len(), (33..100).step_by(3).count());
+        assert!(rows.iter().all(|r| r.get::<i64>(1).unwrap() > 1030));
+    }
 
     #[test]
     fn placeholders_become_dollars_outside_string_literals() {
