@@ -158,6 +158,10 @@ fn main() -> Result<()> {
             .iter()
             .map(|m| metric_of(&servers, m))
             .collect::<Result<_>>()?;
+        let sampler = match &postgres {
+            Some(_) => Some(LockSampler::start(&db)?),
+            None => None,
+        };
         let t = Instant::now();
         let outcomes = parallel(group, threads, |(i, phone)| {
             let started = Instant::now();
@@ -169,6 +173,7 @@ fn main() -> Result<()> {
         });
         let seconds = t.elapsed().as_secs_f64();
         let cpu = cpu_of(&servers)? - cpu_before;
+        let lock_samples = sampler.map(LockSampler::stop).transpose()?;
         // Every acknowledged commit was on disk first; group commit shares the syncs.
         let after: Vec<f64> = METRICS
             .iter()
@@ -203,6 +208,10 @@ fn main() -> Result<()> {
             "document_lock_wait_ms": doc_wait_ms,
             "audit_lock_waits": audit_waits,
             "audit_lock_wait_ms": audit_wait_ms,
+            "sampled_lock_waits": lock_samples.as_ref().map(|s| json!({
+                "samples": s.samples,
+                "waiting": s.waiting,
+            })),
         });
         println!(
             "{n:>6}  {seconds:>8.2}  {:>9.1}  {:>8.0}  {:>8.0}  {cpu:>12.2}  {:>14.1}  {failed:>6}  {:>12}  {:>16}  {:>16}",
@@ -214,6 +223,17 @@ fn main() -> Result<()> {
             format!("{doc_waits:.0} ({doc_wait_ms:.0} ms)"),
             format!("{audit_waits:.0} ({audit_wait_ms:.0} ms)"),
         );
+        if let Some(s) = &lock_samples {
+            println!(
+                "PostgreSQL backends waiting for a lock, sampled every {} ms during the storm ({} samples):{}",
+                LockSampler::EVERY.as_millis(),
+                s.samples,
+                if s.waiting.is_empty() { " none" } else { "" }
+            );
+            for (what, seen) in &s.waiting {
+                println!("  {seen:>6} × {what}");
+            }
+        }
         runs.push(row);
     }
     let server_rss_kib = servers
@@ -262,6 +282,63 @@ fn main() -> Result<()> {
         bail!("{lost} acknowledged documents are missing changes on the server");
     }
     Ok(())
+}
+
+/// Watches PostgreSQL's `pg_stat_activity` during a storm for backends of its database that
+/// wait for a lock of any kind: advisory (a document's or the audit chain's) and row or
+/// transaction locks too, which the servers' own lock metrics cannot see.
+struct LockSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Result<LockSamples>>,
+}
+
+/// How often each wait was seen: "wait event: the statement's first words" → samples.
+struct LockSamples {
+    samples: usize,
+    waiting: BTreeMap<String, usize>,
+}
+
+impl LockSampler {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+    fn start(db: &str) -> Result<Self> {
+        let mut client = postgres::Client::connect(db, postgres::NoTls)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut out = LockSamples {
+                samples: 0,
+                waiting: BTreeMap::new(),
+            };
+            while !flag.load(Ordering::SeqCst) {
+                let rows = client.query(
+                    "SELECT wait_event, query FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'
+                       AND pid <> pg_backend_pid()",
+                    &[],
+                )?;
+                out.samples += 1;
+                for row in rows {
+                    let event: String = row.get(0);
+                    let query: String = row.get(1);
+                    let words: Vec<&str> = query.split_whitespace().take(6).collect();
+                    *out.waiting
+                        .entry(format!("{event}: {}", words.join(" ")))
+                        .or_default() += 1;
+                }
+                std::thread::sleep(Self::EVERY);
+            }
+            Ok(out)
+        });
+        Ok(Self { stop, thread })
+    }
+
+    fn stop(self) -> Result<LockSamples> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("the lock sampler panicked"))?
+    }
 }
 
 /// Run `f` over `items` on `threads` threads; every result, in order, or the first error.

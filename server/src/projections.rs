@@ -370,9 +370,10 @@ pub fn document_changed(
             building,
         } => match touched.and_then(|t| records_of(t, &["orders"])) {
             Some(orders) => {
+                let mut present = Vec::with_capacity(orders.len());
                 for (_, key) in orders {
                     match reader.order(key)? {
-                        Some(o) => upsert_order(db, community, building, &o)?,
+                        Some(o) => present.push(o),
                         None => {
                             db.execute(
                                 "DELETE FROM p_orders WHERE community = ?1 AND building = ?2
@@ -382,7 +383,7 @@ pub fn document_changed(
                         }
                     }
                 }
-                Ok(())
+                upsert_orders(db, community, building, &present)
             }
             None => {
                 let orders: OrdersDoc = read(id, doc)?;
@@ -1038,38 +1039,43 @@ fn project_orders(
         "DELETE FROM p_orders WHERE community = ?1 AND building = ?2",
         args![community, building],
     )?;
-    for o in doc.orders.values() {
-        upsert_order(db, community, building, o)?;
-    }
-    Ok(())
+    let orders: Vec<WorkOrder> = doc.orders.values().cloned().collect();
+    upsert_orders(db, community, building, &orders)
 }
 
-fn upsert_order(
+fn upsert_orders(
     db: &mut dyn Sql,
     community: &str,
     building: &str,
-    o: &WorkOrder,
+    orders: &[WorkOrder],
 ) -> Result<(), ProjectionError> {
-    db.execute(
-        "INSERT INTO p_orders (community, building, id, unit, title, status, assignee,
-             created_at, created_by, events)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (community, building, id) DO UPDATE SET unit = excluded.unit,
-             title = excluded.title, status = excluded.status, assignee = excluded.assignee,
-             created_at = excluded.created_at, created_by = excluded.created_by,
-             events = excluded.events",
-        args![
+    let statuses: Vec<String> = orders.iter().map(|o| enum_name(&o.status())).collect();
+    let events: Vec<i64> = orders.iter().map(|o| o.events.len() as i64).collect();
+    let mut params = Vec::with_capacity(orders.len() * 10);
+    for (i, o) in orders.iter().enumerate() {
+        params.extend_from_slice(args![
             community,
             building,
             o.id,
             o.unit,
             o.title,
-            enum_name(&o.status()),
+            statuses[i],
             o.assignee,
             o.created_at,
             o.created_by,
-            o.events.len() as i64
-        ],
+            events[i]
+        ]);
+    }
+    insert_rows(
+        db,
+        "INSERT INTO p_orders (community, building, id, unit, title, status, assignee,
+             created_at, created_by, events)",
+        "ON CONFLICT (community, building, id) DO UPDATE SET unit = excluded.unit,
+             title = excluded.title, status = excluded.status, assignee = excluded.assignee,
+             created_at = excluded.created_at, created_by = excluded.created_by,
+             events = excluded.events",
+        10,
+        &params,
     )?;
     Ok(())
 }

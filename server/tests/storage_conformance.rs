@@ -1530,6 +1530,34 @@ pub mod cases {
             ],
             "the reset comes before the batch's own announcements"
         );
+        sync(
+            false,
+            vec![
+                SyncStateWrite {
+                    doc: a.clone(),
+                    state: Some(b"state-a3".to_vec()),
+                    announced: Announce::Set(vec![hash(6)]),
+                },
+                SyncStateWrite {
+                    doc: b.clone(),
+                    state: Some(b"state-b2".to_vec()),
+                    announced: Announce::Keep,
+                },
+                SyncStateWrite {
+                    doc: a.clone(),
+                    state: Some(b"state-a4".to_vec()),
+                    announced: Announce::Keep,
+                },
+            ],
+        );
+        assert_eq!(
+            sorted_rows(f.s.sync_rows(&device.id).expect("rows")),
+            vec![
+                row(&a, Some("state-a4"), Some(vec![hash(6)])),
+                row(&b, Some("state-b2"), Some(vec![hash(5)])),
+            ],
+            "a document written twice in one batch ends as the two writes in order"
+        );
         assert_eq!(
             f.s.sync_rows(&other.id).expect("rows"),
             [],

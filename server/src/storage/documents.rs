@@ -2,13 +2,15 @@
 //! (documents, projections, sync rows, quarantine, device bookkeeping, audit), written once for
 //! both databases through [`Sql`].
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use doorstep_core::doc::{DocId, DocKind};
 use doorstep_core::model::Millis;
 
-use super::sql::{Lock, Row, Sql, args, lock_key};
+use super::sql::{Lock, Param, Row, Sql, args, insert_rows, lock_key, query_in};
 use super::{
     Announce, Batch, CommitReport, DocContent, DocMeta, DocWrite, NewAuditEvent, QUARANTINE_SAMPLE,
     StorageError, StorageResult, StoredDoc, SyncRow, SyncStateWrite, audit, heads_from_blob,
@@ -164,7 +166,27 @@ fn lock_documents(db: &mut dyn Sql, writes: &[DocWrite<'_>]) -> StorageResult<()
     Ok(())
 }
 
-fn write_document(db: &mut dyn Sql, write: &DocWrite<'_>, now: Millis) -> StorageResult<()> {
+/// The stored heads of the documents `writes` change (absent: not created yet), read in one
+/// statement once their locks are held.
+fn stored_heads(
+    db: &mut dyn Sql,
+    writes: &[DocWrite<'_>],
+) -> StorageResult<HashMap<String, Vec<u8>>> {
+    let ids: Vec<String> = writes.iter().map(|w| w.id.to_string()).collect();
+    let list: Vec<Param<'_>> = ids.iter().map(|id| Param::Text(id)).collect();
+    let mut out = HashMap::with_capacity(ids.len());
+    for row in query_in(db, "SELECT id, heads FROM documents WHERE id", &[], &list)? {
+        out.insert(row.get::<String>(0)?, row.get::<Vec<u8>>(1)?);
+    }
+    Ok(out)
+}
+
+fn write_document(
+    db: &mut dyn Sql,
+    write: &DocWrite<'_>,
+    stored: Option<Vec<u8>>,
+    now: Millis,
+) -> StorageResult<()> {
     if !write.id.is_well_formed() {
         return Err(StorageError::Invalid(format!(
             "document id {:?} does not follow the id grammar",
@@ -173,10 +195,6 @@ fn write_document(db: &mut dyn Sql, write: &DocWrite<'_>, now: Millis) -> Storag
     }
     let id = write.id.to_string();
     let heads = heads_to_blob(&write.heads);
-    let stored = db
-        .query_opt("SELECT heads FROM documents WHERE id = ?1", args![id])?
-        .map(|row| row.get::<Vec<u8>>(0))
-        .transpose()?;
     match (&write.base, &stored) {
         // Another server process changed the document after this one loaded it: what this
         // write would store (heads, projections) misses that change. Refused whole; the
@@ -239,22 +257,49 @@ fn write_document(db: &mut dyn Sql, write: &DocWrite<'_>, now: Millis) -> Storag
     Ok(())
 }
 
-fn write_sync_state(db: &mut dyn Sql, device: &str, w: &SyncStateWrite) -> StorageResult<()> {
-    // One statement per (device, document): a new state replaces the stored one (`None`
-    // keeps it); the announced heads are kept, set, or cleared.
-    let (replace, announced) = match &w.announced {
-        Announce::Keep => (false, None),
-        Announce::Set(heads) => (true, Some(heads_to_blob(heads))),
-        Announce::Clear => (true, None),
-    };
-    db.execute(
-        "INSERT INTO sync_states (device_id, doc_id, state, announced) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (device_id, doc_id) DO UPDATE SET
-             state = COALESCE(excluded.state, sync_states.state),
-             announced = CASE WHEN ?5 = 1 THEN excluded.announced
-                              ELSE sync_states.announced END",
-        args![device, w.doc.to_string(), w.state, announced, replace],
-    )?;
+/// The device's sync rows, in a few statements for all: a new state replaces the stored one
+/// (`None` keeps it); the announced heads are kept, set, or cleared. A document written twice
+/// in one batch (PostgreSQL refuses to update a row twice in one statement) has its second
+/// write in a later round, so the writes still apply in order.
+fn write_sync_states(
+    db: &mut dyn Sql,
+    device: &str,
+    writes: &[SyncStateWrite],
+) -> StorageResult<()> {
+    let docs: Vec<String> = writes.iter().map(|w| w.doc.to_string()).collect();
+    let announced: Vec<Option<Vec<u8>>> = writes
+        .iter()
+        .map(|w| match &w.announced {
+            Announce::Set(heads) => Some(heads_to_blob(heads)),
+            Announce::Keep | Announce::Clear => None,
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let round: Vec<usize> = docs
+        .iter()
+        .map(|d| {
+            let n = seen.entry(d.as_str()).or_default();
+            *n += 1;
+            *n - 1
+        })
+        .collect();
+    const HEAD: &str = "INSERT INTO sync_states (device_id, doc_id, state, announced)";
+    const KEEP: &str = "ON CONFLICT (device_id, doc_id) DO UPDATE SET
+         state = COALESCE(excluded.state, sync_states.state)";
+    const REPLACE: &str = "ON CONFLICT (device_id, doc_id) DO UPDATE SET
+         state = COALESCE(excluded.state, sync_states.state), announced = excluded.announced";
+    for r in 0..=round.iter().copied().max().unwrap_or(0) {
+        let (mut keep, mut replace) = (Vec::new(), Vec::new());
+        for (i, w) in writes.iter().enumerate().filter(|(i, _)| round[*i] == r) {
+            let rows = match w.announced {
+                Announce::Keep => &mut keep,
+                Announce::Set(_) | Announce::Clear => &mut replace,
+            };
+            rows.extend_from_slice(args![device, docs[i], w.state, announced[i]]);
+        }
+        insert_rows(db, HEAD, KEEP, 4, &keep)?;
+        insert_rows(db, HEAD, REPLACE, 4, &replace)?;
+    }
     Ok(())
 }
 
@@ -262,8 +307,12 @@ fn write_sync_state(db: &mut dyn Sql, device: &str, w: &SyncStateWrite) -> Stora
 pub fn commit(db: &mut dyn Sql, batch: &Batch<'_>, now: Millis) -> StorageResult<CommitReport> {
     let mut report = CommitReport::default();
     lock_documents(db, &batch.documents)?;
+    let mut stored = stored_heads(db, &batch.documents)?;
     for doc in &batch.documents {
-        write_document(db, doc, now)?;
+        // A batch writing one document twice sees its own first write.
+        let before = stored.remove(&doc.id.to_string());
+        write_document(db, doc, before, now)?;
+        stored.insert(doc.id.to_string(), heads_to_blob(&doc.heads));
     }
     let device_key = batch.device.as_ref().map(|d| d.device.to_string());
     if let (Some(device), Some(key)) = (&batch.device, &device_key) {
@@ -273,9 +322,7 @@ pub fn commit(db: &mut dyn Sql, batch: &Batch<'_>, now: Millis) -> StorageResult
                 args![key],
             )?;
         }
-        for state in &batch.sync_states {
-            write_sync_state(db, key, state)?;
-        }
+        write_sync_states(db, key, &batch.sync_states)?;
         let mut audits = Vec::new();
         // Read only when something may be quarantined: most syncs refuse nothing.
         let mut stored: i64 = if batch.quarantine.is_empty() {

@@ -512,9 +512,12 @@ impl SqlRead for PgStorage {
 
 /// The channel server processes announce their commits on.
 const CHANNEL: &str = "doorstep_changes";
+/// Bytes of one notification's payload, below PostgreSQL's limit of 8,000.
+const NOTIFY_PAYLOAD: usize = 7_900;
 
 /// One announcement: who committed (`o`, the [`PgStorage::instance`]) and what — a document
-/// (`d`, with `s` the source) or a device's sync (`v`).
+/// (`d`, with `s` the source) or a device's sync (`v`). A commit's announcements travel
+/// together, as one JSON array per notification.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Announcement {
     o: Uuid,
@@ -581,12 +584,12 @@ fn listen(config: ::postgres::Config, instance: Uuid, sink: Sink) {
                     .next()
             };
             let keep_on = match next {
-                Ok(Some(note)) => match serde_json::from_str::<Announcement>(note.payload()) {
-                    Ok(a) if a.o == instance => true,
-                    Ok(a) => match a.remote() {
-                        Some(remote) => sink(Some(remote)),
-                        None => true,
-                    },
+                Ok(Some(note)) => match serde_json::from_str::<Vec<Announcement>>(note.payload()) {
+                    Ok(notes) => notes
+                        .into_iter()
+                        .filter(|a| a.o != instance)
+                        .filter_map(Announcement::remote)
+                        .all(|remote| sink(Some(remote))),
                     Err(e) => {
                         tracing::warn!(error = %e, "an announcement that does not parse");
                         true
@@ -634,9 +637,23 @@ impl SqlBackend for PgStorage {
                 v: Some(device.device),
             });
         }
-        for note in notes {
-            let payload =
-                serde_json::to_string(&note).expect("invariant: an announcement always serializes");
+        // One notification per commit (a JSON array), split only where PostgreSQL's payload
+        // limit (8,000 bytes) requires: each `pg_notify` is another statement.
+        let mut payloads: Vec<String> = Vec::new();
+        for note in &notes {
+            let one =
+                serde_json::to_string(note).expect("invariant: an announcement always serializes");
+            match payloads.last_mut() {
+                Some(open) if open.len() + one.len() < NOTIFY_PAYLOAD => {
+                    open.pop();
+                    open.push(',');
+                    open.push_str(&one);
+                    open.push(']');
+                }
+                _ => payloads.push(format!("[{one}]")),
+            }
+        }
+        for payload in payloads {
             // Delivered when (and only if) the transaction commits.
             db.execute("SELECT pg_notify(?1, ?2)", args![CHANNEL, payload])?;
         }
