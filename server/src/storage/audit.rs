@@ -42,7 +42,7 @@ fn chain_hash(prev: &[u8], canonical: &[u8]) -> Vec<u8> {
 const AUDIT_LOCK: i64 = 0x00d0_0257_a0d1_7000;
 
 /// Events per insert statement (SQLite binds at most 32,766 values).
-const PER_INSERT: usize = 500;
+pub(super) const PER_INSERT: usize = 500;
 
 /// Append events inside the caller's transaction. On SQLite (one writer) they go on the chain
 /// at once. On PostgreSQL they are staged in `audit_pending`, durable with the transaction,
