@@ -244,7 +244,8 @@ async fn main() -> Result<()> {
             let source = open_db(&from, pool).await?;
             let target = open_db(&to, pool).await?;
             let migrated = tokio::task::spawn_blocking(move || {
-                storage::migrate::migrate(source.as_ref(), target.as_ref())
+                let now = doorstep_core::clock::Clock::now(&doorstep_core::clock::SystemClock);
+                storage::migrate::migrate(source.as_ref(), target.as_ref(), now)
             })
             .await?
             .with_context(|| {

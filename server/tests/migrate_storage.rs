@@ -108,3 +108,57 @@ fn a_community_moves_to_postgresql_and_back_unchanged() -> Result<()> {
     drop(server);
     Ok(())
 }
+
+#[test]
+fn a_copy_that_does_not_verify_leaves_the_target_empty() -> Result<()> {
+    let server = TestServer::start()?;
+    let phone = Phone::enroll(&server, &server.code("4"))?;
+    for unit in units_of(&server, "4")?.iter().take(3) {
+        phone
+            .replica
+            .record_visit(demo::CAMPAIGN, unit, DoorOutcome::ComeBack, "")?;
+    }
+    phone.sync()?;
+    // The source's projections no longer follow its documents (as after a crash of an old
+    // release): the target's, rebuilt from the same documents, cannot equal them.
+    server.state.db().write_raw(&mut |db| {
+        db.execute("UPDATE p_visits SET outcome = 'refused'", &[])?;
+        Ok(())
+    })?;
+    let sqlite = server.dir.path().join("server.sqlite");
+    let sqlite = sqlite.to_str().context("path")?.to_string();
+    let dir = tempfile::tempdir()?;
+    let target = dir.path().join("target.sqlite");
+    let target = target.to_str().context("path")?.to_string();
+
+    let out = migrate(&format!("sqlite:{sqlite}"), &target)?;
+    assert!(!out.status.success(), "a copy that differs is refused");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("rebuild-projections"),
+        "says what to do: {said}"
+    );
+    let copy = storage::open(&target, PoolOptions::default())?;
+    assert!(copy.accounts()?.is_empty(), "no account was left behind");
+    assert!(copy.documents()?.is_empty(), "no document was left behind");
+    assert!(copy.devices()?.is_empty(), "no device was left behind");
+    assert_eq!(
+        copy.verify_audit_chain()?,
+        0,
+        "no audit event was left behind"
+    );
+    drop(copy);
+
+    // Once the source's projections are rebuilt, the same target takes the copy.
+    server.state.db().rebuild_projections()?;
+    let out = migrate(&format!("sqlite:{sqlite}"), &target)?;
+    assert!(
+        out.status.success(),
+        "after the rebuild: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = storage::open(&target, PoolOptions::default())?;
+    assert_eq!(content(copy.as_ref())?, content(server.state.db())?);
+    drop(server);
+    Ok(())
+}

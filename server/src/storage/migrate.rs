@@ -1,14 +1,18 @@
 //! Moving a community between databases (`doorstep-server migrate-storage --from … --to …`):
 //! every stored fact is copied in one target transaction, read from one source snapshot, and
-//! then verified — documents' heads, the audit chain recomputed to the same last hash, and
-//! projections rebuilt on the target equal to the source's. A target that holds anything is
-//! refused. Projections are derived, so they are rebuilt rather than copied; the server facts
+//! verified before that transaction commits — row counts, documents and their heads, the audit
+//! chain recomputed to the same last hash, and projections rebuilt on the target equal to the
+//! source's — so a copy that does not verify leaves the target as empty as it was. A target
+//! that holds anything is refused. Projections are derived, so they are rebuilt rather than copied; the server facts
 //! beside them (when each ballot first arrived, the campaigns' change counters) are copied.
 
 use std::collections::BTreeMap;
 
-use super::sql::{Dialect, Param, Row, Sql, Value};
+use doorstep_core::model::Millis;
+
+use super::sql::{Dialect, Param, Row, Sql, insert_rows};
 use super::{Backend, StorageError, StorageResult};
+use super::{audit, documents};
 
 /// Every table that holds facts (not derived data), its columns, and the key it is read in
 /// order of. The columns are the same on both databases.
@@ -156,25 +160,16 @@ pub struct Migrated {
     pub audit_events: i64,
 }
 
-fn as_param(value: &Value) -> Param<'_> {
-    match value {
-        Value::Null => Param::Null,
-        Value::Int(v) => Param::Int(*v),
-        Value::Real(v) => Param::Real(*v),
-        Value::Text(v) => Param::Text(v),
-        Value::Bytes(v) => Param::Bytes(v),
-    }
-}
-
 fn count(db: &mut dyn Sql, table: &str) -> StorageResult<i64> {
     Ok(db
         .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?
         .get(0)?)
 }
 
-/// Copy everything `from` stores into `to`, which must hold nothing yet, and verify the copy.
-/// Stop the servers of both first: writes made meanwhile would not be copied.
-pub fn migrate(from: &dyn Backend, to: &dyn Backend) -> StorageResult<Migrated> {
+/// Copy everything `from` stores into `to`, which must hold nothing yet, and verify the copy
+/// before it commits. `now` stamps what the rebuild of the target's projections needs a time
+/// for. Stop the servers of both first: writes made meanwhile would not be copied.
+pub fn migrate(from: &dyn Backend, to: &dyn Backend, now: Millis) -> StorageResult<Migrated> {
     let mut migrated = Migrated::default();
     // Every staged audit event on the source's chain first (the copy takes the chain).
     from.verify_audit_chain()?;
@@ -212,14 +207,16 @@ pub fn migrate(from: &dyn Backend, to: &dyn Backend) -> StorageResult<Migrated> 
                     &[],
                 )?;
             }
-            Ok(())
+            documents::rebuild_projections(target, now)?;
+            // An error here rolls the whole copy back.
+            verify(source, target, &mut migrated)
         })
     })?;
-    to.rebuild_projections()?;
-    verify(from, to, &mut migrated)?;
     Ok(migrated)
 }
 
+/// Copy `table` in pages read in `key` order, each page after the last key of the one before
+/// (no `OFFSET`, which rereads every earlier row), each written in a few multi-row inserts.
 fn copy_table(
     source: &mut dyn Sql,
     target: &mut dyn Sql,
@@ -228,71 +225,85 @@ fn copy_table(
     key: &str,
 ) -> StorageResult<usize> {
     let list = columns.join(", ");
-    let select = format!("SELECT {list} FROM {table} ORDER BY {key} LIMIT ?1 OFFSET ?2");
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let insert = format!(
-        "INSERT INTO {table} ({list}) VALUES ({})",
-        placeholders.join(", ")
+    let keys: Vec<usize> = key
+        .split(", ")
+        .map(|k| {
+            columns
+                .iter()
+                .position(|c| c == &k)
+                .unwrap_or_else(|| panic!("invariant: {table}'s key {k} is one of its columns"))
+        })
+        .collect();
+    let first = format!("SELECT {list} FROM {table} ORDER BY {key} LIMIT {PAGE}");
+    let marks: Vec<String> = (1..=keys.len()).map(|i| format!("?{i}")).collect();
+    let next = format!(
+        "SELECT {list} FROM {table} WHERE ({key}) > ({}) ORDER BY {key} LIMIT {PAGE}",
+        marks.join(", ")
     );
+    let insert = format!("INSERT INTO {table} ({list})");
     let mut copied = 0usize;
-    loop {
-        let page: Vec<Row> =
-            source.query(&select, &[Param::Int(PAGE), Param::Int(copied as i64)])?;
-        if page.is_empty() {
-            return Ok(copied);
-        }
-        for row in &page {
-            let params: Vec<Param<'_>> = row.values().iter().map(as_param).collect();
-            target.execute(&insert, &params)?;
-        }
+    let mut page: Vec<Row> = source.query(&first, &[])?;
+    while !page.is_empty() {
+        let params: Vec<Param<'_>> = page
+            .iter()
+            .flat_map(|row| row.values().iter().map(|v| v.as_param()))
+            .collect();
+        insert_rows(target, &insert, "", columns.len(), &params)?;
         copied += page.len();
+        let last = page.last().expect("invariant: the page is not empty");
+        let after: Vec<Param<'_>> = keys.iter().map(|&i| last.values()[i].as_param()).collect();
+        let following = source.query(&next, &after)?;
+        page = following;
     }
+    Ok(copied)
 }
 
 /// Both databases hold the same: row counts, documents and their heads, the audit chain
 /// (recomputed, ending on the same hash), and the projections (the target's rebuilt).
-fn verify(from: &dyn Backend, to: &dyn Backend, migrated: &mut Migrated) -> StorageResult<()> {
+fn verify(
+    source: &mut dyn Sql,
+    target: &mut dyn Sql,
+    migrated: &mut Migrated,
+) -> StorageResult<()> {
     let mismatch = |what: String| StorageError::Corrupt(format!("the copy differs: {what}"));
     let mut counts = BTreeMap::new();
-    from.read_raw(&mut |db| {
-        for (table, _, _) in TABLES {
-            counts.insert(*table, count(db, table)?);
-        }
-        Ok(())
-    })?;
     let mut target_counts = BTreeMap::new();
-    to.read_raw(&mut |db| {
-        for (table, _, _) in TABLES {
-            target_counts.insert(*table, count(db, table)?);
-        }
-        Ok(())
-    })?;
+    for (table, _, _) in TABLES {
+        counts.insert(*table, count(source, table)?);
+        target_counts.insert(*table, count(target, table)?);
+    }
     if counts != target_counts {
         return Err(mismatch(format!(
             "rows {counts:?} against {target_counts:?}"
         )));
     }
-    let source_docs = from.documents()?;
-    let target_docs = to.documents()?;
-    if source_docs != target_docs {
+    let target_docs = documents::documents(target)?;
+    if documents::documents(source)? != target_docs {
         return Err(mismatch("documents or their heads".into()));
     }
     migrated.documents = target_docs.len();
-    let events = to.verify_audit_chain()?;
-    if events != from.verify_audit_chain()? {
+    let events = audit::verify(target)?;
+    if events != audit::verify(source)? {
         return Err(mismatch("the number of audit events".into()));
     }
-    let last = |b: &dyn Backend| -> StorageResult<Option<String>> {
-        Ok(b.audit_events((events - 1).max(0), 1)?
+    let last = |db: &mut dyn Sql| -> StorageResult<Option<String>> {
+        Ok(audit::events(db, (events - 1).max(0), 1)?
             .pop()
             .map(|e| e.hash))
     };
-    if last(from)? != last(to)? {
+    if last(source)? != last(target)? {
         return Err(mismatch("the audit chain's last hash".into()));
     }
     migrated.audit_events = events;
-    if from.projection_rows()? != to.projection_rows()? {
-        return Err(mismatch("the projections rebuilt on the target".into()));
+    let projections = |db: &mut dyn Sql| {
+        crate::projections::dump(db).map_err(|e| StorageError::Projection(e.to_string()))
+    };
+    if projections(source)? != projections(target)? {
+        return Err(mismatch(
+            "the projections rebuilt on the target differ from the source's (if the source's \
+             are stale, `doorstep-server rebuild-projections` on it first)"
+                .into(),
+        ));
     }
     Ok(())
 }

@@ -305,9 +305,18 @@ impl PgStorage {
         })
     }
 
-    /// Put every staged audit event on the chain (before the log is read).
+    /// Put every staged audit event on the chain (before the log is read). One plain query
+    /// when nothing is staged, the usual case: an event is either staged or chained, moved by
+    /// one transaction, so an empty `audit_pending` means every committed event is chained.
     fn settle(&self) -> StorageResult<()> {
-        while self.transaction(Mode::Write, audit::chain_pending)? > 0 {}
+        let staged = self.transaction(Mode::Statements, |db| {
+            Ok(db
+                .query_opt("SELECT 1 FROM audit_pending LIMIT 1", args![])?
+                .is_some())
+        })?;
+        if staged {
+            while self.transaction(Mode::Write, audit::chain_pending)? > 0 {}
+        }
         Ok(())
     }
 

@@ -255,6 +255,19 @@ pub struct Row {
     values: Vec<Value>,
 }
 
+impl Value {
+    /// The value as a statement parameter (copying rows between databases).
+    pub fn as_param(&self) -> Param<'_> {
+        match self {
+            Value::Null => Param::Null,
+            Value::Int(v) => Param::Int(*v),
+            Value::Real(v) => Param::Real(*v),
+            Value::Text(v) => Param::Text(v),
+            Value::Bytes(v) => Param::Bytes(v),
+        }
+    }
+}
+
 impl Row {
     /// Column `index` as `T`.
     pub fn get<T: FromValue>(&self, index: usize) -> SqlResult<T> {
