@@ -266,6 +266,15 @@ impl PgStorage {
             .map_err(|e| StorageError::Invalid(format!("the PostgreSQL address: {e}")))?;
         config.connect_timeout(options.wait);
         config.application_name("doorstep-server");
+        // PostgreSQL's notices (`… does not exist, skipping` while the schema is made) are not
+        // the operator's concern; warnings and errors still reach the log. After any options
+        // the address itself carries.
+        let quiet = "-c client_min_messages=warning";
+        let session = match config.get_options() {
+            Some(own) => format!("{own} {quiet}"),
+            None => quiet.to_string(),
+        };
+        config.options(&session);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
             .min_idle(Some(1))
