@@ -218,6 +218,9 @@ pub enum CampaignStatus {
 }
 
 impl CampaignStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: &'static [CampaignStatus] = <CampaignStatus as strum::VariantArray>::VARIANTS;
+
     /// The one status that may follow this one, if any.
     pub fn next(self) -> Option<CampaignStatus> {
         use CampaignStatus::*;
