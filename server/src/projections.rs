@@ -383,6 +383,7 @@ pub fn document_changed(
                         }
                     }
                 }
+                keep_last_per_id(&mut present, |o| &o.id);
                 upsert_orders(db, community, building, &present)
             }
             None => {
@@ -493,16 +494,40 @@ struct FieldRows {
 
 impl FieldRows {
     fn write(
-        &self,
+        mut self,
         db: &mut dyn Sql,
         (campaign, building): (&str, &str),
         now: i64,
     ) -> Result<(), ProjectionError> {
+        keep_last_per_id(&mut self.visits, |v| &v.id);
+        keep_last_per_id(&mut self.deliveries, |d| &d.id);
+        keep_last_per_id(&mut self.ballots, |b| &b.id);
+        keep_last_per_id(&mut self.adjudications, |a| &a.id);
         upsert_visits(db, campaign, building, &self.visits)?;
         upsert_deliveries(db, campaign, building, &self.deliveries)?;
         upsert_ballots(db, campaign, building, &self.ballots, now)?;
         upsert_adjudications(db, campaign, building, &self.adjudications)
     }
+}
+
+/// Where two records of one upsert carry the same id (stored under different keys: the rules
+/// refuse that for new records, so only an old document can hold it), keep the later one, as
+/// one upsert after the other would have left the row. A multi-row statement must not name a
+/// row twice: PostgreSQL refuses to update one row twice in one statement.
+fn keep_last_per_id<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &str) {
+    let mut last: HashMap<String, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(id(item).to_string(), i);
+    }
+    if last.len() == items.len() {
+        return;
+    }
+    let mut i = 0;
+    items.retain(|item| {
+        let keep = last.get(id(item)) == Some(&i);
+        i += 1;
+        keep
+    });
 }
 
 /// Write (or remove) the rows of the field records `records` (collection, key) of a change.
@@ -1039,7 +1064,8 @@ fn project_orders(
         "DELETE FROM p_orders WHERE community = ?1 AND building = ?2",
         args![community, building],
     )?;
-    let orders: Vec<WorkOrder> = doc.orders.values().cloned().collect();
+    let mut orders: Vec<WorkOrder> = doc.orders.values().cloned().collect();
+    keep_last_per_id(&mut orders, |o| &o.id);
     upsert_orders(db, community, building, &orders)
 }
 
@@ -1278,4 +1304,19 @@ pub fn tally_and_inputs_of(
         &inputs.deliveries,
         &inputs.adjudications,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_row_per_id_and_the_later_record_wins() {
+        let mut rows = vec![("a", 1), ("b", 2), ("a", 3), ("c", 4)];
+        keep_last_per_id(&mut rows, |r| r.0);
+        assert_eq!(rows, [("b", 2), ("a", 3), ("c", 4)]);
+        let mut unique = vec![("x", 1), ("y", 2)];
+        keep_last_per_id(&mut unique, |r| r.0);
+        assert_eq!(unique, [("x", 1), ("y", 2)]);
+    }
 }
