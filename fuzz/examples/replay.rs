@@ -1,11 +1,28 @@
 //! Replays inputs through a harness outside libFuzzer, printing how each ends:
 //! `cargo run --manifest-path fuzz/Cargo.toml --example replay -- <target> <file or hex>...`
+//!
+//! `… --example replay -- message <file> <out>` writes the sync message a `sync_message_rules`
+//! input sends (as the server receives it) to `<out>`, for the server's tests.
 
 use std::panic;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let target = args.next().expect("a target name");
+    if target == "message" {
+        let input = args.next().expect("an input file");
+        let out = args.next().expect("an output file");
+        let data = std::fs::read(&input).expect("the input file");
+        let case = doorstep_fuzz::rules::case(&data);
+        std::fs::write(&out, &case.message).expect("the output file");
+        println!(
+            "{out}: {} bytes for {} by {}",
+            case.message.len(),
+            case.held.id,
+            case.writer.account
+        );
+        return;
+    }
     let run: fn(&[u8]) = match target.as_str() {
         "sync_envelope" => doorstep_fuzz::envelope::run,
         "register_csv" => doorstep_fuzz::register::run,

@@ -693,8 +693,18 @@ pub enum Outcome {
     Accepted(Checked),
 }
 
-/// One input: choose the document, writer, campaign and clock, make the message, handle it.
-pub fn run(data: &[u8]) -> Outcome {
+/// What one input chose: the document, the writer, the campaign the rules see, the server's
+/// clock, and the sync message the server receives.
+pub struct Case {
+    pub held: &'static Held,
+    pub writer: &'static Writer,
+    pub campaign: Option<&'static Campaign>,
+    pub now: Millis,
+    pub message: Vec<u8>,
+}
+
+/// Read one input's choices and make its message.
+pub fn case(data: &[u8]) -> Case {
     let world = world();
     let mut input = Input::new(data);
     let held = &world.docs[input.below(world.docs.len())];
@@ -706,6 +716,25 @@ pub fn run(data: &[u8]) -> Outcome {
         1 => input.rest().to_vec(),
         _ => chunk_message(input.rest()),
     };
+    Case {
+        held,
+        writer,
+        campaign,
+        now,
+        message,
+    }
+}
+
+/// One input: choose the document, writer, campaign and clock, make the message, handle it.
+pub fn run(data: &[u8]) -> Outcome {
+    let world = world();
+    let Case {
+        held,
+        writer,
+        campaign,
+        now,
+        message,
+    } = case(data);
     let ctx = Context {
         writer,
         doc_id: &held.id,
