@@ -32,10 +32,12 @@ const KNOWN: &[Known] = &[];
 /// is let through to that guard instead of aborting, and the first input from each place is
 /// saved in `known-panics/` as for a known bug. If such a panic escapes the guard — reaches
 /// [`run`] — that is a crash.
+/// hexane is built from `vendor/hexane` (vendor/README.md), so its source path has no version.
 const GUARDED: &[(&str, &str)] = &[
     ("register_xlsx", "/calamine-"),
     ("sync_message_rules", "/automerge-"),
     ("sync_message_rules", "/hexane-"),
+    ("sync_message_rules", "/vendor/hexane/"),
 ];
 
 fn strict() -> bool {
@@ -125,9 +127,16 @@ fn save(data: &[u8], place: String) {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        let crate_name = place
-            .split('/')
+        let parts: Vec<&str> = place.split('/').collect();
+        let vendored = parts
+            .windows(2)
+            .find(|pair| pair[0] == "vendor")
+            .map(|pair| pair[1]);
+        let crate_name = parts
+            .iter()
+            .copied()
             .find(|part| part.contains("-0.") || part.contains("-1."))
+            .or(vendored)
             .unwrap_or("doorstep");
         let path = format!("known-panics/{crate_name}-{name}");
         let _ = std::fs::create_dir_all("known-panics");
