@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use doorstep_core::model::Millis;
 
-use super::sql::{Dialect, Lock, Param, Row, Sql, args};
+use super::sql::{self, Dialect, Lock, Param, Row, Sql, args};
 use super::{AuditEvent, Device, NewAuditEvent, QuarantineEntry, StorageError, StorageResult};
 
 /// The canonical bytes an audit hash covers. `serde_json` sorts object keys (no
@@ -130,15 +130,8 @@ pub fn chain_pending(db: &mut dyn Sql) -> StorageResult<usize> {
     chain_events(db, &timed)?;
     // Exactly the rows chained: one staged meanwhile with a smaller id (its transaction
     // committed after the SELECT) waits for the next run.
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
     let params: Vec<Param<'_>> = ids.iter().map(|id| Param::Int(*id)).collect();
-    db.execute(
-        &format!(
-            "DELETE FROM audit_pending WHERE id IN ({})",
-            marks.join(", ")
-        ),
-        &params,
-    )?;
+    sql::execute_in(db, "DELETE FROM audit_pending WHERE id", &[], &params)?;
     Ok(ids.len())
 }
 

@@ -429,8 +429,26 @@ pub fn insert_rows(
     Ok(changed)
 }
 
-/// The rows of `{head} IN (…)` for every value of `list`, where `head` already uses the
-/// placeholders of `fixed` (`?1…`), in as few statements as [`insert_rows`].
+/// Run `{head} IN (…)` for every value of `list`, where `head` already uses the placeholders of
+/// `fixed` (`?1…`), in as few statements as [`insert_rows`] and with as few statement texts.
+fn each_in<'p>(
+    head: &str,
+    fixed: &[Param<'p>],
+    list: &[Param<'p>],
+    mut run: impl FnMut(&str, &[Param<'p>]) -> SqlResult<()>,
+) -> SqlResult<()> {
+    let mut rest = list;
+    for rows in row_chunks(list.len()) {
+        let (now, later) = rest.split_at(rows);
+        let sql = format!("{head} IN {}", placeholders(fixed.len() + 1, 1, rows));
+        let params: Vec<Param<'p>> = fixed.iter().chain(now).copied().collect();
+        run(&sql, &params)?;
+        rest = later;
+    }
+    Ok(())
+}
+
+/// The rows of `{head} IN (…)` for every value of `list` (see [`each_in`]).
 pub fn query_in(
     db: &mut dyn Sql,
     head: &str,
@@ -438,15 +456,27 @@ pub fn query_in(
     list: &[Param<'_>],
 ) -> SqlResult<Vec<Row>> {
     let mut out = Vec::new();
-    let mut rest = list;
-    for rows in row_chunks(list.len()) {
-        let (now, later) = rest.split_at(rows);
-        let sql = format!("{head} IN {}", placeholders(fixed.len() + 1, 1, rows));
-        let params: Vec<Param<'_>> = fixed.iter().chain(now).copied().collect();
-        out.extend(db.query(&sql, &params)?);
-        rest = later;
-    }
+    each_in(head, fixed, list, |sql, params| {
+        out.extend(db.query(sql, params)?);
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// Execute `{head} IN (…)` (an `UPDATE` or `DELETE`) for every value of `list` (see
+/// [`each_in`]); the rows changed.
+pub fn execute_in(
+    db: &mut dyn Sql,
+    head: &str,
+    fixed: &[Param<'_>],
+    list: &[Param<'_>],
+) -> SqlResult<u64> {
+    let mut changed = 0;
+    each_in(head, fixed, list, |sql, params| {
+        changed += db.execute(sql, params)?;
+        Ok(())
+    })?;
+    Ok(changed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -772,6 +802,23 @@ mod tests {
         // Keys k0, k3, … k99 whose value is above 1030: k33 and on, every third.
         assert_eq!(rows.len(), (33..100).step_by(3).count());
         assert!(rows.iter().all(|r| r.get::<i64>(1).unwrap() > 1030));
+        // Delete those same 34 keys, in chunks of 32 and 2, but only where v is odd.
+        let deleted = execute_in(
+            db,
+            "DELETE FROM t WHERE v % 2 = ?1 AND k",
+            &[Param::Int(1)],
+            &list,
+        )
+        .unwrap();
+        assert_eq!(
+            deleted,
+            keys.iter()
+                .step_by(3)
+                .filter(|k| k[1..].parse::<i64>().unwrap() % 2 == 1)
+                .count() as u64
+        );
+        let left = db.query("SELECT COUNT(*) FROM t", &[]).unwrap();
+        assert_eq!(left[0].get::<i64>(0).unwrap(), 100 - deleted as i64);
     }
 
     #[test]
