@@ -3,6 +3,7 @@
 //! register import and the phone's local store. No async runtime, no HTTP server.
 
 pub mod ballots;
+pub mod bundle;
 pub mod campaign;
 pub mod clock;
 pub mod conflicts;

@@ -654,25 +654,16 @@ fn prepare(
     Ok(Some((protocol::encode(&request), known, open)))
 }
 
-/// The message with its changes as one bundle when it carries several: automerge's encoding of
-/// a set of changes with the document format's column compression, so the many one-action
-/// changes of a day share their actors, keys and dependency hashes instead of repeating them.
-/// The receiver loads it like any change chunk and recomputes every change's hash; nothing
-/// is stored in this form (documents are stored as changes and snapshots), so the bundle
-/// format only has to be shared by the phone and the server at the same automerge pin.
-fn bundled(doc: &mut Document, mut message: am_sync::Message) -> Result<am_sync::Message> {
-    if message.changes.len() < 2 {
-        return Ok(message);
-    }
-    let hashes = message
-        .changes
-        .iter()
-        .map(|chunk| automerge::Change::from_bytes(chunk.to_vec()).map(|c| c.hash()))
-        .collect::<std::result::Result<Vec<ChangeHash>, _>>()
-        .map_err(|e| Error::Corrupt(format!("{}: a change of its own: {e}", doc.id())))?;
-    let bundle = doc.automerge().bundle(hashes)?;
-    message.changes = am_sync::ChunkList::from(vec![bundle.bytes().to_vec()]);
-    Ok(message)
+/// The message with its changes as one uncompressed bundle when it carries several
+/// (`bundle::bundle_changes`): the many one-action changes of a day share their actors, keys and
+/// dependency hashes, and the request's gzip compresses all their columns as one stream. The
+/// receiver loads it like any change chunk and recomputes every change's hash; nothing is stored
+/// in this form, so the bundle format only has to be shared by the phone and the server at the
+/// same automerge pin.
+fn bundled(doc: &mut Document, message: am_sync::Message) -> Result<am_sync::Message> {
+    let id = doc.id().clone();
+    crate::bundle::bundle_changes(doc.automerge(), message)
+        .map_err(|e| Error::Corrupt(format!("{id}: {e}")))
 }
 
 /// True when `doc` holds changes made on this device after `base`: work not yet delivered.

@@ -11,7 +11,8 @@
 //!
 //! * 0: a program of edits made on the phone's replica (typed records through autosurgeon, or
 //!   raw puts, deletes, objects, counters and text at paths found in the document), committed
-//!   and sent as the phone's sync client sends it (one bundle when there are several changes);
+//!   and sent as the phone's sync client sends it (one uncompressed bundle when there are
+//!   several changes);
 //! * 1: the bytes are the sync message;
 //! * 2: the bytes are one chunk (change, compressed change, bundle or whole document) given a
 //!   valid header and checksum, sent in a sync message.
@@ -30,8 +31,8 @@ use std::sync::OnceLock;
 use automerge::sync::{self as am_sync, BloomFilter, Have, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, Prop, ROOT,
-    ReadDoc, ScalarValue, Value,
+    ActorId, AutoCommit, LoadOptions, ObjId, ObjType, OnPartialLoad, Prop, ROOT, ReadDoc,
+    ScalarValue, Value,
 };
 use autosurgeon::{Hydrate, Reconcile, hydrate, reconcile_prop};
 use doorstep_core::campaign;
@@ -987,23 +988,12 @@ pub fn phone_message(
         bloom: BloomFilter::default(),
     }]);
     state.their_need = Some(Vec::new());
-    let Some(mut message) = phone.sync().generate_sync_message(&mut state) else {
+    let Some(message) = phone.sync().generate_sync_message(&mut state) else {
         return Vec::new();
     };
-    if message.changes.len() >= 2 {
-        let hashes: Vec<ChangeHash> = message
-            .changes
-            .iter()
-            .map(|c| {
-                automerge::Change::from_bytes(c.to_vec())
-                    .expect("own change")
-                    .hash()
-            })
-            .collect();
-        let bundle = phone.bundle(hashes).expect("a bundle of its own changes");
-        message.changes = am_sync::ChunkList::from(vec![bundle.bytes().to_vec()]);
-    }
-    message.encode()
+    doorstep_core::bundle::bundle_changes(&phone, message)
+        .expect("a bundle of its own changes")
+        .encode()
 }
 
 type EditResult = Result<(), Box<dyn std::error::Error>>;

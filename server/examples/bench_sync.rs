@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow};
+use automerge::sync as am_sync;
 use doorstep_core::doc::{DocId, FieldDoc, OrdersDoc};
+use doorstep_core::protocol;
 use doorstep_core::sync::{self, HttpTransport, Transport, TransportError};
 use doorstep_server::storage::SqliteStorage;
 use doorstep_server::{AppState, Config, demo};
@@ -32,6 +34,8 @@ struct Measured {
     inner: HttpTransport,
     wire_up: AtomicUsize,
     wire_down: AtomicUsize,
+    /// The last request's body (CBOR, before compression), for [`anatomy`].
+    last_up: Mutex<Vec<u8>>,
 }
 
 impl Measured {
@@ -40,6 +44,7 @@ impl Measured {
             inner: HttpTransport::new(url),
             wire_up: AtomicUsize::new(0),
             wire_down: AtomicUsize::new(0),
+            last_up: Mutex::new(Vec::new()),
         }
     }
 
@@ -59,6 +64,9 @@ impl Transport for Measured {
             body.len()
         };
         self.wire_up.fetch_add(up, Ordering::SeqCst);
+        if let Ok(mut last) = self.last_up.lock() {
+            last.clone_from(&body);
+        }
         let reply = self.inner.post(body, token)?;
         let down = if reply.len() > 32 {
             sync::gzip(&reply).map(|g| g.len()).unwrap_or(reply.len())
@@ -72,6 +80,53 @@ impl Transport for Measured {
     fn enroll(&self, body: Vec<u8>) -> Result<Vec<u8>, TransportError> {
         self.inner.enroll(body)
     }
+}
+
+/// Where a sync request's bytes go: its Automerge change chunks (bundles), the 32-byte hashes
+/// (the phone's heads, and each message's heads, need and have), and the rest of the envelope;
+/// each gzip-compressed alone, and the request gzipped without its chunks.
+fn anatomy(body: &[u8]) -> Result<serde_json::Value> {
+    let mut request = protocol::decode_request(body).map_err(|e| anyhow!("{e}"))?;
+    let mut chunks = Vec::new();
+    let mut hashes = Vec::new();
+    let mut docs = Vec::new();
+    for doc in &mut request.docs {
+        for h in &doc.heads {
+            hashes.extend_from_slice(&h.0);
+        }
+        let Some(msg) = &mut doc.msg else { continue };
+        let mut message = am_sync::Message::decode(&msg.0)?;
+        for h in message.heads.iter().chain(&message.need) {
+            hashes.extend_from_slice(&h.0);
+        }
+        for have in &message.have {
+            for h in &have.last_sync {
+                hashes.extend_from_slice(&h.0);
+            }
+        }
+        let own: Vec<u8> = message.changes.iter().flatten().copied().collect();
+        docs.push(json!({
+            "id": doc.id,
+            "message_bytes": msg.0.len(),
+            "chunks": message.changes.len(),
+            "chunk_bytes": own.len(),
+            "chunk_gzip_bytes": gzip_len(&own)?,
+        }));
+        chunks.extend_from_slice(&own);
+        message.changes = am_sync::ChunkList::from(Vec::<Vec<u8>>::new());
+        msg.0 = message.encode();
+    }
+    let without_chunks = protocol::encode(&request);
+    Ok(json!({
+        "request_bytes": body.len(),
+        "request_gzip_bytes": gzip_len(body)?,
+        "chunk_bytes": chunks.len(),
+        "chunk_gzip_bytes": gzip_len(&chunks)?,
+        "hash_bytes": hashes.len(),
+        "request_without_chunks_bytes": without_chunks.len(),
+        "request_without_chunks_gzip_bytes": gzip_len(&without_chunks)?,
+        "docs": docs,
+    }))
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -139,6 +194,7 @@ fn main() -> Result<()> {
     transport.take();
     let day = phone.sync(&transport)?;
     let (wire_up, wire_down) = transport.take();
+    let day_request = anatomy(&transport.last_up.lock().map_err(|_| anyhow!("poisoned"))?)?;
     let day_ms = t.elapsed().as_secs_f64() * 1000.0;
     let server_ms = server_seconds(&state.metrics().render(0, Default::default()))? * 1000.0
         - server_seconds(&metrics_before)? * 1000.0;
@@ -246,6 +302,7 @@ fn main() -> Result<()> {
             "json_bytes": records.len(),
             "gzip_json_bytes": gzip_json,
             "wire_over_gzip_json": wire as f64 / gzip_json as f64,
+            "request": day_request,
             "client_ms": day_ms,
             "server_ms": server_ms,
         },
